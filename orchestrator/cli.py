@@ -1,0 +1,100 @@
+"""The command line: ``orchestrator run | demo`` (also ``python -m orchestrator``).
+
+Exit codes (see README): 0 done (also: nothing to do), 1 at least one label failed, 2 configuration,
+usage or credentials, 3 database or Hub unreachable before anything was triggered.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import EXIT_CONFIG, OrchestratorError
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file with labels and targets (also ORCHESTRATOR_CONFIG).",
+)
+ENV_FILE_OPTION = click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".env"),
+    show_default=True,
+    help="Read settings from this .env file too (the environment wins).",
+)
+
+
+def _fail(exc: OrchestratorError) -> None:
+    from .report import Reporter
+
+    reporter = Reporter(os.environ)
+    reporter.error(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title=type(exc).__name__)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="orchestrator")
+def cli() -> None:
+    """Continuous-learning CI/CD: count reviewed misclassifications per label, prepare a new dataset
+    when a label has enough, wait for it on the Hub, and retrain exactly the labels whose data changed."""
+
+
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--dry-run", is_flag=True, default=None, help="Print the plan; trigger nothing, wait for nothing.")
+@click.option("--json", "json_stdout", is_flag=True, help="Print the JSON summary on stdout (logs stay on stderr).")
+@click.option(
+    "--summary-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON summary to this file.",
+)
+def run(config_file: Path | None, env_file: Path, dry_run: bool | None, json_stdout: bool, summary_file: Path | None) -> None:
+    """Run one orchestration cycle."""
+    from .config import load_settings
+    from .cycle import Cycle
+    from .db import make_engine
+    from .hub import Hub
+    from .report import Reporter
+
+    try:
+        settings = load_settings(
+            os.environ, config_file=config_file, env_file=env_file, overrides={"dry_run": dry_run or None}
+        )
+        engine = make_engine(settings.database_url.get_secret_value())
+    except OrchestratorError as exc:
+        _fail(exc)
+        return
+    reporter = Reporter(os.environ)
+    hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
+    result = Cycle(settings=settings, engine=engine, hub=hub, reporter=reporter, dry_run=settings.dry_run).run()
+    engine.dispose()
+    reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
+    reporter.info(_closing_line(result))
+    sys.exit(result.exit_code)
+
+
+def _closing_line(result) -> str:
+    parts = [f"{r.label}: {r.outcome}" for r in result.labels]
+    return f"done: {result.status} (exit {result.exit_code})" + (f" — {'; '.join(parts)}" if parts else "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="orchestrator", standalone_mode=True)
+    except OrchestratorError as exc:  # pragma: no cover - commands handle their own
+        _fail(exc)
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+__all__ = ["cli", "main", "EXIT_CONFIG"]

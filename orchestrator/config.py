@@ -1,0 +1,542 @@
+"""Settings: parsed once, at the edge, from the environment, ``.env`` and an optional TOML file.
+
+Precedence, highest first: process environment, ``.env``, the TOML file, built-in defaults. The seed's
+variables (``THRESHOLD_DEPARTMENT``, ``RETRAIN_DEPT_REPO``, ...) keep their meaning; the TOML file adds
+any number of labels. Nothing below this module reads ``os.environ``.
+
+Validation is pydantic's; this module's own work is to remember where every value came from, so that
+an error names the variable (``THRESHOLD_DEPARTMENT``) or TOML key (``labels.department.threshold``)
+the user has to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from . import redact
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+METADATA_FILENAME = "dataset_metadata.json"
+SEED_LABELS = ("department", "urgency")
+# The seed abbreviates some labels in its variable names (RETRAIN_DEPT_REPO, HF_HUB_METADATA_DEPT).
+SEED_ALIASES = {"department": "DEPT"}
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_LABEL = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _identifier(value: Any) -> Any:
+    if isinstance(value, str) and not _IDENT.match(value):
+        raise ValueError(f"{value!r} is not a safe SQL identifier (letters, digits and _, not starting with a digit)")
+    return value
+
+
+def _qualified_identifier(value: Any) -> Any:
+    if isinstance(value, str):
+        for part in value.split("."):
+            _identifier(part)
+        if value.count(".") > 1:
+            raise ValueError(f"{value!r}: use 'table' or 'schema.table'")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """Thresholds are counts of dataset rows: '40' and 40 pass, '40%' and 4.5 do not."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number of dataset rows")
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(f"expected a whole number of dataset rows, got {value!r}")
+        return int(text)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number of dataset rows, got {value!r}")
+        return int(value)
+    return value
+
+
+def _repo_id(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    parts = value.split("/")
+    if len(parts) != 2 or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", p) for p in parts):
+        raise ValueError(f"{value!r} is not a Hub repo id of the form owner/name")
+    if ".." in value or "--" in value or value.endswith(".git"):
+        raise ValueError(f"{value!r} is not a valid Hub repo id ('..', '--' and '.git' are not allowed)")
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+QualifiedIdentifier = Annotated[str, BeforeValidator(_qualified_identifier)]
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+RepoId = Annotated[str, BeforeValidator(_repo_id)]
+Threshold = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------- targets
+class SpaceTarget(_Frozen):
+    """Restart a Hugging Face Space (the seed's only kind of target)."""
+
+    kind: Literal["space"] = "space"
+    space: RepoId
+
+    def describe(self) -> str:
+        return f"Space {self.space}"
+
+
+class CommandTarget(_Frozen):
+    """Run a local command. ``{label}``, ``{labels}`` and ``{version}`` in arguments are filled in."""
+
+    kind: Literal["command"] = "command"
+    command: tuple[str, ...] = Field(min_length=1)
+    timeout: Seconds = 3600.0
+    cwd: str | None = None
+
+    def describe(self) -> str:
+        return "command " + " ".join(self.command)
+
+
+def _target(value: Any) -> Any:
+    """'owner/name' and 'space:owner/name' mean a Space; a table picks its kind by its key."""
+    if isinstance(value, str):
+        spec = value.strip()
+        if spec.startswith("space:"):
+            spec = spec[len("space:") :]
+        return {"kind": "space", "space": spec}
+    if isinstance(value, Mapping) and "kind" not in value:
+        if "space" in value:
+            return {"kind": "space", **value}
+        if "command" in value:
+            return {"kind": "command", **value}
+    return value
+
+
+Target = Annotated[
+    Annotated[Union[SpaceTarget, CommandTarget], Field(discriminator="kind")], BeforeValidator(_target)
+]
+
+
+# ---------------------------------------------------------------------------------------------- sources
+class HubFileSource(_Frozen):
+    """A file in a Hub repo, fetched through the Hub's resolve endpoint."""
+
+    kind: Literal["hub"] = "hub"
+    url: str
+
+    def describe(self) -> str:
+        return self.url
+
+
+class LocalFileSource(_Frozen):
+    """A file in a local folder that stands in for a Hub dataset repo."""
+
+    kind: Literal["local"] = "local"
+    path: str
+
+    def describe(self) -> str:
+        return self.path
+
+
+def _source(value: Any) -> Any:
+    if isinstance(value, str):
+        spec = value.strip()
+        if not spec:
+            raise ValueError("is empty")
+        if spec.startswith(("http://", "https://")):
+            return {"kind": "hub", "url": spec}
+        if spec.startswith("file://"):
+            spec = spec[len("file://") :]
+        path = Path(spec)
+        if path.suffix != ".json":  # a folder standing in for a dataset repo
+            path = path / METADATA_FILENAME
+        return {"kind": "local", "path": str(path)}
+    if isinstance(value, Mapping) and "kind" not in value:
+        if "repo" in value:  # {repo = "owner/name", revision = "main", path = "dataset_metadata.json"}
+            repo = _repo_id(value["repo"])
+            revision = value.get("revision", "main")
+            path = value.get("path", METADATA_FILENAME)
+            return {"kind": "hub", "url": f"{{endpoint}}/datasets/{repo}/resolve/{revision}/{path}"}
+        if "path" in value:
+            return {"kind": "local", **value}
+    return value
+
+
+Source = Annotated[
+    Annotated[Union[HubFileSource, LocalFileSource], Field(discriminator="kind")], BeforeValidator(_source)
+]
+
+
+# ---------------------------------------------------------------------------------------------- labels
+class LabelConfig(_Frozen):
+    name: str
+    threshold: Threshold
+    sample_ratio: float = Field(default=0.5, ge=0, le=100)
+    metadata: Source
+    retrain: Target
+    prepare: Target | None = None  # defaults to the global prepare target
+    table: QualifiedIdentifier = "misclassified_complaints"
+    reviewed_column: Identifier = "reviewed"
+    predicted_column: Identifier | None = None  # default model_predicted_<label>
+    correct_column: Identifier | None = None  # default correct_<label>
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _LABEL.match(value):
+            raise ValueError(f"label {value!r} must be lower-case letters, digits and _, starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _default_columns(self) -> LabelConfig:
+        if self.predicted_column is None:
+            object.__setattr__(self, "predicted_column", _identifier(f"model_predicted_{self.name}"))
+        if self.correct_column is None:
+            object.__setattr__(self, "correct_column", _identifier(f"correct_{self.name}"))
+        return self
+
+
+class HubConfig(_Frozen):
+    endpoint: str = DEFAULT_ENDPOINT
+    token: SecretStr | None = None
+    token_hosts: tuple[str, ...] = ()  # extra hosts that may receive the token, beyond the endpoint's
+    timeout: Seconds = 30.0
+    retries: int = Field(default=5, ge=0, le=20)
+    backoff: Seconds = 1.0  # first retry waits up to this long (full jitter), doubling each time
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("token_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.endpoint).netloc.lower()
+
+    def may_receive_token(self, url: str) -> bool:
+        return urlsplit(url).netloc.lower() in {self.host, *self.token_hosts}
+
+
+class Settings(_Frozen):
+    database_url: SecretStr
+    state_database_url: SecretStr | None = None
+    poll_interval: Seconds = 60.0
+    poll_timeout: Seconds = 1800.0
+    dry_run: Flag = False
+    prepare: Target | None = None
+    hub: HubConfig = HubConfig()
+    labels: tuple[LabelConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        names = [label.name for label in self.labels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"label names must be unique, got {names}")
+        if self.poll_interval > self.poll_timeout:
+            raise ValueError("poll_interval must not exceed poll_timeout")
+        for label in self.labels:
+            if label.prepare is None and self.prepare is None:
+                raise ValueError(f"label {label.name!r} has no prepare target (set PREPARE_DATASET_REPO)")
+        return self
+
+    def prepare_target(self, label: LabelConfig) -> SpaceTarget | CommandTarget:
+        target = label.prepare or self.prepare
+        assert target is not None  # checked above
+        return target
+
+    def label(self, name: str) -> LabelConfig:
+        for label in self.labels:
+            if label.name == name:
+                return label
+        raise ConfigError(f"unknown label {name!r}", hint=f"configured labels: {', '.join(self.label_names)}")
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(label.name for label in self.labels)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+# Global variables: (env var, path in the settings tree).
+_GLOBAL_ENV: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("DATABASE_URL", ("database_url",)),
+    ("STATE_DATABASE_URL", ("state_database_url",)),
+    ("POLL_INTERVAL", ("poll_interval",)),
+    ("POLL_TIMEOUT", ("poll_timeout",)),
+    ("DRY_RUN", ("dry_run",)),
+    ("PREPARE_DATASET_REPO", ("prepare",)),
+    ("HF_ENDPOINT", ("hub", "endpoint")),
+    ("HUGGING_FACE_HUB_TOKEN", ("hub", "token")),  # legacy name; HF_TOKEN below wins
+    ("HF_TOKEN", ("hub", "token")),
+    ("HF_TOKEN_ALLOWED_HOSTS", ("hub", "token_hosts")),
+    ("HTTP_TIMEOUT", ("hub", "timeout")),
+    ("HTTP_RETRIES", ("hub", "retries")),
+    ("HTTP_BACKOFF", ("hub", "backoff")),
+)
+
+
+def label_env(name: str) -> dict[str, str]:
+    """The variables that configure label ``name``: field -> variable name (seed names for seed labels)."""
+    upper = name.upper()
+    alias = SEED_ALIASES.get(name, upper)
+    return {
+        "threshold": f"THRESHOLD_{upper}",
+        "retrain": f"RETRAIN_{alias}_REPO",
+        "metadata": f"HF_HUB_METADATA_{alias}",
+        "sample_ratio": f"SAMPLE_RATIO_{upper}",
+    }
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file (python-dotenv), without touching ``os.environ``."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    *,
+    config_file: Path | None = None,
+    env_file: Path | None = Path(".env"),
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from ``environ`` (over ``env_file``) over ``config_file``.
+
+    ``overrides`` (CLI flags such as ``--dry-run``) win over everything. Raises :class:`ConfigError`
+    naming the variable or key at fault.
+    """
+    env = {**(read_env_file(env_file) if env_file else {}), **environ}
+    env = {k: v for k, v in env.items() if v != ""} | {k: v for k, v in env.items() if k == "DRY_RUN"}
+    config_file = config_file or (Path(env["ORCHESTRATOR_CONFIG"]) if env.get("ORCHESTRATOR_CONFIG") else None)
+
+    tree: dict[str, Any] = {}
+    origin: dict[tuple[Any, ...], str] = {}
+    if config_file is not None:
+        tree = _read_toml(config_file)
+        for path in _leaf_paths(tree):
+            origin[path] = f"{config_file.name}: " + ".".join(str(p) for p in path)
+    tree = _normalise_tree(tree, origin, config_file)
+
+    for var, path in _GLOBAL_ENV:
+        if var in env:
+            _set(tree, path, env[var])
+            origin[path] = var
+
+    labels: dict[str, dict[str, Any]] = tree.pop("labels", None) or {name: {} for name in SEED_LABELS}
+    label_list = []
+    for index, (name, fields) in enumerate(labels.items()):
+        if not isinstance(fields, dict):
+            raise ConfigError(f"labels.{name} must be a table", hint="see orchestrator/examples/*.toml")
+        fields = {"name": name, **fields}
+        for field, var in label_env(name).items():
+            if var in env:
+                fields[field] = env[var]
+                origin[("labels", index, field)] = var
+            elif field not in fields and field != "sample_ratio":
+                origin[("labels", index, field)] = var  # a missing value is reported under its variable
+        for key in list(fields):
+            origin.setdefault(("labels", index, key), origin.pop(("labels", name, key), f"labels.{name}.{key}"))
+        label_list.append(fields)
+    tree["labels"] = label_list
+    if overrides:
+        for key, value in overrides.items():
+            if value is not None:
+                tree[key] = value
+                origin[(key,)] = f"--{key.replace('_', '-')}"
+
+    origin.setdefault(("database_url",), "DATABASE_URL")
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin, tree), hint=_HINT) from None
+    settings = _resolve_metadata_urls(settings, origin)
+    redact.register(settings.hub.token.get_secret_value() if settings.hub.token else None)
+    for url in (settings.database_url, settings.state_database_url):
+        if url is not None:
+            redact.register(_url_password(url.get_secret_value()))
+    return settings
+
+
+_HINT = "see the settings table in README.md, or orchestrator/.env_examples"
+
+
+def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], str]) -> Settings:
+    """Fill in the endpoint, and refuse metadata URLs on hosts that must never see the token."""
+    hub = settings.hub
+    labels = []
+    for index, label in enumerate(settings.labels):
+        if isinstance(label.metadata, HubFileSource):
+            url = label.metadata.url.replace("{endpoint}", hub.endpoint)
+            if not hub.may_receive_token(url):
+                name = origin.get(("labels", index, "metadata"), f"labels.{label.name}.metadata")
+                raise ConfigError(
+                    f"invalid configuration: {name}: host {urlsplit(url).netloc!r} is not the Hub's "
+                    f"({hub.host}, from HF_ENDPOINT); the Hub token is only ever sent to the Hub's host",
+                    hint=f"point the URL at {hub.endpoint}, or add the host to HF_TOKEN_ALLOWED_HOSTS if you trust it",
+                )
+            label = label.model_copy(update={"metadata": HubFileSource(url=url)})
+        labels.append(label)
+    return settings.model_copy(update={"labels": tuple(labels)})
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", hint="check --config / ORCHESTRATOR_CONFIG") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}", hint="fix the line it names") from None
+
+
+def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], config_file: Path | None) -> dict:
+    """Flatten the TOML's friendly sections into the settings tree.
+
+    ``[orchestrator]`` holds globals, ``[prepare] target = ...`` the prepare target and ``[tables]``
+    defaults for every label's table and column names. Relative paths are relative to the TOML file.
+    """
+    tree = dict(tree)
+    for key, value in dict(tree.pop("orchestrator", {})).items():
+        tree[key] = value
+        origin[(key,)] = origin.pop(("orchestrator", key), key)
+    prepare = tree.get("prepare")
+    if isinstance(prepare, dict) and "target" in prepare:
+        tree["prepare"] = prepare["target"]
+        origin[("prepare",)] = origin.get(("prepare", "target"), "prepare.target")
+    defaults = tree.pop("tables", {})
+    labels = tree.get("labels")
+    if isinstance(labels, dict):
+        base = config_file.parent if config_file else Path.cwd()
+        for name, fields in labels.items():
+            if isinstance(fields, dict):
+                merged = {**defaults, **fields}
+                meta = merged.get("metadata")
+                if isinstance(meta, str) and not meta.startswith(("http://", "https://")):
+                    meta = meta[len("file://") :] if meta.startswith("file://") else meta
+                    merged["metadata"] = str((base / meta)) if not Path(meta).is_absolute() else meta
+                labels[name] = merged
+    if "database_url" in tree and config_file is not None:
+        tree["database_url"] = _relative_sqlite(tree["database_url"], config_file.parent)
+    return tree
+
+
+def _relative_sqlite(url: Any, base: Path) -> Any:
+    """``sqlite:///demo.db`` in a TOML file means a file beside that TOML file."""
+    prefix = "sqlite:///"
+    if isinstance(url, str) and url.startswith(prefix) and not url.startswith(prefix + "/"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:":
+            return prefix + str((base / rest).resolve())
+    return url
+
+
+def _leaf_paths(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(tree, dict):
+        paths = [prefix] if prefix else []
+        for key, value in tree.items():
+            paths.extend(_leaf_paths(value, (*prefix, key)))
+        return paths
+    return [prefix]
+
+
+def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+def _describe(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> str:
+    """One line per problem, each naming the variable or TOML key the user must fix."""
+    lines = []
+    errors = exc.errors(include_url=False)
+    if any(len(e["loc"]) > 1 and e["loc"][0] == "labels" for e in errors):
+        errors = [e for e in errors if tuple(e["loc"]) != ("labels",)]  # the empty tuple follows from those
+    for error in errors:
+        loc = tuple(error["loc"])
+        name = None
+        for cut in range(len(loc), 0, -1):
+            if loc[:cut] in origin:
+                name = origin[loc[:cut]]
+                break
+        if name is None:
+            name = _dotted(loc, tree) or "settings"
+        message = error["msg"]
+        if error["type"] == "missing":
+            message = "is required but not set"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        lines.append(f"{name}: {message}")
+    unique = list(dict.fromkeys(lines))
+    text = unique[0] if len(unique) == 1 else "".join(f"\n  - {line}" for line in unique)
+    return redact.redact("invalid configuration: " + text)
+
+
+def _dotted(loc: tuple[Any, ...], tree: Mapping[str, Any]) -> str:
+    parts = []
+    labels = tree.get("labels") or []
+    for i, part in enumerate(loc):
+        if i == 1 and loc[0] == "labels" and isinstance(part, int) and part < len(labels):
+            parts.append(str(labels[part].get("name", part)))
+        else:
+            parts.append(str(part))
+    return ".".join(parts)

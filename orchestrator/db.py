@@ -1,0 +1,107 @@
+"""Database connections: one place that turns a DATABASE_URL into a SQLAlchemy engine.
+
+It accepts the seed's ``postgresql+psycopg2://`` form as it stands (and runs it on psycopg 3 when
+psycopg2 is not installed), sets a connect timeout so an unreachable server fails in seconds, and turns
+driver errors into :class:`~orchestrator.errors.DatabaseUnavailable` without the password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from . import redact
+from .errors import ConfigError, DatabaseUnavailable
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def normalise_url(raw: str, *, variable: str = "DATABASE_URL") -> URL:
+    """Parse ``raw``; map postgres://, postgresql:// and +psycopg2 onto an installed driver."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"{variable} is not a valid SQLAlchemy URL",
+            hint="expected e.g. postgresql+psycopg://user:password@host:5432/dbname or sqlite:///path/to.db",
+        ) from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        if driver in ("", "psycopg2") and importlib.util.find_spec("psycopg2") is None:
+            driver = "psycopg"
+        url = url.set(drivername=f"postgresql+{driver}" if driver else "postgresql")
+    return url
+
+
+def display_url(url: URL) -> str:
+    """The URL with its password hidden, for messages."""
+    return url.render_as_string(hide_password=True)
+
+
+def make_engine(raw: str, *, variable: str = "DATABASE_URL") -> Engine:
+    url = normalise_url(raw, variable=variable)
+    redact.register(url.password if isinstance(url.password, str) else None)
+    connect_args: dict[str, object] = {}
+    if url.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    elif url.get_backend_name() == "sqlite":
+        connect_args["timeout"] = 30  # seconds to wait on another writer's lock
+    try:
+        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigError(
+            f"{variable} names a database driver that is not installed ({url.drivername})",
+            hint=f"install it, or use postgresql+psycopg:// or sqlite:/// ({exc})",
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@contextlib.contextmanager
+def translate_errors(engine: Engine, what: str) -> Iterator[None]:
+    """Re-raise driver errors as our own, naming the database (without password) and what to check."""
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_connect_failure(exc):
+            raise DatabaseUnavailable(
+                f"cannot connect to the database at {display_url(engine.url)} while {what}: {_first_line(exc)}",
+                hint="check DATABASE_URL's host, port, user and password, and that the server is running",
+            ) from None
+        raise ConfigError(
+            f"the database rejected the query while {what}: {_first_line(exc)}",
+            hint="check the table and column names in your configuration against the schema in README.md",
+        ) from None
+    except DBAPIError as exc:
+        raise ConfigError(
+            f"the database rejected the query while {what}: {_first_line(exc)}",
+            hint="check the table and column names in your configuration against the schema in README.md",
+        ) from None
+
+
+def _is_connect_failure(exc: OperationalError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in ("connection", "could not connect", "timeout", "unable to open", "password authentication")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return redact.redact(text[0] if text else type(orig).__name__)

@@ -1,0 +1,207 @@
+"""All Hugging Face Hub HTTP, through ``huggingface_hub``'s own client.
+
+This is the one place where:
+- every call gets a timeout (``huggingface_hub``'s default client has none) and the retry policy;
+- Hub statuses become our error types, each with a hint saying what to check;
+- metadata is fetched with a conditional GET (``If-None-Match``), so an unchanged file costs a 304;
+- the token is attached only to requests for the Hub's host (or an explicitly allowed one). The
+  client also drops ``Authorization`` when a redirect leaves the origin.
+
+``huggingface_hub`` is imported lazily: a run with nothing to do never pays for it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import redact
+from .config import HubConfig
+from .errors import AuthError, HubError, HubUnavailable
+from .retry import RetryAfterTooLong, is_transient, retrying, status_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from huggingface_hub import HfApi
+
+T = TypeVar("T")
+
+TRANSITIONAL_STAGES = frozenset({"BUILDING", "RUNNING_BUILDING", "APP_STARTING", "RUNNING_APP_STARTING"})
+_factory_lock = threading.Lock()
+_configured_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One conditional GET: ``missing`` (404 file), ``unchanged`` (304) or ``changed`` (200, with content)."""
+
+    status: str
+    etag: str | None = None
+    content: bytes | None = None
+
+
+def _install_timeout(seconds: float) -> None:
+    """Give ``huggingface_hub``'s shared HTTP client a timeout (it has none by default)."""
+    global _configured_timeout
+    with _factory_lock:
+        if _configured_timeout == seconds:
+            return
+        import httpx2
+        from huggingface_hub.utils import set_client_factory
+
+        try:  # keep the library's own request hook (offline mode, request ids) when it is there
+            from huggingface_hub.utils._http import default_client_factory
+        except ImportError:  # pragma: no cover - a future huggingface_hub moved it
+            default_client_factory = None
+
+        def factory() -> Any:
+            client = default_client_factory() if default_client_factory else httpx2.Client(follow_redirects=True)
+            client.timeout = httpx2.Timeout(seconds)
+            return client
+
+        set_client_factory(factory)
+        _configured_timeout = seconds
+
+
+class Hub:
+    """The orchestrator's view of the Hub: restart and inspect Spaces, fetch metadata files."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        self._on_retry = on_retry
+        self._api: HfApi | None = None
+
+    # ------------------------------------------------------------------------------------- plumbing
+    @property
+    def _token(self) -> str | bool:
+        return self.config.token.get_secret_value() if self.config.token else False
+
+    @property
+    def api(self) -> HfApi:
+        if self._api is None:
+            _install_timeout(self.config.timeout)
+            from huggingface_hub import HfApi
+
+            self._api = HfApi(endpoint=self.config.endpoint, token=self._token, library_name="orchestrator")
+        return self._api
+
+    def _call(self, what: str, fn: Callable[[], T], *, not_found: str) -> T:
+        """Run ``fn`` under the retry policy; translate what escapes into our error types."""
+
+        def note(exc: BaseException, attempt: int, delay: float) -> None:
+            if self._on_retry:
+                reason = status_of(exc) or type(exc).__name__
+                self._on_retry(f"{what}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s")
+
+        try:
+            return retrying(self.config.retries, sleep=self._sleep, on_retry=note, base=self.config.backoff)(fn)
+        except RetryAfterTooLong as exc:
+            raise HubUnavailable(
+                f"{what}: the Hub is rate-limiting us and asked to wait {exc.seconds:.0f}s",
+                hint="run again later, or space out scheduled runs",
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - translated below, re-raised otherwise
+            raise self._translate(exc, what, not_found) from None
+
+    def _translate(self, exc: Exception, what: str, not_found: str) -> Exception:
+        from huggingface_hub.errors import HfHubHTTPError
+
+        status = status_of(exc)
+        if is_transient(exc):
+            reason = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
+            return HubUnavailable(
+                redact.redact(f"{what}: the Hub did not answer successfully after {self.config.retries + 1} tries ({reason})"),
+                hint=f"check that {self.config.endpoint} is reachable (HF_ENDPOINT), or run again later",
+            )
+        if not isinstance(exc, HfHubHTTPError):
+            return exc
+        server = _server_message(exc)
+        if status == 401 and "credentials" in server.lower():
+            return AuthError(
+                f"{what}: the Hub rejected HF_TOKEN (401: {server})",
+                status=401,
+                hint="HF_TOKEN is wrong, expired or revoked: create a new token and update the secret",
+            )
+        if status in (401, 404):
+            return HubError(
+                redact.redact(f"{what}: not found (HTTP {status}{': ' + server if server else ''})"),
+                status=status,
+                hint=not_found + "; if the repo is private, check that HF_TOKEN may read it",
+            )
+        if status == 403:
+            return HubError(
+                redact.redact(f"{what}: forbidden (HTTP 403{': ' + server if server else ''})"),
+                status=403,
+                hint="HF_TOKEN lacks the permission: it needs write access to the repo (and to restart Spaces)",
+            )
+        return HubError(
+            redact.redact(f"{what}: the Hub answered HTTP {status}{': ' + server if server else ''}"),
+            status=status,
+            hint="read the Hub's message above; a static Space, for one, cannot be restarted",
+        )
+
+    # ------------------------------------------------------------------------------------- spaces
+    def restart_space(self, repo_id: str) -> str:
+        """Restart a Space; returns its stage after the restart (usually BUILDING)."""
+        runtime = self._call(
+            f"restarting Space {repo_id}",
+            lambda: self.api.restart_space(repo_id),
+            not_found=f"check the Space id {repo_id!r}",
+        )
+        return str(runtime.stage)
+
+    def space_stage(self, repo_id: str) -> str:
+        runtime = self._call(
+            f"reading the runtime of Space {repo_id}",
+            lambda: self.api.get_space_runtime(repo_id),
+            not_found=f"check the Space id {repo_id!r}",
+        )
+        return str(runtime.stage)
+
+    # ------------------------------------------------------------------------------------- files
+    def fetch(self, url: str, *, etag: str | None = None, what: str | None = None) -> Fetched:
+        """Conditional GET of a file on the Hub; a missing file is ``Fetched('missing')``."""
+        from huggingface_hub.errors import RemoteEntryNotFoundError
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        what = what or f"fetching {url}"
+        send_token = self.config.may_receive_token(url)
+        _ = self.api  # installs the timeout on the shared client
+
+        def get() -> Fetched:
+            headers = build_hf_headers(token=self._token if send_token else False, library_name="orchestrator")
+            if not send_token:  # never: config refuses such URLs; kept as a second lock on the door
+                headers.pop("authorization", None)
+            if etag:
+                headers["If-None-Match"] = etag
+            response = get_session().get(url, headers=headers)
+            if response.status_code == 304:
+                return Fetched("unchanged", etag=etag)
+            try:
+                hf_raise_for_status(response)
+            except RemoteEntryNotFoundError:
+                return Fetched("missing")
+            return Fetched("changed", etag=response.headers.get("etag"), content=response.content)
+
+        return self._call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
+
+def _server_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    message = headers.get("x-error-message") if headers else None
+    if not message and response is not None:
+        try:
+            body = response.json()
+            message = body.get("error") if isinstance(body, dict) else None
+        except Exception:  # noqa: BLE001 - the body is not JSON: no message
+            message = None
+    return redact.redact(str(message or "").strip())

@@ -1,0 +1,136 @@
+"""Launchers start the prepare and retrain jobs. One small protocol, one class per kind of target.
+
+    launcher.check()          read-only preflight: is the target there and usable? (raises if not)
+    launcher.launch(job)      start the job once; returns a :class:`Launched` record (raises if it could not)
+
+The cycle only ever sees this protocol, so a new kind of target (an HF Job, a GitHub workflow
+dispatch) is one new class registered in :data:`KINDS`, with no change to the cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import redact
+from .config import CommandTarget, SpaceTarget
+from .errors import LaunchError
+from .hub import Hub
+
+OUTPUT_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to launch: ``kind`` is ``prepare`` or ``retrain``; ``key`` is its idempotency key."""
+
+    kind: str
+    labels: tuple[str, ...]
+    key: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Launched:
+    target: str
+    ref: str  # what identifies the launched run: a Space id, a process's exit, a run id
+    detail: str  # e.g. "stage BUILDING" or "exit 0"
+    output: tuple[str, ...] = field(default=())  # the tail of a local command's output
+
+
+class Launcher(Protocol):
+    def describe(self) -> str: ...
+
+    def check(self) -> None: ...
+
+    def launch(self, job: Job) -> Launched: ...
+
+
+class SpaceLauncher:
+    """Restart a Hugging Face Space (the seed's way to run prepare and retrain)."""
+
+    def __init__(self, target: SpaceTarget, hub: Hub) -> None:
+        self.repo_id = target.space
+        self.hub = hub
+
+    def describe(self) -> str:
+        return f"Space {self.repo_id}"
+
+    def check(self) -> None:
+        self.hub.space_stage(self.repo_id)
+
+    def launch(self, job: Job) -> Launched:
+        stage = self.hub.restart_space(self.repo_id)
+        return Launched(self.describe(), self.repo_id, f"restarted, stage {stage}")
+
+
+class CommandLauncher:
+    """Run a local command to completion; its exit status decides success, its output is kept.
+
+    ``{label}``, ``{labels}`` (comma-separated) and ``{version}`` in the arguments are filled in, and
+    the command also gets ``ORCHESTRATOR_JOB``, ``ORCHESTRATOR_LABELS`` and ``DATASET_VERSION``.
+    """
+
+    def __init__(self, target: CommandTarget, environ: Mapping[str, str] | None = None) -> None:
+        self.target = target
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def describe(self) -> str:
+        return "command " + " ".join(self.target.command)
+
+    def check(self) -> None:
+        program = self.target.command[0]
+        if shutil.which(program, path=self.environ.get("PATH")) is None and not os.path.isfile(program):
+            raise LaunchError(f"{self.describe()}: program {program!r} not found", hint="check the command in the TOML file")
+
+    def launch(self, job: Job) -> Launched:
+        values = {"label": ",".join(job.labels), "labels": ",".join(job.labels), "version": job.version or ""}
+        argv = [part.format_map(values) for part in self.target.command]
+        env = {
+            **self.environ,
+            "ORCHESTRATOR_JOB": job.kind,
+            "ORCHESTRATOR_LABELS": ",".join(job.labels),
+            "ORCHESTRATOR_KEY": job.key,
+        }
+        if job.version:
+            env["DATASET_VERSION"] = job.version
+        try:
+            done = subprocess.run(
+                argv,
+                cwd=self.target.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=self.target.timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise LaunchError(f"{self.describe()}: program {argv[0]!r} not found", hint="check the command") from None
+        except subprocess.TimeoutExpired:
+            raise LaunchError(
+                f"{self.describe()}: still running after {self.target.timeout:.0f}s and was stopped",
+                hint="raise the target's timeout in the TOML file",
+            ) from None
+        output = tuple(redact.redact(line) for line in (done.stdout + done.stderr).splitlines()[-OUTPUT_TAIL_LINES:])
+        if done.returncode != 0:
+            tail = "\n".join(output[-5:])
+            raise LaunchError(
+                f"{self.describe()} exited with status {done.returncode}" + (f":\n{tail}" if tail else ""),
+                hint="read the command's output above",
+            )
+        return Launched(self.describe(), f"exit {done.returncode}", "exit 0", output)
+
+
+KINDS: dict[type, Callable[..., Launcher]] = {
+    SpaceTarget: lambda target, hub: SpaceLauncher(target, hub),
+    CommandTarget: lambda target, hub: CommandLauncher(target),
+}
+
+
+def launcher_for(target: SpaceTarget | CommandTarget, hub: Hub) -> Launcher:
+    return KINDS[type(target)](target, hub)

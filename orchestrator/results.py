@@ -1,0 +1,76 @@
+"""The record of one run: what the cycle decided and did per label, as the report renders it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+# Outcomes of a label in one run.
+SKIPPED = "skipped"  # below threshold
+PLANNED = "would prepare"  # dry run
+RETRAINED = "retrain triggered"
+TIMED_OUT = "timed out"
+FAILED = "failed"
+PENDING = "pending"  # waiting for its dataset; a later run goes on
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    label: str
+    corrections: int
+    dataset_len: int
+    threshold: int
+    fire: bool
+    reason: str
+    required: int = 0
+    old_version: str | None = None
+    new_version: str | None = None
+    num_samples: int | None = None
+    outcome: str = SKIPPED
+    error: str | None = None
+    hint: str | None = None
+    prepare_target: str | None = None
+    retrain_target: str | None = None
+
+    def with_(self, **changes: Any) -> LabelResult:
+        return replace(self, **changes)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in (FAILED, TIMED_OUT)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    started_at: str
+    finished_at: str
+    dry_run: bool
+    labels: tuple[LabelResult, ...] = ()
+    exit_code: int = 0
+    error: str | None = None  # a run-wide failure (the run stopped before or outside any label)
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        if any(label.failed for label in self.labels):
+            return "failed"
+        return "dry-run" if self.dry_run else "ok"
+
+    def names(self, predicate) -> list[str]:
+        return [label.label for label in self.labels if predicate(label)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "hint": self.hint,
+            "notes": list(self.notes),
+            "labels": [asdict(label) for label in self.labels],
+        }
