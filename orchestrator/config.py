@@ -386,7 +386,8 @@ def load_settings(
                 fields[field] = env[var]
                 origin[("labels", index, field)] = var
             elif field not in fields and field != "sample_ratio":
-                origin[("labels", index, field)] = var  # a missing value is reported under its variable
+                # a missing value is reported under the name the user would set it by
+                origin[("labels", index, field)] = f"labels.{name}.{field} (or {var})" if config_file else var
         for key in list(fields):
             origin.setdefault(("labels", index, key), origin.pop(("labels", name, key), f"labels.{name}.{key}"))
         label_list.append(fields)

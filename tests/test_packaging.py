@@ -1,0 +1,55 @@
+"""The files the seed's users rely on: requirements.txt, .env_examples and the example configs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from orchestrator.config import load_settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_VARIABLES = [
+    "HF_TOKEN", "PREPARE_DATASET_REPO", "RETRAIN_DEPT_REPO", "RETRAIN_URGENCY_REPO", "HF_HUB_METADATA_DEPT",
+    "HF_HUB_METADATA_URGENCY", "DATABASE_URL", "THRESHOLD_DEPARTMENT", "THRESHOLD_URGENCY", "POLL_INTERVAL",
+    "POLL_TIMEOUT", "DRY_RUN",
+]
+
+
+def _name(req: Requirement) -> str:
+    return req.name.lower().replace("_", "-")
+
+
+def test_requirements_pin_exactly_the_core_dependencies_within_their_ranges():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {_name(r): r for r in map(Requirement, project["dependencies"]) if r.marker is None or r.marker.evaluate()}
+    lines = [line.strip() for line in (REPO / "orchestrator/requirements.txt").read_text().splitlines()]
+    pinned = {_name(r): r for r in (Requirement(line) for line in lines if line and not line.startswith("#"))}
+    assert set(pinned) == set(declared)
+    for name, req in pinned.items():
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"{name} is not pinned"
+        assert declared[name].specifier.contains(spec.version), f"{name}=={spec.version} is outside {declared[name].specifier}"
+        assert req.extras == declared[name].extras, name
+
+
+def test_env_examples_lists_every_seed_variable_and_parses():
+    text = (REPO / "orchestrator/.env_examples").read_text()
+    assigned = {line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert set(SEED_VARIABLES) <= assigned
+    settings = load_settings({}, env_file=REPO / "orchestrator/.env_examples")
+    assert [label.threshold for label in settings.labels] == [40, 30]
+    assert settings.poll_timeout == 1800
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "orchestrator/examples").glob("*.toml")), ids=lambda p: p.name)
+def test_example_configs_parse(example):
+    settings = load_settings({"HF_TOKEN": "hf_exampleEEEEEEEEEEEEEEEEEE"}, config_file=example, env_file=None)
+    assert settings.labels
