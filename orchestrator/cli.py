@@ -57,29 +57,67 @@ def cli() -> None:
     default=None,
     help="Also write the JSON summary to this file.",
 )
-def run(config_file: Path | None, env_file: Path, dry_run: bool | None, json_stdout: bool, summary_file: Path | None) -> None:
+def run(
+    config_file: Path | None, env_file: Path, dry_run: bool | None, json_stdout: bool, summary_file: Path | None
+) -> None:
     """Run one orchestration cycle."""
     from .config import load_settings
+
+    try:
+        settings = load_settings(
+            os.environ, config_file=config_file, env_file=env_file, overrides={"dry_run": dry_run or None}
+        )
+    except OrchestratorError as exc:
+        _fail(exc)
+        return
+    sys.exit(_run_cycle(settings, json_stdout=json_stdout, summary_file=summary_file))
+
+
+def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None = None) -> int:
+    """Run one cycle with ``settings``, report it, and return the exit code."""
     from .cycle import Cycle
     from .db import make_engine
     from .hub import Hub
     from .report import Reporter
 
     try:
-        settings = load_settings(
-            os.environ, config_file=config_file, env_file=env_file, overrides={"dry_run": dry_run or None}
-        )
         engine = make_engine(settings.database_url.get_secret_value())
     except OrchestratorError as exc:
         _fail(exc)
-        return
     reporter = Reporter(os.environ)
     hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
     result = Cycle(settings=settings, engine=engine, hub=hub, reporter=reporter, dry_run=settings.dry_run).run()
     engine.dispose()
     reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
     reporter.info(_closing_line(result))
-    sys.exit(result.exit_code)
+    return result.exit_code
+
+
+@cli.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("orchestrator-demo"),
+    show_default=True,
+    help="Folder for the demo's database, local Hub folders and configuration.",
+)
+@click.option("--fresh", is_flag=True, help="Delete the working folder first and start over.")
+def demo(workdir: Path, fresh: bool) -> None:
+    """Run the loop locally on synthetic data: SQLite, local folders for the Hub, no account."""
+    import shutil
+
+    from .config import load_settings
+    from .demo import prepare_workdir
+
+    if fresh and workdir.exists():
+        shutil.rmtree(workdir)
+    config = prepare_workdir(workdir)
+    click.echo(f"demo folder: {workdir.resolve()} (configuration: {config.name})", err=True)
+    try:
+        settings = load_settings({}, config_file=config, env_file=None, overrides={"dry_run": True})
+    except OrchestratorError as exc:
+        _fail(exc)
+    sys.exit(_run_cycle(settings))
 
 
 def _closing_line(result) -> str:

@@ -51,5 +51,6 @@ def test_env_examples_lists_every_seed_variable_and_parses():
 
 @pytest.mark.parametrize("example", sorted((REPO / "orchestrator/examples").glob("*.toml")), ids=lambda p: p.name)
 def test_example_configs_parse(example):
-    settings = load_settings({"HF_TOKEN": "hf_exampleEEEEEEEEEEEEEEEEEE"}, config_file=example, env_file=None)
+    env = {"HF_TOKEN": "hf_exampleEEEEEEEEEEEEEEEEEE", "DATABASE_URL": "sqlite://"}
+    settings = load_settings(env, config_file=example, env_file=None)
     assert settings.labels
