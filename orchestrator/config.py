@@ -529,7 +529,7 @@ def _describe(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree:
         lines.append(f"{name}: {message}")
     unique = list(dict.fromkeys(lines))
     text = unique[0] if len(unique) == 1 else "".join(f"\n  - {line}" for line in unique)
-    return redact.redact("invalid configuration: " + text)
+    return "invalid configuration: " + text
 
 
 def _dotted(loc: tuple[Any, ...], tree: Mapping[str, Any]) -> str:

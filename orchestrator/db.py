@@ -104,4 +104,4 @@ def _is_connect_failure(exc: OperationalError) -> bool:
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
-    return redact.redact(text[0] if text else type(orig).__name__)
+    return text[0] if text else type(orig).__name__

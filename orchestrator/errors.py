@@ -20,6 +20,8 @@ policy in :mod:`orchestrator.retry` absorbs them and raises :class:`HubUnavailab
 
 from __future__ import annotations
 
+from .redact import redact
+
 EXIT_OK = 0
 EXIT_LABEL_FAILED = 1
 EXIT_CONFIG = 2
@@ -32,9 +34,11 @@ class OrchestratorError(Exception):
     exit_code = EXIT_LABEL_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # Redacted at birth: whatever a message was built from, no secret leaves through it.
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import redact
 from .config import HubConfig
 from .errors import AuthError, HubError, HubUnavailable
 from .retry import RetryAfterTooLong, is_transient, retrying, status_of
@@ -119,7 +118,7 @@ class Hub:
         if is_transient(exc):
             reason = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
             return HubUnavailable(
-                redact.redact(f"{what}: the Hub did not answer successfully after {self.config.retries + 1} tries ({reason})"),
+                f"{what}: the Hub did not answer successfully after {self.config.retries + 1} tries ({reason})",
                 hint=f"check that {self.config.endpoint} is reachable (HF_ENDPOINT), or run again later",
             )
         if not isinstance(exc, HfHubHTTPError):
@@ -131,32 +130,50 @@ class Hub:
                 status=401,
                 hint="HF_TOKEN is wrong, expired or revoked: create a new token and update the secret",
             )
+        if status == 401 and not self.config.token:
+            return AuthError(
+                f"{what}: the Hub requires a token (401: {server})",
+                status=401,
+                hint="HF_TOKEN is not set: set it to a token with access to the repo",
+            )
         if status in (401, 404):
             return HubError(
-                redact.redact(f"{what}: not found (HTTP {status}{': ' + server if server else ''})"),
+                f"{what}: not found (HTTP {status}{': ' + server if server else ''})",
                 status=status,
                 hint=not_found + "; if the repo is private, check that HF_TOKEN may read it",
             )
         if status == 403:
             return HubError(
-                redact.redact(f"{what}: forbidden (HTTP 403{': ' + server if server else ''})"),
+                f"{what}: forbidden (HTTP 403{': ' + server if server else ''})",
                 status=403,
                 hint="HF_TOKEN lacks the permission: it needs write access to the repo (and to restart Spaces)",
             )
         return HubError(
-            redact.redact(f"{what}: the Hub answered HTTP {status}{': ' + server if server else ''}"),
+            f"{what}: the Hub answered HTTP {status}{': ' + server if server else ''}",
             status=status,
             hint="read the Hub's message above; a static Space, for one, cannot be restarted",
         )
 
     # ------------------------------------------------------------------------------------- spaces
     def restart_space(self, repo_id: str) -> str:
-        """Restart a Space; returns its stage after the restart (usually BUILDING)."""
-        runtime = self._call(
-            f"restarting Space {repo_id}",
-            lambda: self.api.restart_space(repo_id),
-            not_found=f"check the Space id {repo_id!r}",
-        )
+        """Restart a Space; returns its stage after the restart (usually BUILDING).
+
+        A restart is not blindly repeated: if a try failed in a way that may hide a restart that did
+        happen (a 502 from a gateway, a read timeout), the next try first reads the runtime, and a
+        Space already building or starting counts as restarted.
+        """
+        tries = 0
+
+        def restart() -> object:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                runtime = self.api.get_space_runtime(repo_id)
+                if str(runtime.stage) in TRANSITIONAL_STAGES:
+                    return runtime
+            return self.api.restart_space(repo_id)
+
+        runtime = self._call(f"restarting Space {repo_id}", restart, not_found=f"check the Space id {repo_id!r}")
         return str(runtime.stage)
 
     def space_stage(self, repo_id: str) -> str:
@@ -204,4 +221,4 @@ def _server_message(exc: Exception) -> str:
             message = body.get("error") if isinstance(body, dict) else None
         except Exception:  # noqa: BLE001 - the body is not JSON: no message
             message = None
-    return redact.redact(str(message or "").strip())
+    return str(message or "").strip()

@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
-from . import redact
 from .errors import MetadataError
 
 
@@ -58,6 +57,6 @@ def parse_metadata(raw: bytes | str, *, source: str) -> DatasetMetadata:
             message = "is missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
             problems.append(f"{field} {message}")
         raise MetadataError(
-            redact.redact(f"{source} is malformed: " + "; ".join(problems)),
+            f"{source} is malformed: " + "; ".join(problems),
             hint="required fields: dataset_name, version_tag, num_samples (integer), splits, created_at",
         ) from None
