@@ -50,6 +50,12 @@ def cli() -> None:
 @CONFIG_OPTION
 @ENV_FILE_OPTION
 @click.option("--dry-run", is_flag=True, default=None, help="Print the plan; trigger nothing, wait for nothing.")
+@click.option(
+    "--wait/--no-wait",
+    default=None,
+    help="Blocking (default): wait for the datasets up to POLL_TIMEOUT. Non-blocking: trigger, record, "
+    "check pending datasets once, and exit (ORCHESTRATOR_WAIT=false).",
+)
 @click.option("--json", "json_stdout", is_flag=True, help="Print the JSON summary on stdout (logs stay on stderr).")
 @click.option(
     "--summary-file",
@@ -58,14 +64,19 @@ def cli() -> None:
     help="Also write the JSON summary to this file.",
 )
 def run(
-    config_file: Path | None, env_file: Path, dry_run: bool | None, json_stdout: bool, summary_file: Path | None
+    config_file: Path | None,
+    env_file: Path,
+    dry_run: bool | None,
+    wait: bool | None,
+    json_stdout: bool,
+    summary_file: Path | None,
 ) -> None:
     """Run one orchestration cycle."""
     from .config import load_settings
 
     try:
         settings = load_settings(
-            os.environ, config_file=config_file, env_file=env_file, overrides={"dry_run": dry_run or None}
+            os.environ, config_file=config_file, env_file=env_file, overrides={"dry_run": dry_run or None, "wait": wait}
         )
     except OrchestratorError as exc:
         _fail(exc)
@@ -82,12 +93,19 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
 
     try:
         engine = make_engine(settings.database_url.get_secret_value())
+        state_engine = (
+            make_engine(settings.state_url, variable="STATE_DATABASE_URL") if settings.state_database_url else engine
+        )
     except OrchestratorError as exc:
         _fail(exc)
     reporter = Reporter(os.environ)
     hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
-    result = Cycle(settings=settings, engine=engine, hub=hub, reporter=reporter, dry_run=settings.dry_run).run()
+    cycle = Cycle(
+        settings=settings, engine=engine, state_engine=state_engine, hub=hub, reporter=reporter, dry_run=settings.dry_run
+    )
+    result = cycle.run()
     engine.dispose()
+    state_engine.dispose()
     reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
     reporter.info(_closing_line(result))
     return result.exit_code

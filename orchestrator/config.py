@@ -274,6 +274,12 @@ class Settings(_Frozen):
     poll_interval: Seconds = 60.0
     poll_timeout: Seconds = 1800.0
     dry_run: Flag = False
+    wait: Flag = True  # blocking mode: wait for the datasets up to poll_timeout; False: check once, exit
+    trigger_mode: Literal["new_feedback", "cumulative"] = "new_feedback"
+    prepare_deadline: Seconds | None = None  # a pending prepare older than this fails; default 2 x poll_timeout
+    lock_lease: Seconds = 300.0  # a crashed run blocks others for at most this long
+    lock_wait: float = Field(default=0.0, ge=0)  # seconds to wait for another run's lock; 0: exit at once
+    crash_at: str | None = None  # test hook: exit abruptly at this named step (see cycle.CRASH_POINTS)
     prepare: Target | None = None
     hub: HubConfig = HubConfig()
     labels: tuple[LabelConfig, ...] = Field(min_length=1)
@@ -289,6 +295,14 @@ class Settings(_Frozen):
             if label.prepare is None and self.prepare is None:
                 raise ValueError(f"label {label.name!r} has no prepare target (set PREPARE_DATASET_REPO)")
         return self
+
+    @property
+    def deadline(self) -> float:
+        return self.prepare_deadline if self.prepare_deadline is not None else 2 * self.poll_timeout
+
+    @property
+    def state_url(self) -> str:
+        return (self.state_database_url or self.database_url).get_secret_value()
 
     def prepare_target(self, label: LabelConfig) -> SpaceTarget | CommandTarget:
         target = label.prepare or self.prepare
@@ -314,6 +328,12 @@ _GLOBAL_ENV: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("POLL_INTERVAL", ("poll_interval",)),
     ("POLL_TIMEOUT", ("poll_timeout",)),
     ("DRY_RUN", ("dry_run",)),
+    ("ORCHESTRATOR_WAIT", ("wait",)),
+    ("TRIGGER_MODE", ("trigger_mode",)),
+    ("PREPARE_DEADLINE", ("prepare_deadline",)),
+    ("LOCK_LEASE", ("lock_lease",)),
+    ("LOCK_WAIT", ("lock_wait",)),
+    ("ORCHESTRATOR_CRASH_AT", ("crash_at",)),
     ("PREPARE_DATASET_REPO", ("prepare",)),
     ("HF_ENDPOINT", ("hub", "endpoint")),
     ("HUGGING_FACE_HUB_TOKEN", ("hub", "token")),  # legacy name; HF_TOKEN below wins

@@ -1,37 +1,94 @@
-"""One orchestration cycle: count → decide → preflight → prepare → await → retrain. The only place that
-sequences the steps; every external effect goes through a launcher, every read through a reader.
+"""One orchestration cycle, the only place that sequences the steps:
 
-Order matters, and fixes the seed's faults:
-- each firing label's current ``version_tag`` is read *before* prepare is triggered, so a dataset that
-  is published at once is still seen as new;
-- all waiting labels are polled in one loop, and each is retrained as soon as its dataset arrives;
-- a label's failure (timeout, HTTP error, malformed metadata) is that label's alone;
-- a dry run stops after the read-only preflight: no POST, no waiting.
+    lock → reconcile unfinished actions → count → decide → read baselines → preflight
+         → prepare → await (blocking: until POLL_TIMEOUT; non-blocking: one check) → retrain → unlock
+
+Every external action is recorded as an *intent* before the call and a *result* after it, together with
+the label's new state, in one fenced transaction. A crash at any point therefore leaves either nothing,
+or an intent whose outcome the next run checks against the outside world (the Space's runtime, the
+dataset's metadata) before it sends anything again. A label waiting for its dataset is never prepared
+again, and a dataset version handed to retraining is never retrained again.
+
+Order also fixes the seed's faults: each firing label's current ``version_tag`` is read *before* the
+prepare restart, all pending labels are polled in one loop, a label's failure is its own, and a dry
+run stops after the read-only checks.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
-from .config import LabelConfig, Settings
-from .errors import EXIT_LABEL_FAILED, EXIT_OK, AuthError, HubError, HubUnavailable, LaunchError, MetadataError, OrchestratorError
+from .config import CommandTarget, LabelConfig, Settings, SpaceTarget
+from .errors import (
+    EXIT_LABEL_FAILED,
+    EXIT_OK,
+    AuthError,
+    HubError,
+    HubUnavailable,
+    LaunchError,
+    LockedError,
+    MetadataError,
+    OrchestratorError,
+)
 from .feedback import count_corrections
 from .hub import Hub
 from .launchers import Job, Launcher, launcher_for
 from .metadata import DatasetMetadata
-from .policy import Decision, decide, has_arrived
+from .policy import decide, has_arrived
 from .report import Reporter
-from .results import FAILED, PLANNED, RETRAINED, SKIPPED, TIMED_OUT, LabelResult, RunResult
+from .results import (
+    ALREADY_DONE,
+    FAILED,
+    LOCKED,
+    PENDING,
+    PLANNED,
+    RETRAINED,
+    SKIPPED,
+    TIMED_OUT,
+    LabelResult,
+    RunResult,
+)
 from .sources import MetadataReader
+from .state import (
+    DATASET_READY,
+    HEAD,
+    IDLE,
+    PREPARE_REQUESTED,
+    RETRAIN_REQUESTED,
+    Action,
+    LabelState,
+    Lease,
+    LostLease,
+    StateStore,
+    utc_now,
+)
+
+# Named points where ORCHESTRATOR_CRASH_AT makes the process exit abruptly (crash-recovery tests).
+CRASH_POINTS = (
+    "after_lock",
+    "after_prepare_intent",
+    "after_prepare_launch",
+    "after_prepare_recorded",
+    "after_dataset_ready",
+    "after_retrain_intent",
+    "after_retrain_launch",
+    "after_retrain_recorded",
+)
+CRASH_EXIT_CODE = 70
+
+Target = SpaceTarget | CommandTarget
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def iso(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(timezone.utc)).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -40,6 +97,7 @@ class Cycle:
 
     settings: Settings
     engine: Engine
+    state_engine: Engine
     hub: Hub
     reporter: Reporter
     dry_run: bool = False
@@ -50,84 +108,270 @@ class Cycle:
 
     def __post_init__(self) -> None:
         self.reader = MetadataReader(self.hub)
+        self.store = StateStore(self.state_engine)
+        self.run_id = uuid.uuid4().hex
+        self.lease: Lease | None = None
+        self.states: dict[str, LabelState] = {}
+        self.etags: dict[str, str | None] = {}
+        self.wait = self.settings.wait
 
-    # ------------------------------------------------------------------------------------------- run
+    # ================================================================================== the run
     def run(self) -> RunResult:
-        started = utc_now()
+        started = iso()
         self.reporter.mask_secrets()
+        heartbeat: _Heartbeat | None = None
         try:
+            if self.dry_run:
+                self._load_read_only()
+            else:
+                self._lock()
+                heartbeat = _Heartbeat(self.store, self.lease, self.reporter)
+                self._crash_point("after_lock")
             self._run()
+        except LockedError as exc:
+            self.reporter.info(exc.message)
+            return self._result(started, exit_code=EXIT_OK, notes=(exc.message,), locked=True)
         except OrchestratorError as exc:
             self.reporter.error(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title="orchestrator stopped")
-            return self._result(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
+            return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint, heartbeat=heartbeat)
         failed = any(r.failed for r in self.results.values())
-        return self._result(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
+        return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK, heartbeat=heartbeat)
 
-    def _result(self, started: str, **kwargs) -> RunResult:
+    def _result(self, started: str, *, locked: bool = False, **kwargs) -> RunResult:
         ordered = tuple(self.results[label.name] for label in self.settings.labels if label.name in self.results)
-        return RunResult(started_at=started, finished_at=utc_now(), dry_run=self.dry_run, labels=ordered, **kwargs)
+        if locked:
+            ordered = ()
+        return RunResult(started_at=started, finished_at=iso(), dry_run=self.dry_run, labels=ordered, **kwargs)
 
+    def _finish(self, started: str, *, heartbeat: _Heartbeat | None, **kwargs) -> RunResult:
+        result = self._result(started, **kwargs)
+        if heartbeat is not None:
+            heartbeat.stop()
+        if self.lease is not None:
+            try:  # the run row is this run's own: it is written even if the lease was lost
+                with self.store.write(None) as tx:
+                    tx.finish_run(self.run_id, status=result.status, exit_code=result.exit_code, summary=result.to_dict())
+            finally:
+                self.store.release(self.lease)
+        return result
+
+    def _lock(self) -> None:
+        self.store.migrate()
+        deadline = self.clock() + self.settings.lock_wait
+        owner = f"{os.uname().nodename}:{os.getpid()}:{self.run_id[:8]}"
+        while True:
+            self.lease = self.store.acquire(owner, self.settings.lock_lease)
+            if self.lease is not None:
+                break
+            if self.clock() >= deadline:
+                holder, expires = self.store.holder()
+                raise LockedError(
+                    f"skipped: another run holds the lock ({holder}, until {iso(expires) if expires else '?'}); "
+                    "it will carry on where needed"
+                )
+            self.sleep(min(1.0, max(deadline - self.clock(), 0.05)))
+        with self.store.write(self.lease) as tx:
+            tx.start_run(self.run_id, dry_run=False, mode="wait" if self.wait else "no-wait")
+        self.states = self.store.labels()
+
+    def _load_read_only(self) -> None:
+        """A dry run writes nothing anywhere: it reads the state if the tables exist."""
+        if self.store.schema_version() == HEAD:
+            self.states = self.store.labels()
+
+    def _crash_point(self, name: str) -> None:
+        if self.settings.crash_at == name:
+            self.reporter.info(f"ORCHESTRATOR_CRASH_AT={name}: exiting abruptly (test hook)")
+            os._exit(CRASH_EXIT_CODE)
+
+    # ================================================================================== steps
     def _run(self) -> None:
-        settings, reporter = self.settings, self.reporter
+        settings = self.settings
+        if not self.dry_run:
+            self._reconcile()
         counts = count_corrections(self.engine, settings.labels)
-        decisions = {label.name: decide(label, counts[label.name]) for label in settings.labels}
+        firing: list[LabelConfig] = []
         for label in settings.labels:
-            self._record_decision(label, decisions[label.name])
-        firing = [label for label in settings.labels if decisions[label.name].fire]
-        if not firing:
-            reporter.info("no label reached its threshold: nothing to do")
+            state = self.state(label.name)
+            if self._record_decision(label, counts[label.name], state):
+                firing.append(label)
+        self._expire_overdue()
+        pending = [label for label in settings.labels if self.state(label.name).state == PREPARE_REQUESTED]
+        ready = [label for label in settings.labels if self.state(label.name).state == DATASET_READY]
+        if not firing and not pending and not ready:
+            self.reporter.info("no label reached its threshold and none is pending: nothing to do")
             return
 
         baselines = self._read_baselines(firing)
-        firing = [label for label in firing if label.name in baselines]
-        firing = self._preflight(firing)
-        if not firing:
-            return
+        firing = self._preflight([label for label in firing if label.name in baselines])
         if self.dry_run:
-            self._print_plan(firing, baselines)
+            self._print_plan(firing, pending + ready, baselines)
             return
-        prepared = self._prepare(firing)
-        if prepared:
-            self._await_and_retrain(prepared, baselines)
+        for label in ready:  # a dataset that arrived before a crash: straight to retraining
+            self._retrain(label, self.state(label.name).dataset_version or "")
+        prepared = self._prepare(firing, baselines)
+        self._await([*pending, *prepared])
 
-    # ------------------------------------------------------------------------------------------- steps
-    def _record_decision(self, label: LabelConfig, decision: Decision) -> None:
-        self.results[label.name] = LabelResult(
+    def state(self, name: str) -> LabelState:
+        return self.states.get(name) or LabelState(name)
+
+    def _save(self, *states: LabelState, intent: tuple | None = None, result: tuple | None = None) -> bool:
+        """Write label states (and a ledger intent or result) in one fenced transaction."""
+        recorded = True
+        with self.store.write(self.lease) as tx:
+            if intent is not None:
+                recorded = tx.intent(*intent, run_id=self.run_id)
+                if not recorded:
+                    return False
+            if result is not None:
+                tx.result(*result)
+            for state in states:
+                self.states[state.label] = tx.save(state.with_(last_run_id=self.run_id))
+        return recorded
+
+    def _record_decision(self, label: LabelConfig, corrections: int, state: LabelState) -> bool:
+        cumulative = self.settings.trigger_mode == "cumulative"
+        decision = decide(label, corrections, since=0 if cumulative else state.cursor)
+        result = LabelResult(
             label=label.name,
-            corrections=decision.corrections,
+            corrections=corrections,
+            counted=decision.counted,
             dataset_len=decision.dataset_len,
             threshold=decision.threshold,
             required=decision.required,
-            fire=decision.fire,
+            fire=decision.fire and not state.pending,
             reason=decision.reason,
-            outcome=SKIPPED,
+            decision="pending" if state.pending else ("prepare" if decision.fire else "skip"),
+            state=state.state,
+            old_version=state.baseline_version if state.pending else None,
+            outcome=PENDING if state.pending else SKIPPED,
             prepare_target=self.settings.prepare_target(label).describe(),
             retrain_target=label.retrain.describe(),
         )
+        self.results[label.name] = result
         with self.reporter.group(f"label {label.name}"):
             sampled = decision.dataset_len - decision.counted
+            scope = "" if cumulative or not state.cursor else f" new_since_last_prepare={decision.counted}"
             self.reporter.info(
-                f"[{label.name}] corrections={decision.corrections} sampled_correct={sampled} "
+                f"[{label.name}] corrections={corrections}{scope} sampled_correct={sampled} "
                 f"dataset_len={decision.dataset_len} threshold={decision.threshold}"
             )
-            self.reporter.info(f"[{label.name}] {'prepare' if decision.fire else 'skip'}: {decision.reason}")
+            if state.pending:
+                since = iso(state.requested_at) if state.requested_at else "?"
+                self.reporter.info(
+                    f"[{label.name}] pending since {since}: waiting for a dataset newer than "
+                    f"{state.baseline_version or 'none'} ({state.state})"
+                )
+            else:
+                self.reporter.info(f"[{label.name}] {'prepare' if decision.fire else 'skip'}: {decision.reason}")
+        return result.fire
 
     def _fail(self, label: str, exc: OrchestratorError, *, outcome: str = FAILED) -> None:
         self.results[label] = self.results[label].with_(outcome=outcome, error=exc.message, hint=exc.hint)
-        level = self.reporter.warning if outcome == TIMED_OUT else self.reporter.error
+        level = self.reporter.warning if outcome in (TIMED_OUT, PENDING) else self.reporter.error
         level(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title=f"label {label}: {outcome}")
 
+    def _note_state(self, name: str) -> None:
+        self.results[name] = self.results[name].with_(state=self.state(name).state)
+
+    # ---------------------------------------------------------------------------------- recovery
+    def _reconcile(self) -> None:
+        """Settle intents a crashed run left without a result: check the outside world first."""
+        for action in self.store.unfinished():
+            age = (utc_now() - action.intent_at).total_seconds()
+            labels = [self.settings.label(name) for name in action.labels if name in self.settings.label_names]
+            if not labels:
+                continue
+            target = self.settings.prepare_target(labels[0]) if action.kind == "prepare" else labels[0].retrain
+            launcher = self.launcher_factory(target, self.hub)
+            sent = self._dataset_moved(labels) if action.kind == "prepare" else False
+            if not sent:
+                try:
+                    sent = launcher.evidence(age)
+                except (HubError, HubUnavailable) as exc:
+                    self.reporter.warning(f"could not check {action.key}: {exc.message}", title="reconcile")
+                    sent = None
+            if sent is False:
+                self.reporter.warning(
+                    f"{action.kind} for {', '.join(action.labels)} was recorded by run {action.run_id[:8]} but "
+                    f"never sent ({launcher.describe()} shows no sign of it): sending it now",
+                    title="reconcile",
+                )
+                self._resend(action, labels, launcher)
+                continue
+            how = "it is under way" if sent else "assumed sent (cannot tell); the prepare deadline backs this up"
+            self.reporter.info(f"reconciled {action.key}: {how}")
+            if action.kind == "retrain":
+                state = self.state(labels[0].name)
+                self._save(self._retrained(state, action.version), result=(action.key, "reconciled", how))
+            else:
+                self._save(result=(action.key, "reconciled", how))
+
+    def _dataset_moved(self, labels: list[LabelConfig]) -> bool:
+        for label in labels:
+            state = self.state(label.name)
+            try:
+                seen = self.reader.read(label)
+            except OrchestratorError:
+                continue
+            if seen.metadata is not None and seen.metadata.version_tag != state.baseline_version:
+                return True
+        return False
+
+    def _resend(self, action: Action, labels: list[LabelConfig], launcher: Launcher) -> None:
+        job = Job(action.kind, action.labels, action.key, action.version)
+        try:
+            launched = launcher.launch(job)
+        except OrchestratorError as exc:
+            self.reporter.error(f"re-sending {action.key} failed: {exc.message}", title="reconcile")
+            self._save(result=(action.key, "failed", exc.message))
+            return
+        if action.kind == "retrain":
+            self._save(self._retrained(self.state(labels[0].name), action.version), result=(action.key, "ok", launched.detail))
+        else:
+            self._save(result=(action.key, "ok", launched.detail))
+
+    def _retrained(self, state: LabelState, version: str | None) -> LabelState:
+        return state.with_(
+            state=IDLE,
+            last_retrained_version=version,
+            pending_corrections=None,
+            required=None,
+            baseline_version=None,
+            dataset_version=None,
+            requested_at=None,
+            last_error=None,
+        )
+
+    def _expire_overdue(self) -> None:
+        """A prepare pending longer than PREPARE_DEADLINE fails; the next run may prepare again."""
+        now = utc_now()
+        for label in self.settings.labels:
+            state = self.state(label.name)
+            if state.state != PREPARE_REQUESTED or state.requested_at is None:
+                continue
+            age = (now - state.requested_at).total_seconds()
+            if age <= self.settings.deadline:
+                continue
+            error = OrchestratorError(
+                f"no new dataset {age:.0f}s after prepare was requested (deadline {self.settings.deadline:.0f}s); "
+                "the label is idle again and may be prepared on the next run",
+                hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
+            )
+            if not self.dry_run:
+                self._save(state.with_(state=IDLE, requested_at=None, last_error=error.message))
+            self._fail(label.name, error)
+            self._note_state(label.name)
+
+    # ---------------------------------------------------------------------------------- before acting
     def _read_baselines(self, firing: list[LabelConfig]) -> dict[str, DatasetMetadata | None]:
         """Each firing label's current version, read BEFORE anything is triggered."""
         baselines: dict[str, DatasetMetadata | None] = {}
-        self.etags: dict[str, str | None] = {}
         for label in firing:
             try:
                 seen = self.reader.read(label)
             except MetadataError as exc:
-                self.reporter.warning(
-                    f"{exc.message}; treating it as no previous version", title=f"label {label.name}: metadata"
-                )
+                self.reporter.warning(f"{exc.message}; treating it as no previous version", title=f"label {label.name}: metadata")
                 baselines[label.name] = None
                 self.etags[label.name] = None
                 continue
@@ -147,138 +391,242 @@ class Cycle:
         """Read-only checks of every target a firing label needs, before anything is triggered."""
         usable = []
         for label in firing:
-            try:
-                self.launcher_factory(label.retrain, self.hub).check()
-            except (AuthError, HubUnavailable):
-                raise
-            except (HubError, LaunchError) as exc:
-                self._fail(label.name, exc)
-                continue
-            usable.append(label)
+            if self._check(label.retrain, [label]):
+                usable.append(label)
         for target, members in self._by_prepare_target(usable).items():
-            try:
-                self.launcher_factory(target, self.hub).check()
-            except (AuthError, HubUnavailable):
-                raise
-            except (HubError, LaunchError) as exc:
-                for label in members:
-                    self._fail(label.name, exc)
+            if not self._check(target, members):
                 usable = [label for label in usable if label not in members]
         return usable
 
-    def _by_prepare_target(self, labels: list[LabelConfig]) -> dict:
-        groups: dict = {}
+    def _check(self, target: Target, labels: list[LabelConfig]) -> bool:
+        try:
+            self.launcher_factory(target, self.hub).check()
+        except (AuthError, HubUnavailable):
+            raise
+        except (HubError, LaunchError) as exc:
+            for label in labels:
+                self._fail(label.name, exc)
+            return False
+        return True
+
+    def _by_prepare_target(self, labels: list[LabelConfig]) -> dict[Target, list[LabelConfig]]:
+        groups: dict[Target, list[LabelConfig]] = {}
         for label in labels:
             groups.setdefault(self.settings.prepare_target(label), []).append(label)
         return groups
 
-    def _print_plan(self, firing: list[LabelConfig], baselines: dict[str, DatasetMetadata | None]) -> None:
-        self.reporter.info("DRY RUN: nothing is restarted and nothing is awaited. The plan:")
+    def _print_plan(self, firing: list[LabelConfig], waiting: list[LabelConfig], baselines: dict) -> None:
+        self.reporter.info("DRY RUN: nothing is restarted, recorded or awaited. The plan:")
         for target, members in self._by_prepare_target(firing).items():
             names = ", ".join(label.name for label in members)
             self.reporter.info(f"  would launch prepare: {target.describe()} for {names}")
+        how_long = f"for up to {self.settings.poll_timeout:.0f}s" if self.wait else "once (non-blocking)"
         for label in firing:
             old = baselines.get(label.name)
             result = self.results[label.name]
             self.reporter.info(
-                f"  [{label.name}] would wait for version_tag to change from {old.version_tag if old else 'none'} "
-                f"with num_samples >= {result.required}, then launch retrain: {label.retrain.describe()}"
+                f"  [{label.name}] would wait {how_long} for version_tag to change from "
+                f"{old.version_tag if old else 'none'} with num_samples >= {result.required}, "
+                f"then launch retrain: {label.retrain.describe()}"
             )
             self.results[label.name] = result.with_(outcome=PLANNED)
+        for label in waiting:
+            state = self.state(label.name)
+            self.reporter.info(
+                f"  [{label.name}] pending: would check {how_long} for a version newer than "
+                f"{state.baseline_version or 'none'}, then launch retrain: {label.retrain.describe()}"
+            )
 
-    def _prepare(self, firing: list[LabelConfig]) -> list[LabelConfig]:
+    # ---------------------------------------------------------------------------------- prepare
+    def _prepare(self, firing: list[LabelConfig], baselines: dict[str, DatasetMetadata | None]) -> list[LabelConfig]:
         prepared = []
         for target, members in self._by_prepare_target(firing).items():
             names = tuple(label.name for label in members)
-            key = "prepare:" + ",".join(f"{n}={self.results[n].corrections}" for n in names)
+            key = f"prepare:{self.run_id}:" + ",".join(f"{n}={self.results[n].corrections}" for n in names)
+            launcher = self.launcher_factory(target, self.hub)
+            now = utc_now()
+            requested = [
+                self.state(label.name).with_(
+                    state=PREPARE_REQUESTED,
+                    pending_corrections=self.results[label.name].corrections,
+                    required=self.results[label.name].required,
+                    baseline_version=baselines[label.name].version_tag if baselines.get(label.name) else None,
+                    etag=self.etags.get(label.name),
+                    dataset_version=None,
+                    requested_at=now,
+                    last_error=None,
+                )
+                for label in members
+            ]
+            self._save(*requested, intent=(key, "prepare", names, launcher.describe()))
+            self._crash_point("after_prepare_intent")
             try:
-                launched = self.launcher_factory(target, self.hub).launch(Job("prepare", names, key))
+                launched = launcher.launch(Job("prepare", names, key))
             except OrchestratorError as exc:
+                idle = [self.state(n).with_(state=IDLE, requested_at=None, last_error=exc.message) for n in names]
+                self._save(*idle, result=(key, "failed", exc.message))
                 for name in names:
                     self._fail(name, exc)
+                    self._note_state(name)
                 continue
+            self._crash_point("after_prepare_launch")
+            self._save(result=(key, "ok", launched.detail))
+            self._crash_point("after_prepare_recorded")
             self.reporter.info(f"prepare launched: {launched.target} ({launched.detail}) for {', '.join(names)}")
             for line in launched.output:
                 self.reporter.info(f"  | {line}")
             prepared.extend(members)
         return prepared
 
-    def _await_and_retrain(self, labels: list[LabelConfig], baselines: dict[str, DatasetMetadata | None]) -> None:
+    # ---------------------------------------------------------------------------------- await
+    def _await(self, labels: list[LabelConfig]) -> None:
         settings = self.settings
-        pending = {label.name: label for label in labels}
-        latest: dict[str, DatasetMetadata | None] = dict(baselines)
-        deadline = self.clock() + settings.poll_timeout
-        with self.reporter.progress(list(pending), settings.poll_timeout) as progress:
+        waiting = {label.name: label for label in labels}
+        for name in waiting:
+            self.etags.setdefault(name, self.state(name).etag)
+        if not waiting:
+            return
+        latest: dict[str, DatasetMetadata | None] = {}
+        deadline = self.clock() + (settings.poll_timeout if self.wait else 0)
+        with self.reporter.progress(list(waiting), settings.poll_timeout if self.wait else 0) as progress:
             while True:
-                for name, label in list(pending.items()):
-                    outcome = self._check(label, baselines.get(name), latest, progress)
-                    if outcome is not None:
-                        del pending[name]
-                if not pending:
-                    return
+                for name, label in list(waiting.items()):
+                    if self._poll(label, latest, progress):
+                        del waiting[name]
                 remaining = deadline - self.clock()
-                if remaining <= 0:
+                if not waiting or remaining <= 0:
                     break
                 self.sleep(min(settings.poll_interval, remaining))
                 progress.tick()
-        for name in pending:
-            seen = latest.get(name)
-            baseline = baselines.get(name)
-            if seen is not None and (baseline is None or seen.version_tag != baseline.version_tag):
-                why = f"version {seen.version_tag} has num_samples={seen.num_samples} < required {self.results[name].required}"
-            else:
-                why = f"version_tag is still {baseline.version_tag if baseline else 'missing'}"
-            self._fail(
-                name,
-                OrchestratorError(
-                    f"no new dataset after {settings.poll_timeout:.0f}s: {why}",
-                    hint="check the prepare job's logs; raise POLL_TIMEOUT if preparation is slow",
-                ),
-                outcome=TIMED_OUT,
-            )
+        for name in waiting:
+            self._still_pending(name, latest.get(name))
 
-    def _check(self, label: LabelConfig, baseline: DatasetMetadata | None, latest: dict, progress) -> str | None:
-        """Poll ``label`` once. Returns its final outcome, or None while it is still waiting."""
+    def _still_pending(self, name: str, seen: DatasetMetadata | None) -> None:
+        state = self.state(name)
+        if seen is not None and seen.version_tag != state.baseline_version:
+            why = f"version {seen.version_tag} has num_samples={seen.num_samples} < required {state.required}"
+        else:
+            why = f"version_tag is still {state.baseline_version or 'missing'}"
+        if not self.wait:
+            self.results[name] = self.results[name].with_(outcome=PENDING)
+            self.reporter.info(f"[{name}] still pending ({why}); a later run checks again")
+            return
+        self._fail(
+            name,
+            OrchestratorError(
+                f"no new dataset after {self.settings.poll_timeout:.0f}s: {why}; the label stays pending and the "
+                "next run goes on waiting",
+                hint="check the prepare job's logs; raise POLL_TIMEOUT if preparation is slow",
+            ),
+            outcome=TIMED_OUT,
+        )
+
+    def _poll(self, label: LabelConfig, latest: dict, progress) -> bool:
+        """Check ``label`` once; True when it is settled for this run (retrained or failed)."""
         name = label.name
+        state = self.state(name)
         try:
             seen = self.reader.read(label, etag=self.etags.get(name))
         except (MetadataError, HubError) as exc:  # broken metadata or a permanent HTTP error: this label only
+            self._save(state.with_(last_error=exc.message))
             self._fail(name, exc)
-            return FAILED
+            self._note_state(name)
+            return True
         except HubUnavailable as exc:  # the Hub is having a bad minute: keep waiting
             progress.update(name, f"Hub unavailable, will poll again ({exc.message})")
-            return None
+            return False
         if seen.status == "changed":
             self.etags[name] = seen.etag
             latest[name] = seen.metadata
         current = latest.get(name)
-        required = self.results[name].required
+        required = state.required or 0
         if current is not None and has_arrived(
-            baseline=baseline.version_tag if baseline else None,
+            baseline=state.baseline_version,
             version_tag=current.version_tag,
             num_samples=current.num_samples,
             required=required,
         ):
             progress.update(name, f"dataset {current.version_tag} arrived ({current.num_samples} samples)")
-            return self._retrain(label, current)
+            self._save(
+                state.with_(
+                    state=DATASET_READY,
+                    dataset_version=current.version_tag,
+                    etag=self.etags.get(name),
+                    cursor=state.pending_corrections if state.pending_corrections is not None else state.cursor,
+                )
+            )
+            self._crash_point("after_dataset_ready")
+            self.results[name] = self.results[name].with_(num_samples=current.num_samples)
+            self._retrain(label, current.version_tag)
+            return True
+        if seen.status == "changed" and self.etags.get(name) != state.etag:
+            self._save(state.with_(etag=self.etags.get(name)))  # the next run's GET stays conditional
         progress.update(
             name,
             f"current_len={current.num_samples if current else 0} required_len={required} "
-            f"version={current.version_tag if current else 'none'}",
+            f"version={current.version_tag if current else state.baseline_version or 'none'}",
         )
-        return None
+        return False
 
-    def _retrain(self, label: LabelConfig, dataset: DatasetMetadata) -> str:
+    # ---------------------------------------------------------------------------------- retrain
+    def _retrain(self, label: LabelConfig, version: str) -> None:
         name = label.name
-        self.results[name] = self.results[name].with_(new_version=dataset.version_tag, num_samples=dataset.num_samples)
-        job = Job("retrain", (name,), key=f"retrain:{name}:{dataset.version_tag}", version=dataset.version_tag)
+        state = self.state(name)
+        self.results[name] = self.results[name].with_(new_version=version, old_version=state.baseline_version)
+        key = f"retrain:{name}:{version}"
+        launcher = self.launcher_factory(label.retrain, self.hub)
+        if not self._save(state.with_(state=RETRAIN_REQUESTED), intent=(key, "retrain", (name,), launcher.describe(), version)):
+            self.reporter.warning(f"dataset {version} was already handed to retraining: not retraining it again", title=f"label {name}")
+            self._save(self._retrained(state, version))
+            self.results[name] = self.results[name].with_(outcome=ALREADY_DONE)
+            self._note_state(name)
+            return
+        self._crash_point("after_retrain_intent")
         try:
-            launched = self.launcher_factory(label.retrain, self.hub).launch(job)
+            launched = launcher.launch(Job("retrain", (name,), key=key, version=version))
         except OrchestratorError as exc:
+            # Back to dataset_ready: the next run tries this retrain again (the failed key is released).
+            self._save(state.with_(state=DATASET_READY, last_error=exc.message), result=(key, "failed", exc.message))
+            self._release_failed(key)
             self._fail(name, exc)
-            return FAILED
-        self.reporter.info(f"[{name}] retrain launched: {launched.target} ({launched.detail}) on {dataset.version_tag}")
+            self._note_state(name)
+            return
+        self._crash_point("after_retrain_launch")
+        self._save(self._retrained(self.state(name), version), result=(key, "ok", launched.detail))
+        self._crash_point("after_retrain_recorded")
+        self.reporter.info(f"[{name}] retrain launched: {launched.target} ({launched.detail}) on {version}")
         for line in launched.output:
             self.reporter.info(f"  | {line}")
         self.results[name] = self.results[name].with_(outcome=RETRAINED)
-        return RETRAINED
+        self._note_state(name)
+
+    def _release_failed(self, key: str) -> None:
+        with self.store.write(self.lease) as tx:
+            tx.forget(key)
+
+
+class _Heartbeat:
+    """Extends the lease in the background while the run is alive, so long waits keep it."""
+
+    def __init__(self, store: StateStore, lease: Lease | None, reporter: Reporter) -> None:
+        self.store, self.lease, self.reporter = store, lease, reporter
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+        if lease is not None:
+            self._thread.start()
+
+    def _beat(self) -> None:
+        assert self.lease is not None
+        while not self._stop.wait(self.lease.ttl / 3):
+            try:
+                self.store.renew(self.lease)
+            except LostLease:
+                self.reporter.warning("the run lock was taken over by another run", title="lock")
+                return
+            except OrchestratorError as exc:  # the state database blipped: the next beat tries again
+                self.reporter.warning(f"could not extend the run lock: {exc.message}", title="lock")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)

@@ -59,14 +59,22 @@ def make_engine(raw: str, *, variable: str = "DATABASE_URL") -> Engine:
             hint=f"install it, or use postgresql+psycopg:// or sqlite:/// ({exc})",
         ) from None
     if url.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - trivial
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (SQLAlchemy's recipe)."""
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """Take SQLite's write lock when a transaction begins, so transactions really serialise."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextlib.contextmanager

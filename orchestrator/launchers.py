@@ -19,7 +19,7 @@ from typing import Protocol
 from . import redact
 from .config import CommandTarget, SpaceTarget
 from .errors import LaunchError
-from .hub import Hub
+from .hub import TRANSITIONAL_STAGES, Hub
 
 OUTPUT_TAIL_LINES = 20
 
@@ -49,6 +49,15 @@ class Launcher(Protocol):
 
     def launch(self, job: Job) -> Launched: ...
 
+    def evidence(self, age: float) -> bool | None:
+        """After a crash: did a launch recorded ``age`` seconds ago happen? True, False, or None (can't tell)."""
+        ...
+
+
+# A Space restart shows as BUILDING/APP_STARTING for longer than this; a younger launch that left the
+# Space in another stage did not happen.
+RECONCILE_GRACE_SECONDS = 60.0
+
 
 class SpaceLauncher:
     """Restart a Hugging Face Space (the seed's way to run prepare and retrain)."""
@@ -66,6 +75,11 @@ class SpaceLauncher:
     def launch(self, job: Job) -> Launched:
         stage = self.hub.restart_space(self.repo_id)
         return Launched(self.describe(), self.repo_id, f"restarted, stage {stage}")
+
+    def evidence(self, age: float) -> bool | None:
+        if self.hub.space_stage(self.repo_id) in TRANSITIONAL_STAGES:
+            return True
+        return False if age < RECONCILE_GRACE_SECONDS else None
 
 
 class CommandLauncher:
@@ -124,6 +138,10 @@ class CommandLauncher:
                 hint="read the command's output above",
             )
         return Launched(self.describe(), f"exit {done.returncode}", "exit 0", output)
+
+    def evidence(self, age: float) -> bool | None:
+        """A command runs to completion inside the run: with no recorded result, it did not finish."""
+        return False
 
 
 KINDS: dict[type, Callable[..., Launcher]] = {

@@ -12,6 +12,8 @@ RETRAINED = "retrain triggered"
 TIMED_OUT = "timed out"
 FAILED = "failed"
 PENDING = "pending"  # waiting for its dataset; a later run goes on
+ALREADY_DONE = "already retrained"  # this dataset version was handed to retraining before
+LOCKED = "locked"  # another run holds the lock: this run did nothing
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class LabelResult:
     threshold: int
     fire: bool
     reason: str
+    decision: str = "skip"  # prepare, skip or pending (waiting for a dataset prepared earlier)
+    counted: int = 0  # corrections counted towards the threshold (new ones since the last prepare)
+    state: str = "idle"  # the label's persisted state after this run
     required: int = 0
     old_version: str | None = None
     new_version: str | None = None

@@ -98,7 +98,7 @@ def test_dry_run_makes_no_post_waits_for_nothing_and_prints_the_plan(stub, sqlit
     assert time.monotonic() - started < 10
     assert [r for r in stub.requests if r.method != "GET"] == []
     assert "would launch prepare: Space owner/prepare for department" in done.stderr
-    assert "would wait for version_tag to change from v1 with num_samples >= 60" in done.stderr
+    assert "would wait for up to 600s for version_tag to change from v1 with num_samples >= 60" in done.stderr
     assert "Space owner/retrain_dept" in done.stderr
     assert "urgency] skip" in done.stderr
 
