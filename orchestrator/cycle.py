@@ -195,7 +195,6 @@ class Cycle:
             state = self.state(label.name)
             if self._record_decision(label, counts[label.name], state):
                 firing.append(label)
-        self._expire_overdue()
         pending = [label for label in settings.labels if self.state(label.name).state == PREPARE_REQUESTED]
         ready = [label for label in settings.labels if self.state(label.name).state == DATASET_READY]
         if not firing and not pending and not ready:
@@ -343,25 +342,23 @@ class Cycle:
             last_error=None,
         )
 
-    def _expire_overdue(self) -> None:
+    def _expire_if_overdue(self, name: str) -> bool:
         """A prepare pending longer than PREPARE_DEADLINE fails; the next run may prepare again."""
-        now = utc_now()
-        for label in self.settings.labels:
-            state = self.state(label.name)
-            if state.state != PREPARE_REQUESTED or state.requested_at is None:
-                continue
-            age = (now - state.requested_at).total_seconds()
-            if age <= self.settings.deadline:
-                continue
-            error = OrchestratorError(
-                f"no new dataset {age:.0f}s after prepare was requested (deadline {self.settings.deadline:.0f}s); "
-                "the label is idle again and may be prepared on the next run",
-                hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
-            )
-            if not self.dry_run:
-                self._save(state.with_(state=IDLE, requested_at=None, last_error=error.message))
-            self._fail(label.name, error)
-            self._note_state(label.name)
+        state = self.state(name)
+        if state.requested_at is None:
+            return False
+        age = (utc_now() - state.requested_at).total_seconds()
+        if age <= self.settings.deadline:
+            return False
+        error = OrchestratorError(
+            f"no new dataset {age:.0f}s after prepare was requested (deadline {self.settings.deadline:.0f}s); "
+            "the label is idle again and may be prepared on the next run",
+            hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
+        )
+        self._save(state.with_(state=IDLE, requested_at=None, last_error=error.message))
+        self._fail(name, error)
+        self._note_state(name)
+        return True
 
     # ---------------------------------------------------------------------------------- before acting
     def _read_baselines(self, firing: list[LabelConfig]) -> dict[str, DatasetMetadata | None]:
@@ -489,10 +486,14 @@ class Cycle:
         latest: dict[str, DatasetMetadata | None] = {}
         deadline = self.clock() + (settings.poll_timeout if self.wait else 0)
         with self.reporter.progress(list(waiting), settings.poll_timeout if self.wait else 0) as progress:
+            first = True
             while True:
                 for name, label in list(waiting.items()):
                     if self._poll(label, latest, progress):
                         del waiting[name]
+                    elif first and self._expire_if_overdue(name):  # checked once more, then given up
+                        del waiting[name]
+                first = False
                 remaining = deadline - self.clock()
                 if not waiting or remaining <= 0:
                     break

@@ -54,3 +54,25 @@ def test_example_configs_parse(example):
     env = {"HF_TOKEN": "hf_exampleEEEEEEEEEEEEEEEEEE", "DATABASE_URL": "sqlite://"}
     settings = load_settings(env, config_file=example, env_file=None)
     assert settings.labels
+
+
+def test_the_built_wheel_carries_every_module_and_migration(tmp_path):
+    """The workflow installs the package non-editable: migrations and data files must be in the wheel."""
+    import subprocess
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("orchestrator-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"orchestrator/{p.relative_to(REPO / 'orchestrator').as_posix()}" for p in (REPO / "orchestrator").rglob("*.py")}
+    expected |= {
+        "orchestrator/.env_examples",
+        "orchestrator/requirements.txt",
+        "orchestrator/migrations/script.py.mako",
+        "orchestrator/examples/hub.toml",
+    }
+    assert expected - names == set()

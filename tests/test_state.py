@@ -1,0 +1,129 @@
+"""The state store on real databases: migrations, the lease and its fencing, the action ledger."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from orchestrator.db import make_engine
+from orchestrator.state import HEAD, VERSION_TABLE, LabelState, LostLease, StateStore, upgrade, utc_now
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_head_matches_the_newest_migration():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(REPO / "orchestrator" / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+def test_migrate_from_an_empty_database(db_url):
+    store = StateStore(make_engine(db_url))
+    assert store.schema_version() is None
+    assert store.migrate() is True
+    assert store.schema_version() == HEAD
+    assert store.migrate() is False  # idempotent
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"orchestrator_runs", "orchestrator_lock", "orchestrator_label_state", "orchestrator_actions", VERSION_TABLE} <= tables
+
+
+def test_migrate_from_the_previous_schema_version_keeps_the_data(db_url):
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        upgrade(conn, "0001")
+        conn.execute(
+            text("INSERT INTO orchestrator_runs (id, started_at, status, dry_run) VALUES ('old', :t, 'ok', :f)"),
+            {"t": utc_now(), "f": False},
+        )
+    store = StateStore(engine)
+    assert store.schema_version() == "0001"
+    assert store.migrate() is True
+    assert store.schema_version() == HEAD
+    (run,) = store.history()
+    assert run["id"] == "old" and run["status"] == "ok" and run["mode"] is None
+    assert store.acquire("me", 10) is not None  # the lock row of 0001 survived
+
+
+def test_lease_is_exclusive_until_released_or_expired(db_url):
+    store = StateStore(make_engine(db_url))
+    store.migrate()
+    first = store.acquire("first", 60)
+    assert first is not None and first.fence == 1
+    assert store.acquire("second", 60) is None
+    store.release(first)
+    second = store.acquire("second", 0.5)
+    assert second is not None and second.fence == 2
+    assert store.acquire("third", 60) is None
+    time.sleep(0.7)  # the holder "crashed": its lease runs out
+    third = store.acquire("third", 60)
+    assert third is not None and third.fence == 3
+
+
+def test_a_run_that_lost_its_lease_cannot_write(db_url):
+    store = StateStore(make_engine(db_url))
+    store.migrate()
+    stale = store.acquire("stale", 0.3)
+    time.sleep(0.5)
+    fresh = store.acquire("fresh", 60)
+    assert fresh is not None
+    with pytest.raises(LostLease):
+        with store.write(stale) as tx:
+            tx.save(LabelState("department", cursor=99))
+    assert store.labels() == {}  # the stale write was rolled back
+    with store.write(fresh) as tx:
+        tx.save(LabelState("department", cursor=5))
+    assert store.labels()["department"].cursor == 5
+
+
+def test_writes_extend_the_lease(db_url):
+    clock = [utc_now()]
+    store = StateStore(make_engine(db_url), clock=lambda: clock[0])
+    store.migrate()
+    lease = store.acquire("me", 60)
+    clock[0] += timedelta(seconds=50)
+    store.renew(lease)
+    clock[0] += timedelta(seconds=50)  # 100 s after acquiring, but only 50 after the renewal
+    assert store.acquire("other", 60) is None
+    clock[0] += timedelta(seconds=11)
+    assert store.acquire("other", 60) is not None
+
+
+def test_an_idempotency_key_is_recorded_once(db_url):
+    store = StateStore(make_engine(db_url))
+    store.migrate()
+    lease = store.acquire("me", 60)
+    with store.write(lease) as tx:
+        assert tx.intent("retrain:department:v2", "retrain", ("department",), "Space o/r", "v2", run_id="r1")
+    with store.write(lease) as tx:
+        assert not tx.intent("retrain:department:v2", "retrain", ("department",), "Space o/r", "v2", run_id="r2")
+    (pending,) = store.unfinished()
+    assert (pending.key, pending.version, pending.run_id, pending.result) == ("retrain:department:v2", "v2", "r1", None)
+    with store.write(lease) as tx:
+        tx.result("retrain:department:v2", "failed", "boom")
+        tx.forget("retrain:department:v2")  # a failed launch frees its key for the next try
+        assert tx.intent("retrain:department:v2", "retrain", ("department",), "Space o/r", "v2", run_id="r3")
+        tx.result("retrain:department:v2", "ok")
+        tx.forget("retrain:department:v2")  # a successful one never does
+    assert store.action("retrain:department:v2").result == "ok"
+    assert store.unfinished() == []
+
+
+def test_concurrent_first_runs_migrate_once(pg_url):
+    """Several processes creating the tables at once on PostgreSQL: all succeed, one schema."""
+    import subprocess
+    import sys
+
+    code = "import sys; from orchestrator.db import make_engine; from orchestrator.state import StateStore; " \
+           "print(StateStore(make_engine(sys.argv[1])).migrate())"
+    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert sorted(out.strip() for out, _ in outputs).count("True") == 1
+    assert StateStore(make_engine(pg_url)).schema_version() == HEAD
