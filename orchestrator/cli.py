@@ -1,4 +1,4 @@
-"""The command line: ``orchestrator run | demo`` (also ``python -m orchestrator``).
+"""The command line: ``orchestrator run | status | history | demo`` (also ``python -m orchestrator``).
 
 Exit codes (see README): 0 done (also: nothing to do), 1 at least one label failed, 2 configuration,
 usage or credentials, 3 database or Hub unreachable before anything was triggered.
@@ -109,6 +109,65 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
     reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
     reporter.info(_closing_line(result))
     return result.exit_code
+
+
+def _settings_and_engines(config_file: Path | None, env_file: Path):
+    from .config import load_settings
+    from .db import make_engine
+
+    settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
+    engine = make_engine(settings.database_url.get_secret_value())
+    state_engine = make_engine(settings.state_url, variable="STATE_DATABASE_URL") if settings.state_database_url else engine
+    return settings, engine, state_engine
+
+
+def _emit(rows, as_json: bool, render) -> None:
+    import json
+
+    from . import redact
+
+    text = json.dumps(rows, indent=2, ensure_ascii=False) if as_json else render(rows)
+    click.echo(redact.redact(text))
+
+
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(config_file: Path | None, env_file: Path, as_json: bool) -> None:
+    """Per label: corrections, dataset_len against the threshold, what is new, state, versions, last run."""
+    from .overview import status_rows
+    from .report import render_status
+    from .state import StateStore
+
+    try:
+        settings, engine, state_engine = _settings_and_engines(config_file, env_file)
+        rows = status_rows(settings, engine, StateStore(state_engine))
+    except OrchestratorError as exc:
+        _fail(exc)
+    _emit(rows, as_json, render_status)
+
+
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--label", default=None, help="Only this label's decisions and outcomes.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def history(config_file: Path | None, env_file: Path, label: str | None, limit: int, as_json: bool) -> None:
+    """Past runs, newest first, with each label's decision and outcome."""
+    from .overview import history_rows
+    from .report import render_history
+    from .state import StateStore
+
+    try:
+        settings, _, state_engine = _settings_and_engines(config_file, env_file)
+        if label is not None:
+            settings.label(label)  # an unknown label is a usage error, not an empty list
+        rows = history_rows(StateStore(state_engine), label=label, limit=limit)
+    except OrchestratorError as exc:
+        _fail(exc)
+    _emit(rows, as_json, render_history)
 
 
 @cli.command()

@@ -220,3 +220,51 @@ def _isatty(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+# ---------------------------------------------------------------------------------------- status, history
+def text_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain, aligned text table (readable in a terminal, a CI log or a pipe)."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return redact.redact("\n".join(lines))
+
+
+def render_status(rows: list[dict[str, Any]]) -> str:
+    table = text_table(
+        ["label", "corrections", "new", "dataset_len/threshold", "fires", "state", "versions (prev → new)", "retrained", "last run"],
+        [
+            [
+                r["label"],
+                r["corrections"],
+                r["new_since_last_prepare"],
+                f"{r['dataset_len']}/{r['threshold']}",
+                "yes" if r["would_fire"] else "no",
+                r["state"] + (f" since {r['waiting_since']}" if r["waiting_since"] else ""),
+                f"{r['previous_version'] or '–'} → {r['new_version'] or '–'}" if r["state"] != "idle" else "–",
+                r["last_retrained_version"],
+                f"{r['last_run']['started_at']} {r['last_run']['status']}" if r["last_run"] else None,
+            ]
+            for r in rows
+        ],
+    )
+    errors = [f"{r['label']}: last error: {r['last_error']}" for r in rows if r["last_error"]]
+    return "\n".join([table, *errors])
+
+
+def render_history(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no runs recorded yet"
+    body = []
+    for run in rows:
+        labels = "; ".join(
+            f"{name}: {entry['decision']} → {entry['outcome']}"
+            + (f" ({entry['old_version'] or '–'} → {entry['new_version']})" if entry.get("new_version") else "")
+            for name, entry in run["labels"].items()
+        )
+        note = run["error"] or (run["notes"][0] if run["notes"] else "")
+        body.append([run["started_at"], run["run"][:8], run["mode"], run["status"], run["exit_code"], labels or note])
+    return text_table(["started", "run", "mode", "status", "exit", "labels"], body)
