@@ -1,0 +1,121 @@
+"""What one retrain cycle costs in CI time: non-blocking runs every I seconds vs one blocking run.
+
+A prepare job that takes T seconds is simulated by the Hub stand-in (tests/hubstub.py) publishing the
+new datasets T seconds after the prepare Space is restarted. The orchestrator runs as real processes
+against it and a SQLite database. Reported: how many runs the cycle took, the summed wall time of the
+orchestrator processes (what a runner is busy for), and an estimate that adds a per-job overhead for
+runner start, checkout and install (--job-overhead, 0 by default).
+
+    python bench/ci_cost.py --prepare-seconds 20 --interval 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from hubstub import HubStub  # noqa: E402
+
+from orchestrator import sambodhan  # noqa: E402
+from orchestrator.db import make_engine  # noqa: E402
+
+TOKEN = "hf_benchtokenFFFFFFFFFFFFFFFFFFFFFFFF"
+
+
+def setup(prepare_seconds: float, workdir: Path) -> tuple[HubStub, dict[str, str]]:
+    hub = HubStub(tokens={TOKEN: "owner"}).start()
+    for space in ("owner/prepare", "owner/retrain_dept", "owner/retrain_urgency"):
+        hub.add_space(space)
+    hub.put_metadata("owner/dept", version_tag="v1", num_samples=10)
+    hub.put_metadata("owner/urg", version_tag="u1", num_samples=10)
+
+    def publish(stub: HubStub) -> None:
+        stub.put_metadata("owner/dept", version_tag="v2", num_samples=1000)
+        stub.put_metadata("owner/urg", version_tag="u2", num_samples=1000)
+
+    hub.on_restart("owner/prepare", publish, delay=prepare_seconds)
+    url = f"sqlite:///{workdir / 'app.db'}"
+    engine = make_engine(url)
+    sambodhan.create_schema(engine)
+    sambodhan.add_feedback(engine, {"department": 50, "urgency": 50})
+    engine.dispose()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": TOKEN,
+        "PREPARE_DATASET_REPO": "owner/prepare",
+        "RETRAIN_DEPT_REPO": "owner/retrain_dept",
+        "RETRAIN_URGENCY_REPO": "owner/retrain_urgency",
+        "HF_HUB_METADATA_DEPT": hub.metadata_url("owner/dept"),
+        "HF_HUB_METADATA_URGENCY": hub.metadata_url("owner/urg"),
+        "DATABASE_URL": url,
+        "THRESHOLD_DEPARTMENT": "40",
+        "THRESHOLD_URGENCY": "40",
+        "POLL_TIMEOUT": str(max(prepare_seconds * 3, 60)),
+    }
+    return hub, env
+
+
+def run_once(env: dict[str, str], *args: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "run", *args], env=env, capture_output=True, text=True, cwd="/")
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"orchestrator run failed ({done.returncode}):\n{done.stderr}")
+    return elapsed
+
+
+def retrained(hub: HubStub) -> bool:
+    return hub.restarts("owner/retrain_dept") == 1 and hub.restarts("owner/retrain_urgency") == 1
+
+
+def non_blocking(prepare_seconds: float, interval: float) -> tuple[int, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        hub, env = setup(prepare_seconds, Path(tmp))
+        env["ORCHESTRATOR_WAIT"] = "false"
+        started, busy, runs = time.perf_counter(), 0.0, 0
+        try:
+            while not retrained(hub):
+                tick = time.perf_counter()
+                busy += run_once(env)
+                runs += 1
+                time.sleep(max(0.0, interval - (time.perf_counter() - tick)))
+        finally:
+            hub.stop()
+        return runs, busy, time.perf_counter() - started
+
+
+def blocking(prepare_seconds: float, interval: float) -> tuple[int, float, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        hub, env = setup(prepare_seconds, Path(tmp))
+        env["POLL_INTERVAL"] = str(interval)
+        try:
+            busy = run_once(env)
+            assert retrained(hub)
+        finally:
+            hub.stop()
+        return 1, busy, busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prepare-seconds", type=float, default=20.0, help="T: how long preparation takes")
+    parser.add_argument("--interval", type=float, default=5.0, help="I: seconds between scheduled runs / polls")
+    parser.add_argument("--job-overhead", type=float, default=0.0, help="per-job runner overhead to add, seconds")
+    args = parser.parse_args()
+    print(f"prepare takes T={args.prepare_seconds:.0f}s, runs every I={args.interval:.0f}s, job overhead {args.job_overhead:.0f}s")
+    print(f"{'mode':<13}{'runs':>5}{'process s':>11}{'cycle wall s':>14}{'billed estimate s':>19}")
+    for name, measure in (("non-blocking", non_blocking), ("blocking", blocking)):
+        runs, busy, wall = measure(args.prepare_seconds, args.interval)
+        print(f"{name:<13}{runs:>5}{busy:>11.1f}{wall:>14.1f}{busy + runs * args.job_overhead:>19.1f}")
+
+
+if __name__ == "__main__":
+    main()
