@@ -1,4 +1,5 @@
-"""The command line: ``orchestrator run | status | history | demo`` (also ``python -m orchestrator``).
+"""The command line: ``orchestrator run | status | history | prepare | retrain | predict | demo``
+(also ``python -m orchestrator``).
 
 Exit codes (see README): 0 done (also: nothing to do), 1 at least one label failed, 2 configuration,
 usage or credentials, 3 database or Hub unreachable before anything was triggered.
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import EXIT_CONFIG, OrchestratorError
+from .errors import EXIT_CONFIG, ConfigError, OrchestratorError
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -93,8 +94,8 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
 
     try:
         engine = make_engine(settings.database_url.get_secret_value())
-        state_engine = (
-            make_engine(settings.state_url, variable="STATE_DATABASE_URL") if settings.state_database_url else engine
+        state_engine = make_engine(
+            settings.state_url, variable="STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL", immediate=True
         )
     except OrchestratorError as exc:
         _fail(exc)
@@ -117,7 +118,9 @@ def _settings_and_engines(config_file: Path | None, env_file: Path):
 
     settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
     engine = make_engine(settings.database_url.get_secret_value())
-    state_engine = make_engine(settings.state_url, variable="STATE_DATABASE_URL") if settings.state_database_url else engine
+    state_engine = make_engine(
+        settings.state_url, variable="STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL", immediate=True
+    )
     return settings, engine, state_engine
 
 
@@ -170,31 +173,117 @@ def history(config_file: Path | None, env_file: Path, label: str | None, limit: 
     _emit(rows, as_json, render_history)
 
 
+def _ml(what: str):
+    """Import the jobs library, or explain how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"orchestrator.{what}" if what == "demo" else f"orchestrator.jobs.{what}")
+    except ImportError as exc:
+        _fail(
+            ConfigError(
+                f"`orchestrator {what}` needs the ML extra ({exc.name} is not installed)",
+                hint="pip install 'orchestrator[ml]'",
+            )
+        )
+
+
+def _split_labels(values: tuple[str, ...]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--label", "labels", multiple=True, help="Label(s) to prepare (repeat, or comma-separate). Default: all.")
+def prepare(config_file: Path | None, env_file: Path, labels: tuple[str, ...]) -> None:
+    """Build and publish one versioned dataset per label from the database (the reference prepare job)."""
+    jobs = _ml("prepare")
+    try:
+        settings, engine, _ = _settings_and_engines(config_file, env_file)
+        chosen = [settings.label(name) for name in _split_labels(labels)] or list(settings.labels)
+        jobs.prepare(settings, chosen, engine, log=lambda line: click.echo(line, err=True))
+    except OrchestratorError as exc:
+        _fail(exc)
+
+
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--label", required=True, help="The label whose model to retrain.")
+@click.option("--dataset-version", default=None, help="The dataset version (tag) to train on. Default: the newest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
+def retrain(config_file: Path | None, env_file: Path, label: str, dataset_version: str | None, as_json: bool) -> None:
+    """Train a challenger, gate it against the deployed champion, deploy only if it is better."""
+    import json
+    from dataclasses import asdict
+
+    from .config import load_settings
+
+    jobs = _ml("retrain")
+    try:
+        settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
+        outcome = jobs.retrain(
+            settings, settings.label(label), dataset_version=dataset_version, log=lambda line: click.echo(line, err=True)
+        )
+    except OrchestratorError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(asdict(outcome), indent=2))
+
+
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--label", required=True, help="The label to predict.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A model file (model.skops). Default: the label's deployed model.")
+@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), default="-",
+              help="Texts, one per line. Default: standard input.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines with the scores of every class.")
+def predict(config_file: Path | None, env_file: Path, label: str, model_path: Path | None, input_file, as_json: bool) -> None:
+    """Predict one label per input line with the deployed (or given) model."""
+    import tempfile
+
+    from .config import load_settings
+
+    jobs = _ml("predict")
+    try:
+        settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
+        with tempfile.TemporaryDirectory(prefix="predict-") as scratch:
+            model = jobs.load_model(settings, settings.label(label), model_path, Path(scratch))
+            for line in jobs.predict_lines(model, input_file, scores=as_json):
+                click.echo(line)
+    except OrchestratorError as exc:
+        _fail(exc)
+    except (OSError, ValueError) as exc:  # an unreadable or untrusted model file
+        _fail(ConfigError(f"cannot use the model: {exc}", hint="pass a model.skops written by `orchestrator retrain`"))
+
+
 @cli.command()
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("orchestrator-demo"),
     show_default=True,
-    help="Folder for the demo's database, local Hub folders and configuration.",
+    help="Folder for the demo's database, local Hub folders, configuration and chart.",
 )
 @click.option("--fresh", is_flag=True, help="Delete the working folder first and start over.")
-def demo(workdir: Path, fresh: bool) -> None:
-    """Run the loop locally on synthetic data: SQLite, local folders for the Hub, no account."""
+@click.option("--rounds", type=click.IntRange(1, 50), default=4, show_default=True, help="Feedback rounds to run.")
+@click.option("--size", type=click.Choice(["full", "small"]), default="full", show_default=True,
+              help="Data sizes: small is for quick checks (CI).")
+def demo(workdir: Path, fresh: bool, rounds: int, size: str) -> None:
+    """Run the whole loop locally on synthetic data: SQLite, local folders for the Hub, no account."""
     import shutil
 
-    from .config import load_settings
-    from .demo import prepare_workdir
-
+    module = _ml("demo")
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
-    config = prepare_workdir(workdir)
-    click.echo(f"demo folder: {workdir.resolve()} (configuration: {config.name})", err=True)
+    click.echo(f"demo folder: {workdir.resolve()}", err=True)
     try:
-        settings = load_settings({}, config_file=config, env_file=None, overrides={"dry_run": True})
+        module.run_demo(workdir.resolve(), rounds=rounds, size=size, log=lambda line: click.echo(line, err=True))
     except OrchestratorError as exc:
         _fail(exc)
-    sys.exit(_run_cycle(settings))
 
 
 def _closing_line(result) -> str:

@@ -208,13 +208,74 @@ Source = Annotated[
 ]
 
 
+# ---------------------------------------------------------------------------------------------- locations
+class HubLocation(_Frozen):
+    """A Hub repo that datasets or models are published to (upload, then a tag per version)."""
+
+    kind: Literal["hub"] = "hub"
+    repo: RepoId
+
+    def describe(self) -> str:
+        return f"hub:{self.repo}"
+
+
+class LocalLocation(_Frozen):
+    """A local folder standing in for a Hub repo (local mode)."""
+
+    kind: Literal["local"] = "local"
+    path: str
+
+    def describe(self) -> str:
+        return self.path
+
+
+def _location(value: Any) -> Any:
+    """``"hub:owner/name"`` or ``{repo = "owner/name"}`` is a Hub repo; any other string a local folder."""
+    if isinstance(value, str):
+        spec = value.strip()
+        if spec.startswith("hub:"):
+            return {"kind": "hub", "repo": spec[len("hub:") :]}
+        return {"kind": "local", "path": spec}
+    if isinstance(value, Mapping) and "kind" not in value:
+        if "repo" in value:
+            return {"kind": "hub", **value}
+        if "path" in value:
+            return {"kind": "local", **value}
+    return value
+
+
+Location = Annotated[
+    Annotated[Union[HubLocation, LocalLocation], Field(discriminator="kind")], BeforeValidator(_location)
+]
+
+
+class JobsConfig(_Frozen):
+    """Settings of the reference prepare / retrain jobs (TOML ``[jobs]``)."""
+
+    complaints_table: QualifiedIdentifier = "complaints"
+    id_column: Identifier = "id"
+    text_column: Identifier = "message"
+    feedback_key: Identifier = "complaint_id"  # the feedback table's column pointing at the complaint
+    seed: int = 0
+    min_delta: float = Field(default=0.001, ge=0, le=1)  # a challenger must beat the champion by this much
+    golden_tolerance: float = Field(default=0.01, ge=0, le=1)  # and lose at most this much on the golden slice
+    min_f1: float = Field(default=0.5, ge=0, le=1)  # the first model must reach this
+    confidence: float = Field(default=0.9, ge=0.5, le=1)  # share of paired resamples a challenger must win
+    resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples of the test rows
+
+
 # ---------------------------------------------------------------------------------------------- labels
 class LabelConfig(_Frozen):
     name: str
     threshold: Threshold
     sample_ratio: float = Field(default=0.5, ge=0, le=100)
-    metadata: Source
+    metadata: Source  # defaults to dataset_metadata.json of ``dataset``
     retrain: Target
+    dataset: Location | None = None  # where the prepare job publishes this label's dataset
+    model: Location | None = None  # where the retrain job deploys this label's model
+    base_dataset: str | None = None  # a labelled CSV/parquet file replayed into every dataset
+    inference_space: RepoId | None = None  # restarted after a deploy
+    predicted_in_complaints: Identifier | None = None  # the complaints column with the model's label
     prepare: Target | None = None  # defaults to the global prepare target
     table: QualifiedIdentifier = "misclassified_complaints"
     reviewed_column: Identifier = "reviewed"
@@ -228,8 +289,23 @@ class LabelConfig(_Frozen):
             raise ValueError(f"label {value!r} must be lower-case letters, digits and _, starting with a letter")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _metadata_from_dataset(cls, values: Any) -> Any:
+        """Without ``metadata``, watch the ``dataset_metadata.json`` of the label's ``dataset``."""
+        if isinstance(values, Mapping) and values.get("metadata") is None and values.get("dataset") is not None:
+            dataset = _location(values["dataset"])
+            if isinstance(dataset, Mapping) and dataset.get("kind") == "hub":
+                metadata = {"repo": dataset.get("repo")}
+            elif isinstance(dataset, Mapping) and dataset.get("kind") == "local":
+                metadata = str(Path(str(dataset.get("path"))) / METADATA_FILENAME)
+            else:
+                return values
+            return {**values, "metadata": metadata}
+        return values
+
     @model_validator(mode="after")
-    def _default_columns(self) -> LabelConfig:
+    def _defaults(self) -> LabelConfig:
         if self.predicted_column is None:
             object.__setattr__(self, "predicted_column", _identifier(f"model_predicted_{self.name}"))
         if self.correct_column is None:
@@ -282,6 +358,7 @@ class Settings(_Frozen):
     crash_at: str | None = None  # test hook: exit abruptly at this named step (see cycle.CRASH_POINTS)
     prepare: Target | None = None
     hub: HubConfig = HubConfig()
+    jobs: JobsConfig = JobsConfig()
     labels: tuple[LabelConfig, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -494,7 +571,11 @@ def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], co
                 meta = merged.get("metadata")
                 if isinstance(meta, str) and not meta.startswith(("http://", "https://")):
                     meta = meta[len("file://") :] if meta.startswith("file://") else meta
-                    merged["metadata"] = str((base / meta)) if not Path(meta).is_absolute() else meta
+                    merged["metadata"] = str(base / meta)
+                for key in ("dataset", "model", "base_dataset"):
+                    value = merged.get(key)
+                    if isinstance(value, str) and not value.startswith("hub:"):
+                        merged[key] = str(base / value)  # an absolute path stays as it is
                 labels[name] = merged
     if "database_url" in tree and config_file is not None:
         tree["database_url"] = _relative_sqlite(tree["database_url"], config_file.parent)

@@ -43,7 +43,10 @@ def display_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def make_engine(raw: str, *, variable: str = "DATABASE_URL") -> Engine:
+def make_engine(raw: str, *, variable: str = "DATABASE_URL", immediate: bool = False) -> Engine:
+    """An engine for ``raw``. On SQLite, ``immediate`` makes every transaction take the write lock at
+    its start (what the state store needs to serialise runs); readers of app data leave it off, so a
+    long read never holds the write lock."""
     url = normalise_url(raw, variable=variable)
     redact.register(url.password if isinstance(url.password, str) else None)
     connect_args: dict[str, object] = {}
@@ -60,7 +63,7 @@ def make_engine(raw: str, *, variable: str = "DATABASE_URL") -> Engine:
         ) from None
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin)
     return engine
 
 
@@ -73,6 +76,10 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _sqlite_begin_immediate(conn) -> None:
     """Take SQLite's write lock when a transaction begins, so transactions really serialise."""
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -1,73 +1,344 @@
-"""``orchestrator demo``: the loop on a laptop, with no account and no network.
+"""``orchestrator demo``: the whole loop on a laptop, with no account and no network.
 
-It makes a working folder with a SQLite database of synthetic, Sambodhan-shaped feedback, local folders
-standing in for the Hub's dataset repos, and a TOML configuration, then runs a cycle against them.
+It makes a working folder with a SQLite app database, local folders standing in for the Hub's dataset
+and model repos, a synthetic base dataset, a held-out set and a TOML configuration. Then:
+
+- **round 0** (first time only): prepare a dataset from the base set alone and train the first model;
+- **every later round**: a stream of new grievances arrives, the deployed model labels them, staff
+  review part of its mistakes, and one real orchestrator cycle runs — the same cycle, launchers and
+  state as production — which prepares datasets and retrains where the feedback warrants it. The
+  deployed model is then scored on the held-out set.
+
+It prints a table per round, writes ``macro_f1.png``, and continues where it stopped unless ``--fresh``.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import sys
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select
 
 from . import sambodhan
 from .db import make_engine
 
 CONFIG_NAME = "orchestrator.toml"
+STATE_NAME = "demo_state.json"
+CHART_NAME = "macro_f1.png"
+LABELS = ("department", "urgency")
+REVIEW_RATE = 0.6  # share of the model's mistakes that staff review and correct
+FLAG_ONLY_RATE = 0.1  # share flagged but not reviewed yet (must not count)
 
 
-def write_config(workdir: Path) -> Path:
-    """The demo's configuration: SQLite, local metadata folders, local commands as targets."""
+@dataclass(frozen=True)
+class Size:
+    base: int
+    holdout: int
+    stream: int
+    threshold: int
+
+
+SIZES = {
+    "full": Size(base=1000, holdout=1500, stream=1000, threshold=100),
+    "small": Size(base=600, holdout=300, stream=300, threshold=40),
+}
+
+
+def write_config(workdir: Path, size: Size) -> Path:
+    """The demo's configuration: SQLite, local folders for the Hub, local commands as targets."""
     python = json.dumps(sys.executable)
     config = workdir / CONFIG_NAME
+    command = f'[{python}, "-m", "orchestrator"'
+    labels = "\n".join(
+        f"""[labels.{label}]
+threshold = {size.threshold}
+dataset = "hub/datasets/{label}"
+model = "hub/models/{label}"
+base_dataset = "base/base.parquet"
+retrain = {{ command = {command}, "retrain", "--config", "{CONFIG_NAME}", "--label", "{{label}}", "--dataset-version", "{{version}}"], cwd = {json.dumps(str(workdir))} }}
+"""
+        for label in LABELS
+    )
     config.write_text(
-        f"""# Written by `orchestrator demo`: local mode, no network.
+        f"""# Written by `orchestrator demo`: local mode, no network, no account.
 [orchestrator]
 database_url = "sqlite:///app.db"
 poll_interval = 0.5
-poll_timeout = 30
+poll_timeout = 120
 
 [prepare]
-target = {{ command = [{python}, "-c", "print('prepare: labels {{labels}}')"] }}
+target = {{ command = {command}, "prepare", "--config", "{CONFIG_NAME}", "--label", "{{labels}}"], cwd = {json.dumps(str(workdir))} }}
 
-[labels.department]
-threshold = 30
-metadata = "hub/department"
-retrain = {{ command = [{python}, "-c", "print('retrain {{label}} on {{version}}')"] }}
+[jobs]
+seed = 0
 
-[labels.urgency]
-threshold = 30
-metadata = "hub/urgency"
-retrain = {{ command = [{python}, "-c", "print('retrain {{label}} on {{version}}')"] }}
-""",
+{labels}""",
         encoding="utf-8",
     )
     return config
 
 
-def prepare_workdir(workdir: Path) -> Path:
-    workdir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Demo:
+    workdir: Path
+    size: Size
+    log: Callable[[str], None]
+
+    def __post_init__(self) -> None:
+        self.db_url = f"sqlite:///{self.workdir / 'app.db'}"
+        self.config = self.workdir / CONFIG_NAME
+        self.state_file = self.workdir / STATE_NAME
+
+    # ------------------------------------------------------------------------------------- set-up
+    def setup(self) -> None:
+        from .jobs import synthetic
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        write_config(self.workdir, self.size)
+        engine = make_engine(self.db_url)
+        sambodhan.create_schema(engine)
+        engine.dispose()
+        base = self.workdir / "base" / "base.parquet"
+        if not base.exists():
+            _write_rows(base, synthetic.generate(self.size.base, seed=1, start_id=1))
+            _write_rows(self.workdir / "holdout.parquet", synthetic.generate(self.size.holdout, seed=2, start_id=1_000_001))
+
+    def state(self) -> dict[str, Any]:
+        if self.state_file.exists():
+            return json.loads(self.state_file.read_text(encoding="utf-8"))
+        return {"rounds": []}
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+    def settings(self):
+        from .config import load_settings
+
+        return load_settings({}, config_file=self.config, env_file=None)
+
+    # ------------------------------------------------------------------------------------- rounds
+    def bootstrap(self) -> dict[str, Any]:
+        """Round 0: a dataset from the base set alone, and the first model per label."""
+        from .jobs.prepare import prepare
+        from .jobs.retrain import retrain
+
+        settings = self.settings()
+        engine = make_engine(self.db_url)
+        prepare(settings, list(settings.labels), engine, log=self.log)
+        engine.dispose()
+        row = {"round": 0, "labels": {}}
+        for label in settings.labels:
+            outcome = retrain(settings, label, log=self.log)
+            row["labels"][label.name] = {
+                "new_corrections": 0,
+                "decision": "bootstrap",
+                "dataset": outcome.dataset_version,
+                "gate": "deployed" if outcome.accepted else "rejected",
+                "reason": outcome.reason,
+            }
+        return row
+
+    def feedback_round(self, number: int) -> dict[str, Any]:
+        """New grievances, the model's labels, staff reviews, then one real orchestrator cycle."""
+        from .jobs import synthetic
+
+        counts_before = self.corrections()
+        stream = synthetic.generate(self.size.stream, seed=100 + number, start_id=10_000_000 * number)
+        self.record_stream(stream, random.Random(number))
+        counts_after = self.corrections()
+        result = self.run_cycle()
+        row: dict[str, Any] = {"round": number, "labels": {}, "exit_code": result.exit_code}
+        for entry in result.labels:
+            decision = self.last_decision(entry.label, entry.new_version)
+            row["labels"][entry.label] = {
+                "new_corrections": counts_after[entry.label] - counts_before[entry.label],
+                "decision": entry.decision,
+                "dataset": entry.new_version,
+                "gate": decision["gate"] if decision else ("failed" if entry.failed else "–"),
+                "reason": decision["reason"] if decision else (entry.error or entry.reason),
+            }
+        return row
+
+    def record_stream(self, stream: list, rng: random.Random) -> None:
+        """The deployed models label the stream; staff review part of the mistakes."""
+        predictions = {label: self.deployed(label).predict([g.text for g in stream]) for label in LABELS}
+        engine = make_engine(self.db_url)
+        with engine.begin() as conn:
+            for index, grievance in enumerate(stream):
+                predicted = {label: predictions[label][index] for label in LABELS}
+                complaint_id = conn.execute(
+                    insert(sambodhan.complaints)
+                    .values(message=grievance.text, **predicted)
+                    .returning(sambodhan.complaints.c.id)
+                ).scalar_one()
+                truth = {"department": grievance.department, "urgency": grievance.urgency}
+                if all(predicted[label] == truth[label] for label in LABELS):
+                    continue
+                draw = rng.random()
+                if draw >= REVIEW_RATE + FLAG_ONLY_RATE:
+                    continue  # nobody looked at this one
+                reviewed = draw < REVIEW_RATE
+                conn.execute(
+                    insert(sambodhan.misclassified_complaints).values(
+                        complaint_id=complaint_id,
+                        reviewed=reviewed,
+                        reported_by_admin_id=rng.randrange(1, 6),
+                        **{f"model_predicted_{label}": predicted[label] for label in LABELS},
+                        **{f"correct_{label}": truth[label] if reviewed else None for label in LABELS},
+                    )
+                )
+        engine.dispose()
+
+    def corrections(self) -> dict[str, int]:
+        from .feedback import count_corrections
+
+        engine = make_engine(self.db_url)
+        try:
+            return count_corrections(engine, self.settings().labels)
+        finally:
+            engine.dispose()
+
+    def run_cycle(self):
+        import os
+
+        from .cycle import Cycle
+        from .hub import Hub
+        from .report import Reporter
+
+        settings = self.settings()
+        engine = make_engine(self.db_url)
+        state_engine = make_engine(self.db_url, immediate=True)
+        reporter = Reporter(os.environ)
+        try:
+            return Cycle(settings=settings, engine=engine, state_engine=state_engine, hub=Hub(settings.hub), reporter=reporter).run()
+        finally:
+            engine.dispose()
+            state_engine.dispose()
+
+    # ------------------------------------------------------------------------------------- models
+    def deployed(self, label: str):
+        from .jobs.model import load
+
+        return load(self.workdir / "hub" / "models" / label / "model.skops")
+
+    def last_decision(self, label: str, dataset_version: str | None) -> dict[str, str] | None:
+        if not dataset_version:
+            return None
+        folder = self.workdir / "hub" / "models" / label / "decisions"
+        matches = sorted(folder.glob(f"*_{dataset_version}.json"))
+        if not matches:
+            return None
+        decision = json.loads(matches[-1].read_text(encoding="utf-8"))
+        return {"gate": "deployed" if decision["accepted"] else "rejected", "reason": decision["reason"]}
+
+    def score(self) -> dict[str, float]:
+        import pyarrow.parquet as pq
+
+        from .jobs.model import macro_f1
+
+        table = pq.read_table(self.workdir / "holdout.parquet")
+        texts = table.column("text").to_pylist()
+        return {label: round(macro_f1(self.deployed(label), texts, table.column(label).to_pylist()), 4) for label in LABELS}
+
+
+def _write_rows(path: Path, rows: list) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table(
+            {
+                "id": [str(g.id) for g in rows],
+                "text": [g.text for g in rows],
+                "department": [g.department for g in rows],
+                "urgency": [g.urgency for g in rows],
+            }
+        ),
+        path,
+    )
+
+
+def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run ``rounds`` more rounds in ``workdir`` (after round 0 the first time); returns the demo state."""
+    from .report import text_table
+
+    demo = Demo(workdir, SIZES[size], log)
+    demo.setup()
+    state = demo.state()
+    if not state["rounds"]:
+        log("── round 0: bootstrap from the base dataset")
+        row = demo.bootstrap()
+        row["macro_f1"] = demo.score()
+        state["rounds"].append(row)
+        demo.save_state(state)
+        log(render_round(row, text_table))
+    start = state["rounds"][-1]["round"] + 1
+    for number in range(start, start + rounds):
+        log(f"── round {number}: new feedback arrives, then one orchestrator cycle")
+        row = demo.feedback_round(number)
+        row["macro_f1"] = demo.score()
+        state["rounds"].append(row)
+        demo.save_state(state)
+        log(render_round(row, text_table))
+    chart = write_chart(state, workdir / CHART_NAME)
+    log(render_summary(state, text_table))
+    log(f"chart: {chart}")
+    return state
+
+
+def render_round(row: dict[str, Any], text_table) -> str:
+    return text_table(
+        ["round", "label", "new corrections", "decision", "dataset", "gate", "deployed macro-F1", "why"],
+        [
+            [row["round"], label, entry["new_corrections"], entry["decision"], entry["dataset"], entry["gate"],
+             row["macro_f1"][label], entry["reason"]]
+            for label, entry in row["labels"].items()
+        ],
+    )
+
+
+def render_summary(state: dict[str, Any], text_table) -> str:
+    rows = [[row["round"], *(row["macro_f1"][label] for label in LABELS)] for row in state["rounds"]]
+    return "deployed macro-F1 on the held-out set, per round:\n" + text_table(["round", *LABELS], rows)
+
+
+def write_chart(state: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [row["round"] for row in state["rounds"]]
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    for label, marker in zip(LABELS, ("o", "s")):
+        values = [row["macro_f1"][label] for row in state["rounds"]]
+        axes.plot(rounds, values, marker=marker, label=label)
+        for row, value in zip(state["rounds"], values):
+            if row["labels"].get(label, {}).get("gate") == "deployed":
+                axes.annotate("deployed", (row["round"], value), textcoords="offset points", xytext=(0, 8),
+                              ha="center", fontsize=7)
+    axes.set_xlabel("round")
+    axes.set_ylabel("macro-F1 on the held-out set")
+    axes.set_title("Deployed model quality, round by round")
+    axes.set_xticks(rounds)
+    axes.set_ylim(0, 1)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def count_complaints(workdir: Path) -> int:
     engine = make_engine(f"sqlite:///{workdir / 'app.db'}")
-    sambodhan.create_schema(engine)
-    if sambodhan.count_rows(engine) == 0:
-        sambodhan.add_feedback(engine, {"department": 24, "urgency": 12}, noise=20, seed=7)
+    with engine.connect() as conn:
+        total = len(conn.execute(select(sambodhan.complaints.c.id)).all())
     engine.dispose()
-    for label in ("department", "urgency"):
-        folder = workdir / "hub" / label
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = folder / "dataset_metadata.json"
-        if not meta.exists():
-            meta.write_text(
-                json.dumps(
-                    {
-                        "dataset_name": f"local/{label}",
-                        "version_tag": "v0",
-                        "num_samples": 0,
-                        "splits": {"train": 0, "eval": 0, "test": 0},
-                        "created_at": datetime.now(timezone.utc).isoformat(),
-                    }
-                ),
-                encoding="utf-8",
-            )
-    return write_config(workdir)
+    return total

@@ -184,6 +184,57 @@ class Hub:
         )
         return str(runtime.stage)
 
+    # ------------------------------------------------------------------------------------- repos
+    def publish_folder(self, repo_id: str, folder: str, *, repo_type: str, tag: str, message: str) -> str:
+        """Upload ``folder`` as one commit (created repo if needed), then tag it; returns the commit id.
+
+        A commit is atomic on the Hub: readers see all of a version's files or none. An existing tag
+        of the same name (a retried publish) is left as it is.
+        """
+        from huggingface_hub.errors import HfHubHTTPError
+
+        what = f"publishing {tag} to {repo_type} repo {repo_id}"
+        hint = f"check the repo id {repo_id!r} and that HF_TOKEN may write to it"
+        self._call(what, lambda: self.api.create_repo(repo_id, repo_type=repo_type, exist_ok=True), not_found=hint)
+        commit = self._call(
+            what,
+            lambda: self.api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type, commit_message=message),
+            not_found=hint,
+        )
+
+        def tag_it() -> None:
+            try:
+                self.api.create_tag(repo_id, tag=tag, repo_type=repo_type, revision=commit.oid)
+            except HfHubHTTPError as exc:
+                if getattr(exc.response, "status_code", None) != 409:  # 409: the tag exists already
+                    raise
+
+        self._call(what, tag_it, not_found=hint)
+        return str(commit.oid)
+
+    def download(self, repo_id: str, filename: str, *, repo_type: str, revision: str, local_dir: str) -> str:
+        """Download one file of ``revision`` (a tag, branch or commit) into ``local_dir``; returns its path."""
+        from huggingface_hub import hf_hub_download
+
+        _ = self.api  # installs the timeout on the shared client
+        return self._call(
+            f"downloading {filename} of {repo_type} repo {repo_id} at {revision}",
+            lambda: hf_hub_download(
+                repo_id,
+                filename,
+                repo_type=repo_type,
+                revision=revision,
+                local_dir=local_dir,
+                endpoint=self.config.endpoint,
+                token=self._token,
+            ),
+            not_found=f"check the repo id {repo_id!r} and the version {revision!r}",
+        )
+
+    def file_url(self, repo_id: str, filename: str, *, repo_type: str, revision: str = "main") -> str:
+        prefix = {"dataset": "datasets/", "space": "spaces/"}.get(repo_type, "")
+        return f"{self.config.endpoint}/{prefix}{repo_id}/resolve/{revision}/{filename}"
+
     # ------------------------------------------------------------------------------------- files
     def fetch(self, url: str, *, etag: str | None = None, what: str | None = None) -> Fetched:
         """Conditional GET of a file on the Hub; a missing file is ``Fetched('missing')``."""

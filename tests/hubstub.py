@@ -14,6 +14,20 @@ Hub the project talks to, with the status codes and headers the client parses:
   bytes with ``ETag`` (quoted sha256 of the content), ``X-Repo-Commit`` and
   ``Content-Length``; ``If-None-Match`` on the current ETag -> ``304``.
 * ``GET /api/whoami-v2``.
+* Publishing with the real client (``create_repo``, ``upload_folder``/``upload_file``/
+  ``create_commit``, ``create_tag``): ``POST /api/repos/create``; ``POST
+  /api/{type}s/{repo_id}/preupload/{revision}``, which answers ``"uploadMode": "regular"``
+  for every file so the client inlines the bytes (base64) in the commit instead of
+  uploading them through LFS or Xet; ``POST /api/{type}s/{repo_id}/commit/{revision}``
+  (NDJSON: ``header``, ``file``, ``deletedFile``, ``deletedFolder``; ``lfsFile`` is refused);
+  ``POST``/``DELETE /api/{type}s/{repo_id}/tag/{revision|tag}``; ``POST /api/validate-yaml``.
+  ``{type}s`` is ``models``, ``datasets`` or ``spaces``; preupload reports the git blob
+  ``oid`` of files already on the revision, so the client skips unchanged files.
+* Reading (``repo_info``, ``list_repo_refs``, ``list_repo_tree``, ``snapshot_download``):
+  ``GET /api/{type}s/{repo_id}[/revision/{revision}]``, ``.../refs``,
+  ``.../tree/{revision}[/{path}]``. Every ``revision`` (API and resolve) may be a branch, a
+  tag, ``refs/heads/..``/``refs/tags/..`` or a (7+ char prefix of a) commit sha. Resolve never
+  sends Xet headers (``X-Xet-Hash``), so downloads are plain HTTP; ``Range`` is honoured.
 
 Errors carry a JSON body ``{"error": message}`` plus ``X-Error-Message``, and
 ``X-Error-Code`` (``RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound``) where
@@ -26,13 +40,21 @@ public reads work, private repos answer ``401`` + ``RepoNotFound`` and Space
 restart/pause answer ``401``. A valid token of another user sees private repos as
 ``404 RepoNotFound`` and gets ``403`` on restart/pause.
 
+Writes (preupload, commit, tag) need a token of the repo's namespace owner: no token
+is ``401``, another user's token ``403`` (``404 RepoNotFound`` if the repo is private).
+``create_repo`` is allowed only in the token user's own namespace (else ``403``) and answers
+``409`` when the repo exists.
+
 Test hooks: ``fail`` (queued faults that replace the real handling), ``delay``,
 ``redirect``, ``on_restart`` callbacks, ``set_stage``; every request is recorded
-in ``requests``. Standard library only; all state is guarded by one lock.
+in ``requests``. Inspection: ``file``, ``files``, ``tags``, ``commits``, ``head``.
+Standard library only; all state is guarded by one lock.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import http.server
 import json
@@ -46,10 +68,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 _PREFIX_TO_TYPE = {"datasets": "dataset", "spaces": "space"}
+_API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
+_TYPE_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+_REPO_ACTIONS = frozenset({"preupload", "commit", "tag", "revision", "refs", "tree"})
+_REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_HEX = re.compile(r"^[0-9a-f]{7,40}$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _SPACE_ACTION = re.compile(r"^/api/spaces/([^/]+)/([^/]+)/(restart|pause|runtime)$")
 _Callback = Callable[["HubStub"], None]
 
@@ -92,6 +120,8 @@ class _Repo:
     private: bool
     branches: dict[str, str] = field(default_factory=dict)  # revision -> commit sha
     snapshots: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> files
+    tags: dict[str, str] = field(default_factory=dict)  # tag -> commit sha
+    log: dict[str, tuple[str | None, str, float]] = field(default_factory=dict)  # sha -> (parent, title, time)
     stage: str = "RUNNING"
     building_until: float | None = None
     restarts: int = 0
@@ -117,6 +147,27 @@ def _error(status: int, message: str, code: str | None = None) -> _Reply:
 
 def _etag(content: bytes) -> str:
     return '"' + hashlib.sha256(content).hexdigest() + '"'
+
+
+def _git_blob_sha(content: bytes) -> str:
+    """The git object id of a blob, as the Hub reports it for regular (non-LFS) files."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _iso(timestamp: float) -> str:
+    """The Hub's date format (``parse_datetime`` accepts only this one)."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _repo_path(path: Any) -> str | None:
+    """A normalised path inside a repo, or None if it is not one the Hub would accept."""
+    if not isinstance(path, str):
+        return None
+    path = path.strip("/")
+    parts = path.split("/")
+    if not path or any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+        return None
+    return path
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -169,7 +220,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         stub = self.server.stub
-        reply = stub._dispatch(self.command, path, headers)
+        reply = stub._dispatch(self.command, path, headers, body, query)
         reply.headers.setdefault("X-Request-Id", uuid.uuid4().hex)
         stub._record(Recorded(self.command, path, query, headers, body, reply.status, received))
         try:
@@ -355,6 +406,36 @@ class HubStub:
         with self._lock:
             return [r.headers["authorization"] for r in self.requests if "authorization" in r.headers]
 
+    def file(self, repo_id: str, path: str, *, repo_type: str = "dataset", revision: str = "main") -> bytes | None:
+        """The bytes of ``path`` at ``revision`` (branch, tag or sha); None if repo/revision/file is missing."""
+        files = self.files(repo_id, repo_type=repo_type, revision=revision)
+        return None if files is None else files.get(path.strip("/"))
+
+    def files(self, repo_id: str, *, repo_type: str = "dataset", revision: str = "main") -> dict[str, bytes] | None:
+        """All files at ``revision`` (path -> bytes); None if the repo or revision does not exist."""
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            sha = self._rev_sha(repo, revision) if repo else None
+            return dict(repo.snapshots[sha]) if repo and sha else None
+
+    def tags(self, repo_id: str, repo_type: str = "dataset") -> dict[str, str]:
+        """Tag -> commit sha ({} if the repo does not exist)."""
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            return dict(repo.tags) if repo else {}
+
+    def commits(self, repo_id: str, repo_type: str = "dataset") -> int:
+        """Number of commits in the repo, counting the initial empty one of its creation (0: no repo)."""
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            return len(repo.snapshots) if repo else 0
+
+    def head(self, repo_id: str, *, repo_type: str = "dataset", revision: str = "main") -> str | None:
+        """The commit sha ``revision`` points at (None if the repo or revision does not exist)."""
+        with self._lock:
+            repo = self._repos.get((repo_type, repo_id))
+            return self._rev_sha(repo, revision) if repo else None
+
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _methods(method: str) -> frozenset[str]:
@@ -370,16 +451,38 @@ class HubStub:
 
     def _new_repo(self, repo_type: str, repo_id: str, private: bool) -> _Repo:
         repo = _Repo(repo_type, repo_id, repo_id.split("/")[0] if "/" in repo_id else "", private)
-        repo.branches["main"] = self._commit(repo, {})
+        repo.branches["main"] = self._commit(repo, {}, title="initial commit")
         self._repos[(repo_type, repo_id)] = repo
         return repo
 
-    def _commit(self, repo: _Repo, files: dict[str, bytes]) -> str:
+    def _commit(self, repo: _Repo, files: dict[str, bytes], *, title: str = "", parent: str | None = None) -> str:
         self._commit_counter += 1
         seed = f"{repo.repo_type}/{repo.repo_id}/{self._commit_counter}/{time.time_ns()}".encode()
         sha = hashlib.sha1(seed).hexdigest()
         repo.snapshots[sha] = files
+        repo.log[sha] = (parent, title, time.time())
         return sha
+
+    @staticmethod
+    def _rev_sha(repo: _Repo, revision: str) -> str | None:
+        """Resolve a branch, tag, ``refs/heads|tags/..`` or (prefix of a) commit sha."""
+        if revision in repo.branches:
+            return repo.branches[revision]
+        if revision in repo.tags:
+            return repo.tags[revision]
+        if revision.startswith("refs/heads/"):
+            return repo.branches.get(revision.removeprefix("refs/heads/"))
+        if revision.startswith("refs/tags/"):
+            return repo.tags.get(revision.removeprefix("refs/tags/"))
+        if revision in repo.snapshots:
+            return revision
+        if _HEX.match(revision):
+            found = [sha for sha in repo.snapshots if sha.startswith(revision)]
+            return found[0] if len(found) == 1 else None
+        return None
+
+    def _url_of(self, repo: _Repo) -> str:
+        return f"{self.url}/{_TYPE_PREFIX[repo.repo_type]}{repo.repo_id}"
 
     def _space(self, repo_id: str) -> _Repo:
         repo = self._repos.get(("space", repo_id))
@@ -411,7 +514,7 @@ class HubStub:
             "domains": [],
         }
 
-    def _dispatch(self, method: str, path: str, headers: dict[str, str]) -> _Reply:
+    def _dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes = b"", query: str = "") -> _Reply:
         with self._lock:
             pause = self._take(self._delays, method, path)
         if pause is not None:
@@ -441,7 +544,7 @@ class HubStub:
 
         callbacks: list[tuple[_Callback, float]] = []
         with self._lock:
-            reply = self._route(method, path, headers, user, callbacks)
+            reply = self._route(method, path, headers, user, callbacks, body, parse_qs(query))
         for callback, delay in callbacks:
             if delay > 0:
                 timer = threading.Timer(delay, self._run_callback, (callback,))
@@ -461,7 +564,14 @@ class HubStub:
                 self.callback_errors.append(exc)
 
     def _route(
-        self, method: str, path: str, headers: dict[str, str], user: str | None, callbacks: list[tuple[_Callback, float]]
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        user: str | None,
+        callbacks: list[tuple[_Callback, float]],
+        body: bytes = b"",
+        query: dict[str, list[str]] | None = None,
     ) -> _Reply:
         if path == "/api/whoami-v2" and method in ("GET", "HEAD"):
             if user is None:
@@ -474,7 +584,16 @@ class HubStub:
                 return _error(404, "Not Found")
             return self._space_action(f"{owner}/{name}", action, user, callbacks)
 
+        if path == "/api/repos/create":
+            return self._create_repo(body, user) if method == "POST" else _error(405, "Method Not Allowed")
+        if path == "/api/validate-yaml" and method == "POST":
+            return _json_reply(200, {"errors": [], "warnings": []})
+
         segments = [unquote(s) for s in path.strip("/").split("/")]
+        if len(segments) >= 3 and segments[0] == "api" and segments[1] in _API_TYPES:
+            reply = self._repo_api(method, _API_TYPES[segments[1]], segments[2:], user, body, query or {})
+            if reply is not None:
+                return reply
         if method in ("GET", "HEAD") and segments[0] != "api":
             repo_type = _PREFIX_TO_TYPE.get(segments[0], "model")
             if repo_type != "model":
@@ -523,16 +642,286 @@ class HubStub:
         if (denied := self._visible(repo, user)) is not None:
             return denied
         assert repo is not None
-        sha = repo.branches.get(revision) or (revision if revision in repo.snapshots else None)
+        sha = self._rev_sha(repo, revision)
         if sha is None:
             return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         content = repo.snapshots[sha].get(file_path)
         if content is None:
-            return _error(404, f"Entry not found: {file_path}", "EntryNotFound")
+            missing = _error(404, f"Entry not found: {file_path}", "EntryNotFound")
+            missing.headers["X-Repo-Commit"] = sha  # lets the client cache the file's absence
+            return missing
         etag = _etag(content)
-        meta = {"ETag": etag, "X-Repo-Commit": sha}
+        # No X-Xet-Hash / Link xet-auth headers: the client then downloads over plain HTTP.
+        meta = {"ETag": etag, "X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
         candidates = {t.strip().removeprefix("W/").strip('"') for t in headers.get("if-none-match", "").split(",")}
         if etag.strip('"') in candidates or "*" in candidates:
             return _Reply(304, meta)
         content_type = "application/json" if file_path.endswith(".json") else "application/octet-stream"
+        if (wanted := _RANGE.match(headers.get("range", "").strip())) and any(wanted.groups()):
+            first, last = wanted.groups()
+            size = len(content)
+            if first:
+                start, end = int(first), min(int(last or size - 1), size - 1)
+            else:  # "bytes=-N": the last N bytes
+                start, end = max(size - int(last), 0), size - 1
+            if start >= size or start > end:
+                return _Reply(416, {**meta, "Content-Range": f"bytes */{size}"})
+            ranged = {**meta, "Content-Type": content_type, "Content-Range": f"bytes {start}-{end}/{size}"}
+            return _Reply(206, ranged, content[start : end + 1])
         return _Reply(200, {**meta, "Content-Type": content_type}, content)
+
+    # ------------------------------------------------------------------ repo API (publish / read)
+    def _writable(self, repo: _Repo | None, user: str | None, action: str) -> _Reply | None:
+        """The Hub's answer when ``user`` may not write to ``repo`` (None if they may)."""
+        if (denied := self._visible(repo, user)) is not None:
+            return denied
+        assert repo is not None
+        if user is None:
+            return _error(401, "You must be authenticated to perform this action")
+        if user != repo.owner:
+            return _error(403, f"You don't have the rights to {action} {repo.repo_type} repo {repo.repo_id}")
+        return None
+
+    def _create_repo(self, body: bytes, user: str | None) -> _Reply:
+        if user is None:
+            return _error(401, "You must be authenticated to create a repo")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return _error(400, "Invalid JSON body")
+        if not isinstance(payload, dict):
+            return _error(400, "Invalid JSON body")
+        name, namespace = payload.get("name"), payload.get("organization") or user
+        repo_type = payload.get("type") or "model"
+        if not isinstance(name, str) or not _REPO_NAME.match(name) or not isinstance(namespace, str):
+            return _error(400, f"Invalid repo name: {name!r}")
+        if repo_type not in _TYPE_PREFIX:
+            return _error(400, f"Invalid repo type: {repo_type!r}")
+        if namespace != user:
+            return _error(403, f'You don\'t have the rights to create a {repo_type} under the namespace "{namespace}"')
+        repo_id = f"{namespace}/{name}"
+        existing = self._repos.get((repo_type, repo_id))
+        if existing is not None:
+            message = f"You already created this {repo_type} repo"
+            conflict = _error(409, message)
+            conflict.body = json.dumps({"error": message, "url": self._url_of(existing)}).encode()
+            return conflict
+        private = payload.get("private") is True or payload.get("visibility") == "private"
+        repo = self._new_repo(repo_type, repo_id, private)
+        return _json_reply(200, {"url": self._url_of(repo), "name": repo_id, "id": repo_id})
+
+    def _repo_api(
+        self, method: str, repo_type: str, rest: list[str], user: str | None, body: bytes, query: dict[str, list[str]]
+    ) -> _Reply | None:
+        """``/api/{type}s/{repo_id}[/{action}/...]``; None when the path is no such route."""
+        for n in (2, 1):  # "owner/name" or a legacy namespace-less id
+            if len(rest) == n or (len(rest) > n and rest[n] in _REPO_ACTIONS):
+                repo_id, action, args = "/".join(rest[:n]), rest[n] if len(rest) > n else None, rest[n + 1 :]
+                break
+        else:
+            return None
+        repo = self._repos.get((repo_type, repo_id))
+        key = (method, action, len(args))
+        if key in (("GET", None, 0), ("HEAD", None, 0), ("GET", "revision", 1)):
+            return self._repo_info(repo, args[0] if args else "main", user)
+        if key == ("GET", "refs", 0):
+            return self._refs(repo, user)
+        if method == "GET" and action == "tree" and args:
+            recursive = (query.get("recursive") or ["false"])[0].lower() in ("1", "true")
+            return self._tree(repo, args[0], "/".join(args[1:]), recursive, user)
+        if key == ("POST", "preupload", 1):
+            return self._preupload(repo, args[0], body, user)
+        if key == ("POST", "commit", 1):
+            return self._apply_commit(repo, args[0], body, user, query)
+        if key == ("POST", "tag", 1):
+            return self._create_tag(repo, args[0], body, user)
+        if key == ("DELETE", "tag", 1):
+            return self._delete_tag(repo, args[0], user)
+        return None
+
+    def _head_or_error(self, repo: _Repo, revision: str) -> str | _Reply:
+        sha = self._rev_sha(repo, revision)
+        return sha if sha is not None else _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+
+    def _repo_info(self, repo: _Repo | None, revision: str, user: str | None) -> _Reply:
+        if (denied := self._visible(repo, user)) is not None:
+            return denied
+        assert repo is not None
+        sha = self._head_or_error(repo, revision)
+        if isinstance(sha, _Reply):
+            return sha
+        files = repo.snapshots[sha]
+        first_commit = min(t for _, _, t in repo.log.values())
+        info: dict[str, Any] = {
+            "_id": hashlib.sha1(f"{repo.repo_type}/{repo.repo_id}".encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "author": repo.owner,
+            "sha": sha,
+            "private": repo.private,
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "createdAt": _iso(first_commit),
+            "lastModified": _iso(repo.log[sha][2]),
+            "siblings": [
+                {"rfilename": path, "size": len(data), "blobId": _git_blob_sha(data)}
+                for path, data in sorted(files.items())
+            ],
+        }
+        if repo.repo_type == "model":
+            info["modelId"] = repo.repo_id
+        if repo.repo_type == "space":
+            info.update(sdk="docker", runtime=self._runtime(repo))
+        return _json_reply(200, info)
+
+    def _refs(self, repo: _Repo | None, user: str | None) -> _Reply:
+        if (denied := self._visible(repo, user)) is not None:
+            return denied
+        assert repo is not None
+
+        def refs(names: dict[str, str], kind: str) -> list[dict[str, str]]:
+            return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": sha} for n, sha in sorted(names.items())]
+
+        payload = {"branches": refs(repo.branches, "heads"), "tags": refs(repo.tags, "tags")}
+        return _json_reply(200, {**payload, "converts": [], "pullRequests": []})
+
+    def _tree(self, repo: _Repo | None, revision: str, folder: str, recursive: bool, user: str | None) -> _Reply:
+        if (denied := self._visible(repo, user)) is not None:
+            return denied
+        assert repo is not None
+        sha = self._head_or_error(repo, revision)
+        if isinstance(sha, _Reply):
+            return sha
+        files = repo.snapshots[sha]
+        prefix = f"{folder.strip('/')}/" if folder.strip("/") else ""
+        if prefix and not any(p.startswith(prefix) for p in files):
+            return _error(404, f"Entry not found: {folder}", "EntryNotFound")
+        entries: dict[str, dict[str, Any]] = {}
+        for path, data in sorted(files.items()):
+            if not path.startswith(prefix):
+                continue
+            parts = path[len(prefix) :].split("/")
+            for depth in range(1, len(parts)):  # the folders on the way
+                if not recursive and depth > 1:
+                    break
+                folder_path = prefix + "/".join(parts[:depth])
+                oid = hashlib.sha1(f"tree:{sha}:{folder_path}".encode()).hexdigest()
+                entries.setdefault(folder_path, {"type": "directory", "oid": oid, "size": 0, "path": folder_path})
+            if recursive or len(parts) == 1:
+                entries[path] = {"type": "file", "oid": _git_blob_sha(data), "size": len(data), "path": path}
+        return _json_reply(200, [entries[p] for p in sorted(entries)])
+
+    def _preupload(self, repo: _Repo | None, revision: str, body: bytes, user: str | None) -> _Reply:
+        if (denied := self._writable(repo, user, "upload to")) is not None:
+            return denied
+        assert repo is not None
+        sha = self._head_or_error(repo, revision)
+        if isinstance(sha, _Reply):
+            return sha
+        try:
+            wanted = json.loads(body)["files"]
+            paths = [f["path"] for f in wanted]
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "Invalid preupload payload: expected {\"files\": [{\"path\", \"sample\", \"size\"}]}")
+        current = repo.snapshots[sha]
+        answers = []
+        for path in paths:
+            # "regular" for every file, whatever its size or type: the client then sends the bytes
+            # base64-encoded inside the commit and never talks to LFS or Xet storage.
+            answer: dict[str, Any] = {"path": path, "uploadMode": "regular", "shouldIgnore": False}
+            if isinstance(path, str) and path in current:
+                answer["oid"] = _git_blob_sha(current[path])  # the client skips unchanged files
+            answers.append(answer)
+        return _json_reply(200, {"files": answers, "commitOid": sha})
+
+    def _apply_commit(
+        self, repo: _Repo | None, revision: str, body: bytes, user: str | None, query: dict[str, list[str]]
+    ) -> _Reply:
+        if (denied := self._writable(repo, user, "commit to")) is not None:
+            return denied
+        assert repo is not None
+        if (query.get("create_pr") or ["0"])[0] not in ("0", "false", ""):
+            return _error(501, "HubStub does not implement pull requests (create_pr)")
+        if revision not in repo.branches:
+            if self._rev_sha(repo, revision) is not None:
+                return _error(400, f"Invalid rev id: {revision} is not a branch; commits go to branches only")
+            return _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        head = repo.branches[revision]
+        header: dict[str, Any] | None = None
+        files = dict(repo.snapshots[head])
+        for number, line in enumerate(body.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                key, value = item["key"], item["value"]
+            except (ValueError, KeyError, TypeError):
+                return _error(400, f"Invalid NDJSON commit payload at line {number}")
+            if key == "header":
+                if header is not None or not isinstance(value, dict) or not str(value.get("summary") or "").strip():
+                    return _error(400, "The commit needs exactly one header with a non-empty summary")
+                header = value
+                continue
+            path = _repo_path(value.get("path") if isinstance(value, dict) else None)
+            if path is None:
+                return _error(400, f"Invalid path at line {number}")
+            if key == "file":
+                content, encoding = value.get("content"), str(value.get("encoding") or "utf-8").lower()
+                if not isinstance(content, str):
+                    return _error(400, f"Missing content for {path}")
+                try:
+                    files[path] = base64.b64decode(content, validate=True) if encoding == "base64" else content.encode()
+                except (binascii.Error, ValueError):
+                    return _error(400, f"Invalid base64 content for {path}")
+            elif key == "deletedFile":
+                if files.pop(path, None) is None:
+                    return _error(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
+            elif key == "deletedFolder":
+                inside = [p for p in files if p.startswith(path + "/")]
+                if not inside:
+                    return _error(404, f"A file with this name doesn't exist: {path}/", "EntryNotFound")
+                for p in inside:
+                    del files[p]
+            elif key == "lfsFile":
+                return _error(400, f"HubStub stores no LFS objects ({path}); preupload answers 'regular' for all")
+            else:
+                return _error(400, f"Unknown commit operation {key!r} at line {number}")
+        if header is None:
+            return _error(400, "The commit needs exactly one header with a non-empty summary")
+        parent = header.get("parentCommit")
+        if parent and not (isinstance(parent, str) and len(parent) >= 7 and head.startswith(parent)):
+            return _error(412, "A commit has happened since. Please refresh and try again.")
+        sha = self._commit(repo, files, title=str(header["summary"]), parent=head)
+        repo.branches[revision] = sha
+        commit_url = f"{self._url_of(repo)}/commit/{sha}"
+        return _json_reply(
+            200, {"success": True, "commitOid": sha, "commitUrl": commit_url, "hookOutput": "", "pullRequestUrl": None}
+        )
+
+    def _create_tag(self, repo: _Repo | None, revision: str, body: bytes, user: str | None) -> _Reply:
+        if (denied := self._writable(repo, user, "tag")) is not None:
+            return denied
+        assert repo is not None
+        try:
+            tag = json.loads(body)["tag"]
+        except (ValueError, KeyError, TypeError):
+            return _error(400, 'Invalid payload: expected {"tag": ...}')
+        if not isinstance(tag, str) or _repo_path(tag) is None or tag.startswith("refs/") or " " in tag:
+            return _error(400, f"Invalid tag name: {tag!r}")
+        sha = self._head_or_error(repo, revision)
+        if isinstance(sha, _Reply):
+            return sha
+        if tag in repo.tags:
+            return _error(409, f"Tag reference refs/tags/{tag} already exists")
+        repo.tags[tag] = sha
+        return _json_reply(200, {"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": sha})
+
+    def _delete_tag(self, repo: _Repo | None, tag: str, user: str | None) -> _Reply:
+        if (denied := self._writable(repo, user, "delete a tag of")) is not None:
+            return denied
+        assert repo is not None
+        if repo.tags.pop(tag, None) is None:
+            return _error(404, f"Invalid rev id: {tag}", "RevisionNotFound")
+        return _json_reply(200, {})

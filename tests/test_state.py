@@ -25,7 +25,7 @@ def test_head_matches_the_newest_migration():
 
 
 def test_migrate_from_an_empty_database(db_url):
-    store = StateStore(make_engine(db_url))
+    store = StateStore(make_engine(db_url, immediate=True))
     assert store.schema_version() is None
     assert store.migrate() is True
     assert store.schema_version() == HEAD
@@ -52,7 +52,7 @@ def test_migrate_from_the_previous_schema_version_keeps_the_data(db_url):
 
 
 def test_lease_is_exclusive_until_released_or_expired(db_url):
-    store = StateStore(make_engine(db_url))
+    store = StateStore(make_engine(db_url, immediate=True))
     store.migrate()
     first = store.acquire("first", 60)
     assert first is not None and first.fence == 1
@@ -67,7 +67,7 @@ def test_lease_is_exclusive_until_released_or_expired(db_url):
 
 
 def test_a_run_that_lost_its_lease_cannot_write(db_url):
-    store = StateStore(make_engine(db_url))
+    store = StateStore(make_engine(db_url, immediate=True))
     store.migrate()
     stale = store.acquire("stale", 0.3)
     time.sleep(0.5)
@@ -84,7 +84,7 @@ def test_a_run_that_lost_its_lease_cannot_write(db_url):
 
 def test_writes_extend_the_lease(db_url):
     clock = [utc_now()]
-    store = StateStore(make_engine(db_url), clock=lambda: clock[0])
+    store = StateStore(make_engine(db_url, immediate=True), clock=lambda: clock[0])
     store.migrate()
     lease = store.acquire("me", 60)
     clock[0] += timedelta(seconds=50)
@@ -96,7 +96,7 @@ def test_writes_extend_the_lease(db_url):
 
 
 def test_an_idempotency_key_is_recorded_once(db_url):
-    store = StateStore(make_engine(db_url))
+    store = StateStore(make_engine(db_url, immediate=True))
     store.migrate()
     lease = store.acquire("me", 60)
     with store.write(lease) as tx:

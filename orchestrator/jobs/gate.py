@@ -41,15 +41,34 @@ def decide(
     min_delta: float = 0.001,
     golden_tolerance: float = 0.01,
     min_f1: float = 0.5,
+    win_rate: float | None = None,
+    confidence: float = 0.9,
+    resampled: str = "the test rows",
 ) -> GateDecision:
     """Deploy ``challenger`` instead of ``champion`` (``None``: nothing is deployed yet)?
 
-    With a champion: the challenger must beat it overall by at least ``min_delta`` and must not lose more
-    than ``golden_tolerance`` on the golden slice. Without one: its golden score (or overall score, when
-    there is no golden slice) must reach ``min_f1``. Boundaries are inclusive, up to float rounding.
+    With a champion: the challenger must beat it overall by at least ``min_delta``, must not lose more
+    than ``golden_tolerance`` on the golden slice, and, when ``win_rate`` is given (the share of paired
+    bootstrap resamples of the test rows in which the challenger wins, see ``evaluate.win_rate``), must
+    win in at least ``confidence`` of them: a gain within the noise is no gain. Without a champion: its
+    golden score (or overall score, when there is no golden slice) must reach ``min_f1``. Boundaries
+    are inclusive, up to float rounding.
     """
     if champion is None:
         return _first_model(challenger, min_f1)
+    decision = _against(challenger, champion, min_delta=min_delta, golden_tolerance=golden_tolerance)
+    if decision.accept and win_rate is not None and not _at_least(win_rate, confidence):
+        reason = decision.reason.replace("accepted: ", "rejected: ", 1)
+        return GateDecision(
+            False, f"{reason}; but the gain is within the noise: the challenger wins in {win_rate:.0%} of paired "
+            f"resamples of {resampled}, below the required {confidence:.0%}"
+        )
+    if decision.accept and win_rate is not None:
+        return GateDecision(True, f"{decision.reason}; wins in {win_rate:.0%} of paired resamples of {resampled}")
+    return decision
+
+
+def _against(challenger: Scores, champion: Scores, *, min_delta: float, golden_tolerance: float) -> GateDecision:
     no_golden = challenger.golden is None or champion.golden is None
     overall = f"overall {challenger.overall:.4f} vs champion {champion.overall:.4f}"
     wins = _at_least(challenger.overall, champion.overall + min_delta)

@@ -94,12 +94,16 @@ def train(texts: Sequence[str], labels: Sequence[str], *, seed: int = 0) -> Mode
 
 
 def macro_f1(model: Model, texts: Sequence[str], labels: Sequence[str]) -> float:
-    """Macro-F1 over the classes seen in ``labels`` or in the predictions (a class never seen is not averaged)."""
+    """Macro-F1 of ``model`` on ``texts``, over the classes seen in ``labels`` or in its predictions."""
     if not texts:
         raise ValueError("macro_f1 needs at least one row")
-    predicted = model.predict(texts)
+    return macro_f1_of(labels, model.predict(texts))
+
+
+def macro_f1_of(labels: Sequence[str], predicted: Sequence[str]) -> float:
+    """Macro-F1 of given predictions (a class never seen in either is not averaged)."""
     classes = sorted(set(labels) | set(predicted))
-    return float(f1_score(list(labels), predicted, labels=classes, average="macro", zero_division=0))
+    return float(f1_score(list(labels), list(predicted), labels=classes, average="macro", zero_division=0))
 
 
 def save(model: Model, path: Path) -> None:

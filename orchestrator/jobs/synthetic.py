@@ -109,6 +109,35 @@ TOPICS: Mapping[str, tuple[str, ...]] = {
         "छाडा कुकुरको समस्या छ",
     ),
 }
+# What the later stream talks about and the base set never does (floods, dengue, online fraud, apps):
+# a model trained on the base set alone gets these wrong until feedback teaches it.
+EMERGING_TOPICS: Mapping[str, tuple[str, ...]] = {
+    INFRASTRUCTURE: (
+        "बाढीले तटबन्ध भत्काइदियो",
+        "internet fiber काटिएको छ",
+        "solar बत्ती जडान अधुरो छ",
+        "सिँचाइ कुलो पुरिएको छ",
+    ),
+    WELFARE: (
+        "डेंगु संक्रमण फैलिएको छ",
+        "online class को लागि ल्यापटप छैन",
+        "मातृ शिशु वार्ड बन्द गरियो",
+        "मानसिक स्वास्थ्य परामर्श पाइँदैन",
+    ),
+    SECURITY: (
+        "साइबर ठगीबाट पैसा गुम्यो",
+        "फेसबुकमा धम्की आयो",
+        "mobile banking hack भयो",
+        "नक्कली म्यानपावरले ठग्यो",
+    ),
+    MUNICIPAL: (
+        "डिजिटल नागरिकता app चल्दैन",
+        "e-payment बाट कर तिर्न मिलेन",
+        "बाढीपीडितको राहत वितरणमा ढिलाइ भयो",
+        "घरबहाल कर अनलाइन बुझाउन मिलेन",
+    ),
+}
+EMERGING_RATE = 0.6  # share of drifted rows that talk about an emerging topic
 PLACES = (
     "वडा नं. ५ मा",
     "हाम्रो टोलमा",
@@ -172,23 +201,29 @@ def generate(
     start_id: int = 1,
     department_weights: Mapping[str, float] = BASE_DEPARTMENT_WEIGHTS,
     urgency_weights: Mapping[str, float] = BASE_URGENCY_WEIGHTS,
+    emerging_rate: float = 0.0,
 ) -> list[Grievance]:
-    """``n`` grievances with ids ``start_id .. start_id + n - 1``; the weights set the gold class mix."""
+    """``n`` grievances with ids ``start_id .. start_id + n - 1``; the weights set the gold class mix,
+    ``emerging_rate`` the share that leads with an :data:`EMERGING_TOPICS` complaint."""
     if n < 0:
         raise ValueError("n must not be negative")
     departments = _distribution(department_weights, DEPARTMENTS, "department_weights")
     urgencies = _distribution(urgency_weights, URGENCIES, "urgency_weights")
-    return [_grievance(row_id, seed, departments, urgencies) for row_id in range(start_id, start_id + n)]
+    return [
+        _grievance(row_id, seed, departments, urgencies, emerging_rate) for row_id in range(start_id, start_id + n)
+    ]
 
 
 def drift(n: int, *, seed: int, start_id: int = 1) -> list[Grievance]:
-    """A later stream: the same language, a different class mix (:data:`DRIFT_DEPARTMENT_WEIGHTS`)."""
+    """A later stream: a different class mix (:data:`DRIFT_DEPARTMENT_WEIGHTS`) and new topics that the
+    base distribution never mentions (:data:`EMERGING_TOPICS`)."""
     return generate(
         n,
         seed=seed,
         start_id=start_id,
         department_weights=DRIFT_DEPARTMENT_WEIGHTS,
         urgency_weights=DRIFT_URGENCY_WEIGHTS,
+        emerging_rate=EMERGING_RATE,
     )
 
 
@@ -209,11 +244,15 @@ def _grievance(
     seed: int,
     departments: tuple[tuple[str, ...], tuple[float, ...]],
     urgencies: tuple[tuple[str, ...], tuple[float, ...]],
+    emerging_rate: float = 0.0,
 ) -> Grievance:
     rng = random.Random(f"{seed}:{row_id}")  # str seeds are hashed with SHA-512: stable across processes
     department = rng.choices(*departments)[0]
     urgency = rng.choices(*urgencies)[0]
-    text = _text(rng, department, urgency)
+    topics = TOPICS
+    if emerging_rate and rng.random() < emerging_rate:
+        topics = {**TOPICS, department: EMERGING_TOPICS[department]}
+    text = _text(rng, department, urgency, topics)
     return Grievance(
         id=row_id,
         text=text,
@@ -222,9 +261,9 @@ def _grievance(
     )
 
 
-def _text(rng: random.Random, department: str, urgency: str) -> str:
+def _text(rng: random.Random, department: str, urgency: str, vocabulary: Mapping[str, Sequence[str]] = TOPICS) -> str:
     """Place and complaints, then filler up to a random target length, the urgency cue, a closing."""
-    topics = rng.sample(TOPICS[department], k=rng.choice((1, 1, 2)))
+    topics = rng.sample(vocabulary[department], k=rng.choice((1, 1, 2)))
     if rng.random() < CONFUSER_RATE:
         other = rng.choice([d for d in DEPARTMENTS if d != department])
         topics.insert(rng.randrange(len(topics) + 1), rng.choice(TOPICS[other]))

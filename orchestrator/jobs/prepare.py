@@ -1,0 +1,96 @@
+"""The reference prepare job: one new dataset version per label, built from the database and published.
+
+Each version holds every correction (gold label), unflagged complaints sampled at the label's ratio
+(the deployed model's label), and, when configured, the base labelled dataset replayed in full so that
+a model trained on it does not forget the rest of the distribution. With a base dataset and no feedback
+yet it still produces a dataset, so that a first model can be trained.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from orchestrator.config import METADATA_FILENAME, LabelConfig, Settings
+from orchestrator.errors import ConfigError
+from orchestrator.feedback import count_corrections
+from orchestrator.metadata import DatasetMetadata
+
+from .dataset import iter_base_rows, iter_feedback_rows, split_path, write_dataset
+from .splits import SPLITS
+from .storage import Store, store_for
+
+DATASET_FILES = [METADATA_FILENAME, "README.md", *(split_path(split) for split in SPLITS)]
+
+
+def dataset_store(settings: Settings, label: LabelConfig) -> Store:
+    if label.dataset is None:
+        raise ConfigError(
+            f"label {label.name!r} has no dataset location to publish to",
+            hint=f"set labels.{label.name}.dataset in the TOML file (a folder, or hub:owner/name)",
+        )
+    return store_for(label.dataset, settings.hub, repo_type="dataset")
+
+
+def previous_label_map(store: Store) -> list[str] | None:
+    """The class list of the newest published version, so class ids stay stable across versions."""
+    raw = store.read(METADATA_FILENAME)
+    if raw is None:
+        return None
+    try:
+        label_map = json.loads(raw).get("label_map")
+    except (ValueError, AttributeError):
+        return None
+    return [str(name) for name in label_map] if isinstance(label_map, list) else None
+
+
+def prepare(
+    settings: Settings, labels: Sequence[LabelConfig], engine: Engine, *, log: Callable[[str], None] = print
+) -> list[DatasetMetadata]:
+    """Build and publish one dataset version for each of ``labels``; returns their metadata."""
+    jobs = settings.jobs
+    stores = {label.name: dataset_store(settings, label) for label in labels}  # every location checked first
+    counts = count_corrections(engine, labels)
+    published = []
+    for label in labels:
+        store = stores[label.name]
+        rows = iter_feedback_rows(
+            engine,
+            label,
+            complaints_table=jobs.complaints_table,
+            id_column=jobs.id_column,
+            text_column=jobs.text_column,
+            feedback_key=jobs.feedback_key,
+            predicted_in_complaints=label.predicted_in_complaints,
+            seed=jobs.seed,
+        )
+        if label.base_dataset:
+            rows = itertools.chain(rows, iter_base_rows(Path(label.base_dataset), label=label.name))
+        with tempfile.TemporaryDirectory(prefix=f"prepare-{label.name}-") as tmp:
+            try:
+                metadata = write_dataset(
+                    Path(tmp),
+                    rows,
+                    dataset_name=f"{label.name} ({store.describe()})",
+                    label=label.name,
+                    label_map=previous_label_map(store),
+                    high_water={"corrections": counts[label.name]},
+                )
+            except (FileNotFoundError, ValueError) as exc:
+                raise ConfigError(f"label {label.name}: {exc}", hint="check labels.<label>.base_dataset") from None
+            store.publish(
+                Path(tmp), tag=metadata.version_tag, message=f"{label.name} dataset {metadata.version_tag}", last=METADATA_FILENAME
+            )
+        extra = metadata.model_extra or {}
+        log(
+            f"[{label.name}] published dataset {metadata.version_tag} to {store.describe()}: "
+            f"{metadata.num_samples} rows {dict(metadata.splits)}, sources {extra.get('sources')}, "
+            f"golden {extra.get('golden_rows')}"
+        )
+        published.append(metadata)
+    return published
