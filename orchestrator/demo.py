@@ -316,18 +316,20 @@ def write_chart(state: dict[str, Any], path: Path) -> Path:
 
     rounds = [row["round"] for row in state["rounds"]]
     figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
+    lowest = 1.0
     for label, marker in zip(LABELS, ("o", "s")):
         values = [row["macro_f1"][label] for row in state["rounds"]]
-        axes.plot(rounds, values, marker=marker, label=label)
-        for row, value in zip(state["rounds"], values):
-            if row["labels"].get(label, {}).get("gate") == "deployed":
-                axes.annotate("deployed", (row["round"], value), textcoords="offset points", xytext=(0, 8),
-                              ha="center", fontsize=7)
+        lowest = min(lowest, *values)
+        (line,) = axes.plot(rounds, values, marker=marker, label=f"{label} (deployed model)")
+        deployed = [(r, v) for r, v, row in zip(rounds, values, state["rounds"]) if row["labels"].get(label, {}).get("gate") == "deployed"]
+        if deployed:
+            axes.scatter(*zip(*deployed), s=160, marker="*", color=line.get_color(), edgecolors="black", zorder=3,
+                         label=f"{label}: new model deployed")
     axes.set_xlabel("round")
     axes.set_ylabel("macro-F1 on the held-out set")
     axes.set_title("Deployed model quality, round by round")
     axes.set_xticks(rounds)
-    axes.set_ylim(0, 1)
+    axes.set_ylim(max(0.0, lowest - 0.1), 1.0)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     figure.tight_layout()
