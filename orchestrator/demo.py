@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from . import sambodhan
 from .db import make_engine
@@ -336,11 +336,3 @@ def write_chart(state: dict[str, Any], path: Path) -> Path:
     figure.savefig(path)
     plt.close(figure)
     return path
-
-
-def count_complaints(workdir: Path) -> int:
-    engine = make_engine(f"sqlite:///{workdir / 'app.db'}")
-    with engine.connect() as conn:
-        total = len(conn.execute(select(sambodhan.complaints.c.id)).all())
-    engine.dispose()
-    return total

@@ -76,3 +76,18 @@ def test_the_built_wheel_carries_every_module_and_migration(tmp_path):
         "orchestrator/examples/hub.toml",
     }
     assert expected - names == set()
+
+
+def test_the_readme_module_list_matches_the_code():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Architecture") : readme.index("Decisions worth knowing")]
+    listed = set(re.findall(r"^\| `(orchestrator/[\w/]+(?:\.py|/))` \|", section, flags=re.M))
+    package = REPO / "orchestrator"
+    modules = {
+        f"orchestrator/{p.relative_to(package).as_posix()}"
+        for p in package.rglob("*.py")
+        if p.name != "__init__.py" and "migrations" not in p.parts
+    } | {"orchestrator/migrations/"}
+    assert listed == modules
