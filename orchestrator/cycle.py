@@ -47,7 +47,6 @@ from .report import Reporter
 from .results import (
     ALREADY_DONE,
     FAILED,
-    LOCKED,
     PENDING,
     PLANNED,
     RETRAINED,

@@ -105,8 +105,10 @@ class Demo:
         engine.dispose()
         base = self.workdir / "base" / "base.parquet"
         if not base.exists():
-            _write_rows(base, synthetic.generate(self.size.base, seed=1, start_id=1))
-            _write_rows(self.workdir / "holdout.parquet", synthetic.generate(self.size.holdout, seed=2, start_id=1_000_001))
+            synthetic.write_parquet(base, synthetic.generate(self.size.base, seed=1, start_id=1))
+            synthetic.write_parquet(
+                self.workdir / "holdout.parquet", synthetic.generate(self.size.holdout, seed=2, start_id=1_000_001)
+            )
 
     def state(self) -> dict[str, Any]:
         if self.state_file.exists():
@@ -244,24 +246,6 @@ class Demo:
         table = pq.read_table(self.workdir / "holdout.parquet")
         texts = table.column("text").to_pylist()
         return {label: round(macro_f1(self.deployed(label), texts, table.column(label).to_pylist()), 4) for label in LABELS}
-
-
-def _write_rows(path: Path, rows: list) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.table(
-            {
-                "id": [str(g.id) for g in rows],
-                "text": [g.text for g in rows],
-                "department": [g.department for g in rows],
-                "urgency": [g.urgency for g in rows],
-            }
-        ),
-        path,
-    )
 
 
 def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[str], None] = print) -> dict[str, Any]:

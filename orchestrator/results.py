@@ -13,7 +13,6 @@ TIMED_OUT = "timed out"
 FAILED = "failed"
 PENDING = "pending"  # waiting for its dataset; a later run goes on
 ALREADY_DONE = "already retrained"  # this dataset version was handed to retraining before
-LOCKED = "locked"  # another run holds the lock: this run did nothing
 
 
 @dataclass(frozen=True)

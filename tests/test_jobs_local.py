@@ -20,22 +20,6 @@ from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path
 
 
-def write_base(path: Path, rows) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.table(
-            {
-                "id": [str(g.id) for g in rows],
-                "text": [g.text for g in rows],
-                "department": [g.department for g in rows],
-                "urgency": [g.urgency for g in rows],
-            }
-        ),
-        path,
-    )
-    return path
-
-
 def add_stream(url: str, rows, *, correct_every: int = 3) -> int:
     """Complaints labelled by a poor "model" (always the first class); every n-th mistake is corrected."""
     engine = make_engine(url)
@@ -98,7 +82,7 @@ def metadata(tmp: Path) -> dict:
 
 
 def test_prepare_retrain_predict_on_a_real_database(db_url, tmp_path):
-    write_base(tmp_path / "base.parquet", synthetic.generate(700, seed=1))
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(700, seed=1))
     corrected = add_stream(db_url, synthetic.generate(300, seed=5, start_id=100_000))
     cfg = str(config(tmp_path, db_url))
 
@@ -136,7 +120,7 @@ def test_prepare_retrain_predict_on_a_real_database(db_url, tmp_path):
 
 
 def test_bootstrap_without_feedback_and_stable_class_ids(sqlite_url, tmp_path):
-    write_base(tmp_path / "base.parquet", synthetic.generate(400, seed=2))
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(400, seed=2))
     engine = make_engine(sqlite_url)
     sambodhan.create_schema(engine)
     engine.dispose()
@@ -161,13 +145,13 @@ def test_the_gate_accepts_a_better_model_and_rejects_a_worse_one(sqlite_url, tmp
     engine.dispose()
     base = synthetic.generate(1600, seed=4)
     # A small base set first: a weak first model.
-    write_base(tmp_path / "base.parquet", base[:250])
+    synthetic.write_parquet(tmp_path / "base.parquet", base[:250])
     cfg = str(config(tmp_path, sqlite_url, min_f1=0.2))
     assert cli(tmp_path, "prepare", "--config", cfg).returncode == 0
     weak = json.loads(cli(tmp_path, "retrain", "--config", cfg, "--label", "department", "--json").stdout)
     assert weak["accepted"]
     # The full base set: a clearly better challenger, judged on the same test rows.
-    write_base(tmp_path / "base.parquet", base)
+    synthetic.write_parquet(tmp_path / "base.parquet", base)
     assert cli(tmp_path, "prepare", "--config", cfg).returncode == 0
     good_version = metadata(tmp_path)["version_tag"]
     better = json.loads(cli(tmp_path, "retrain", "--config", cfg, "--label", "department", "--json").stdout)

@@ -23,18 +23,13 @@ from orchestrator.metadata import DatasetMetadata
 
 from .dataset import iter_base_rows, iter_feedback_rows, split_path, write_dataset
 from .splits import SPLITS
-from .storage import Store, store_for
+from .storage import Store, label_store
 
 DATASET_FILES = [METADATA_FILENAME, "README.md", *(split_path(split) for split in SPLITS)]
 
 
 def dataset_store(settings: Settings, label: LabelConfig) -> Store:
-    if label.dataset is None:
-        raise ConfigError(
-            f"label {label.name!r} has no dataset location to publish to",
-            hint=f"set labels.{label.name}.dataset in the TOML file (a folder, or hub:owner/name)",
-        )
-    return store_for(label.dataset, settings.hub, repo_type="dataset")
+    return label_store(settings, label, "dataset")
 
 
 def previous_label_map(store: Store) -> list[str] | None:

@@ -27,7 +27,7 @@ from .dataset import read_split
 from .evaluate import win_rate
 from .model import Model, load, macro_f1_of, save, train
 from .prepare import DATASET_FILES, dataset_store
-from .storage import Store, store_for
+from .storage import Store, label_store
 
 MODEL_FILE = "model.skops"
 MODEL_METADATA = "metadata.json"
@@ -46,12 +46,7 @@ class Outcome:
 
 
 def model_store(settings: Settings, label: LabelConfig) -> Store:
-    if label.model is None:
-        raise ConfigError(
-            f"label {label.name!r} has no model location to deploy to",
-            hint=f"set labels.{label.name}.model in the TOML file (a folder, or hub:owner/name)",
-        )
-    return store_for(label.model, settings.hub, repo_type="model")
+    return label_store(settings, label, "model")
 
 
 def deployed_model(store: Store, scratch: Path) -> Model | None:

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.config import HubConfig, HubLocation, LocalLocation
+from orchestrator.config import HubConfig, HubLocation, LabelConfig, LocalLocation, Settings
 from orchestrator.errors import ConfigError
 from orchestrator.hub import Hub
 
@@ -100,6 +100,18 @@ class HubStore:
         for name in files:
             self.hub.download(self.repo_id, name, repo_type=self.repo_type, revision=version or "main", local_dir=str(into))
         return into
+
+
+def label_store(settings: Settings, label: LabelConfig, repo_type: str) -> Store:
+    """The store of ``label``'s datasets (``repo_type="dataset"``) or models (``"model"``)."""
+    location = label.dataset if repo_type == "dataset" else label.model
+    if location is None:
+        key = "dataset" if repo_type == "dataset" else "model"
+        raise ConfigError(
+            f"label {label.name!r} has no {key} location",
+            hint=f"set labels.{label.name}.{key} in the TOML file (a folder, or hub:owner/name)",
+        )
+    return store_for(location, settings.hub, repo_type=repo_type)
 
 
 def store_for(location: HubLocation | LocalLocation, hub_config: HubConfig, *, repo_type: str) -> Store:

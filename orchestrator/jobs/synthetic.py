@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.sambodhan import DEPARTMENTS, URGENCIES
 
@@ -303,3 +304,20 @@ def _noisy(rng: random.Random, label: str, classes: Sequence[str]) -> str:
     if rng.random() < LABEL_NOISE:
         return rng.choice([c for c in classes if c != label])
     return label
+
+
+def write_parquet(path: Path, rows: Sequence[Grievance]) -> Path:
+    """Save grievances as a labelled dataset file (``id``, ``text``, ``department``, ``urgency``): the
+    shape ``orchestrator prepare`` reads as a base dataset."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = {
+        "id": [str(g.id) for g in rows],
+        "text": [g.text for g in rows],
+        "department": [g.department for g in rows],
+        "urgency": [g.urgency for g in rows],
+    }
+    pq.write_table(pa.table(columns), path)
+    return path
