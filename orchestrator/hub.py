@@ -88,8 +88,12 @@ class Hub:
     def api(self) -> HfApi:
         if self._api is None:
             _install_timeout(self.config.timeout)
-            from huggingface_hub import HfApi
+            from huggingface_hub import HfApi, constants
 
+            # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
+            # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
+            # air-gapped or mirrored setup must not call out.
+            constants.HF_HUB_DISABLE_TELEMETRY = True
             self._api = HfApi(endpoint=self.config.endpoint, token=self._token, library_name="orchestrator")
         return self._api
 

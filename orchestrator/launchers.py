@@ -10,7 +10,9 @@ dispatch) is one new class registered in :data:`KINDS`, with no change to the cy
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from .errors import LaunchError
 from .hub import TRANSITIONAL_STAGES, Hub
 
 OUTPUT_TAIL_LINES = 20
+_PLACEHOLDER = re.compile(r"\{(label|labels|version)\}")
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,21 @@ class CommandLauncher:
 
     def check(self) -> None:
         program = self.target.command[0]
-        if shutil.which(program, path=self.environ.get("PATH")) is None and not os.path.isfile(program):
-            raise LaunchError(f"{self.describe()}: program {program!r} not found", hint="check the command in the TOML file")
+        if os.sep in program or (os.altsep and os.altsep in program):  # a path: relative to the target's cwd
+            path = os.path.join(self.target.cwd or os.getcwd(), program)
+            found = os.path.isfile(path) and os.access(path, os.X_OK)
+        else:
+            found = shutil.which(program, path=self.environ.get("PATH")) is not None
+        if not found:
+            raise LaunchError(
+                f"{self.describe()}: program {program!r} not found or not executable",
+                hint="check the command (and its cwd) in the TOML file",
+            )
 
     def launch(self, job: Job) -> Launched:
         values = {"label": ",".join(job.labels), "labels": ",".join(job.labels), "version": job.version or ""}
-        argv = [part.format_map(values) for part in self.target.command]
+        # Only our three placeholders are filled: any other braces (shell, JSON) pass through untouched.
+        argv = [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in self.target.command]
         env = {
             **self.environ,
             "ORCHESTRATOR_JOB": job.kind,
@@ -113,31 +125,37 @@ class CommandLauncher:
         if job.version:
             env["DATASET_VERSION"] = job.version
         try:
-            done = subprocess.run(
+            # A session of its own, so a timeout stops the command's children too, not just the command.
+            process = subprocess.Popen(
                 argv,
                 cwd=self.target.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=self.target.timeout,
-                check=False,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise LaunchError(f"{self.describe()}: program {argv[0]!r} not found", hint="check the command") from None
+        try:
+            stdout, stderr = process.communicate(timeout=self.target.timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=5)
             raise LaunchError(
-                f"{self.describe()}: still running after {self.target.timeout:.0f}s and was stopped",
+                f"{self.describe()}: still running after {self.target.timeout:g}s and was stopped",
                 hint="raise the target's timeout in the TOML file",
             ) from None
-        output = tuple(redact.redact(line) for line in (done.stdout + done.stderr).splitlines()[-OUTPUT_TAIL_LINES:])
-        if done.returncode != 0:
+        lines = stdout.splitlines() + stderr.splitlines()
+        output = tuple(redact.redact(line) for line in lines[-OUTPUT_TAIL_LINES:])
+        if process.returncode != 0:
             tail = "\n".join(output[-5:])
             raise LaunchError(
-                f"{self.describe()} exited with status {done.returncode}" + (f":\n{tail}" if tail else ""),
+                f"{self.describe()} exited with status {process.returncode}" + (f":\n{tail}" if tail else ""),
                 hint="read the command's output above",
             )
-        return Launched(self.describe(), f"exit {done.returncode}", "exit 0", output)
+        return Launched(self.describe(), "exit 0", "exit 0", output)
 
     def evidence(self, age: float) -> bool | None:
         """A command runs to completion inside the run: with no recorded result, it did not finish."""

@@ -122,7 +122,7 @@ def retrain(
             challenger=asdict(challenger_scores),
             champion=asdict(champion_scores) if champion_scores else None,
             win_rate=wins,
-            decided_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            decided_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         )
         record = scratch / "record"
         stamp = outcome.decided_at.replace(":", "").replace("-", "")

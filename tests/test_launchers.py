@@ -1,0 +1,312 @@
+"""The launchers: ``CommandLauncher`` with real subprocesses, ``SpaceLauncher`` against the Hub stand-in
+(the real ``huggingface_hub`` client over real HTTP). Nothing is mocked."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import TOKEN
+from hubstub import HubStub
+
+from orchestrator import launchers, redact
+from orchestrator.config import CommandTarget, HubConfig, SpaceTarget
+from orchestrator.errors import HubError, LaunchError
+from orchestrator.hub import Hub
+from orchestrator.launchers import CommandLauncher, Job, Launched, SpaceLauncher, launcher_for
+
+PY = sys.executable
+CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "KEPT_FROM_PARENT": "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _default_http_client() -> Iterator[None]:
+    """Hub installs its timeout on huggingface_hub's process-wide client: put the default back afterwards."""
+    yield
+    from huggingface_hub.utils import set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    from orchestrator import hub as hub_module
+
+    set_client_factory(default_client_factory)
+    hub_module._configured_timeout = None
+
+
+def python(script: str, *args: str, timeout: float = 30.0, cwd: str | None = None) -> CommandTarget:
+    """A command running ``script``; scripts here hold no braces, which launch() would take for placeholders."""
+    return CommandTarget(command=(PY, "-c", script, *args), timeout=timeout, cwd=cwd)
+
+
+def describe(target: CommandTarget) -> str:
+    return "command " + " ".join(target.command)
+
+
+RETRAIN = Job("retrain", ("department",), key="retrain:department:v20250101_000000_abcdef", version="v20250101_000000_abcdef")
+PREPARE = Job("prepare", ("department", "urgency"), key="prepare:run-1")
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def test_success_returns_exit_0_and_the_output_of_both_streams() -> None:
+    target = python("import sys; print('out 1'); print('out 2'); sys.stderr.write('err 1\\n')")
+    launched = CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert launched == Launched(describe(target), "exit 0", "exit 0", ("out 1", "out 2", "err 1"))
+
+
+def test_output_keeps_only_the_last_lines() -> None:
+    target = python("for i in range(1, 26): print('line %d' % i)")
+    launched = CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert launchers.OUTPUT_TAIL_LINES == 20
+    assert launched.output == tuple(f"line {i}" for i in range(6, 26))
+
+
+REPORT = """
+import json, os, sys
+names = ("ORCHESTRATOR_JOB", "ORCHESTRATOR_LABELS", "ORCHESTRATOR_KEY", "DATASET_VERSION", "KEPT_FROM_PARENT")
+print(json.dumps(dict(argv=sys.argv[1:], env=dict((n, os.environ.get(n)) for n in names), cwd=os.getcwd())))
+"""
+
+
+def test_placeholders_are_filled_and_the_job_is_in_the_environment() -> None:
+    target = python(REPORT, "--label={label}", "{labels}", "data@{version}", "plain")
+    launched = CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    report = json.loads(launched.output[0])
+    assert report["argv"] == ["--label=department", "department", "data@v20250101_000000_abcdef", "plain"]
+    assert report["env"] == {
+        "ORCHESTRATOR_JOB": "retrain",
+        "ORCHESTRATOR_LABELS": "department",
+        "ORCHESTRATOR_KEY": "retrain:department:v20250101_000000_abcdef",
+        "DATASET_VERSION": "v20250101_000000_abcdef",
+        "KEPT_FROM_PARENT": "yes",
+    }
+    assert launched.target == describe(target)  # the description keeps the placeholders
+
+
+def test_a_job_of_several_labels_without_a_version(tmp_path: Path) -> None:
+    target = python(REPORT, "{label}", "{labels}", "v={version}", cwd=str(tmp_path))
+    report = json.loads(CommandLauncher(target, CLEAN_ENV).launch(PREPARE).output[0])
+    assert report["argv"] == ["department,urgency", "department,urgency", "v="]
+    assert report["env"] == {
+        "ORCHESTRATOR_JOB": "prepare",
+        "ORCHESTRATOR_LABELS": "department,urgency",
+        "ORCHESTRATOR_KEY": "prepare:run-1",
+        "DATASET_VERSION": None,
+        "KEPT_FROM_PARENT": "yes",
+    }
+    assert report["cwd"] == str(tmp_path)
+
+
+def test_a_non_zero_exit_names_the_status_and_the_last_lines() -> None:
+    target = python("import sys\nfor i in range(1, 9): print('line %d' % i)\nsys.stderr.write('boom\\n'); sys.exit(3)")
+    with pytest.raises(LaunchError) as caught:
+        CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert caught.value.message == f"{describe(target)} exited with status 3:\nline 5\nline 6\nline 7\nline 8\nboom"
+    assert caught.value.hint == "read the command's output above"
+
+
+def test_a_non_zero_exit_without_output() -> None:
+    target = python("import sys; sys.exit(4)")
+    with pytest.raises(LaunchError) as caught:
+        CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert caught.value.message == f"{describe(target)} exited with status 4"
+
+
+def test_a_command_that_outlives_its_timeout_is_stopped() -> None:
+    target = CommandTarget(command=(PY, "-c", "import time; time.sleep(5)"), timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(LaunchError) as caught:
+        CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert time.monotonic() - started < 3.0  # it did not wait the 5 s out
+    assert caught.value.message.startswith(f"{describe(target)}: still running after ")
+    assert caught.value.message.endswith("s and was stopped")
+    assert caught.value.hint == "raise the target's timeout in the TOML file"
+    assert "timeout" in str(caught.value)
+
+
+def test_the_timeout_message_shows_the_configured_timeout() -> None:
+    target = CommandTarget(command=(PY, "-c", "import time; time.sleep(5)"), timeout=0.5)
+    with pytest.raises(LaunchError) as caught:
+        CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert "still running after 0.5s" in caught.value.message
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie nobody reaped yet counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_timed_out_command_leaves_no_process_behind(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    grandchild = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(30)"
+    parent = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {grandchild!r}, sys.argv[1]]); time.sleep(30)"
+    target = CommandTarget(command=(PY, "-c", parent, str(pid_file)), timeout=1.0)
+    pid = None
+    try:
+        with pytest.raises(LaunchError):
+            CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+        deadline = time.monotonic() + 5
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pid = int(pid_file.read_text())
+        deadline = time.monotonic() + 1
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _running(pid), "the command's child still runs after the command 'was stopped'"
+    finally:
+        if pid is not None and _running(pid):
+            os.kill(pid, signal.SIGKILL)  # the test's own grandchild, by its id
+
+
+def test_a_missing_program_fails_the_preflight() -> None:
+    target = CommandTarget(command=("orchestrator-no-such-program-5b1f",))
+    launcher = CommandLauncher(target, CLEAN_ENV)
+    with pytest.raises(LaunchError) as caught:
+        launcher.check()
+    assert caught.value.message == (
+        "command orchestrator-no-such-program-5b1f: program 'orchestrator-no-such-program-5b1f' not found or not executable"
+    )
+    with pytest.raises(LaunchError) as launched:
+        launcher.launch(RETRAIN)
+    assert "program 'orchestrator-no-such-program-5b1f' not found" in launched.value.message
+
+
+def test_the_preflight_searches_the_launchers_path(tmp_path: Path) -> None:
+    CommandLauncher(CommandTarget(command=(PY, "-V")), CLEAN_ENV).check()  # an absolute path
+    CommandLauncher(CommandTarget(command=("sh", "-c", "true")), CLEAN_ENV).check()  # found on PATH
+    with pytest.raises(LaunchError, match="program 'sh' not found"):
+        CommandLauncher(CommandTarget(command=("sh", "-c", "true")), {"PATH": str(tmp_path)}).check()
+
+
+def test_the_preflight_finds_a_relative_program_in_the_targets_cwd(tmp_path: Path) -> None:
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o755)
+    launcher = CommandLauncher(CommandTarget(command=("./job.sh",), cwd=str(tmp_path)), CLEAN_ENV)
+    assert launcher.launch(RETRAIN).output == ("ran",)  # launch() finds it
+    launcher.check()  # so must the preflight
+
+
+def test_a_registered_secret_printed_by_the_command_is_masked() -> None:
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    redact.register(secret)
+    target = python("import sys; print('password=' + sys.argv[1]); sys.stderr.write(sys.argv[1] + ' again\\n')", secret)
+    launched = CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
+    assert launched.output == ("password=***", "*** again")
+    failing = python("import sys; print('password=' + sys.argv[1]); sys.exit(1)", secret)
+    with pytest.raises(LaunchError) as caught:
+        CommandLauncher(failing, CLEAN_ENV).launch(RETRAIN)
+    assert caught.value.message.endswith("exited with status 1:\npassword=***")
+    assert secret not in caught.value.message.split(" exited with")[1]
+
+
+def test_a_hub_token_in_the_output_is_masked_even_unregistered() -> None:
+    target = python("print('token hf_' + 'Zx9' * 8 + ' used')")
+    assert CommandLauncher(target, CLEAN_ENV).launch(RETRAIN).output == ("token *** used",)
+
+
+def test_literal_braces_in_an_argument_pass_through() -> None:
+    target = CommandTarget(command=("sh", "-c", "echo ${KEPT_FROM_PARENT} {label}"))
+    assert CommandLauncher(target, CLEAN_ENV).launch(RETRAIN).output == ("yes department",)
+
+
+def test_stdout_without_a_final_newline_stays_its_own_line() -> None:
+    target = python("import sys; sys.stdout.write('50% done'); sys.stderr.write('warning: slow\\n')")
+    assert CommandLauncher(target, CLEAN_ENV).launch(RETRAIN).output == ("50% done", "warning: slow")
+
+
+def test_a_command_has_no_evidence_of_an_unrecorded_launch() -> None:
+    launcher = CommandLauncher(python("print(1)"), CLEAN_ENV)
+    assert launcher.evidence(0.0) is False
+    assert launcher.evidence(10_000.0) is False
+
+
+def test_launcher_for_picks_the_class_by_target_kind(stub: HubStub) -> None:
+    hub = Hub(HubConfig(endpoint=stub.url, token=TOKEN, backoff=0.01))
+    command = launcher_for(CommandTarget(command=("true",)), hub)
+    space = launcher_for(SpaceTarget(space="owner/prepare"), hub)
+    assert type(command) is CommandLauncher and command.describe() == "command true"
+    assert type(space) is SpaceLauncher and space.describe() == "Space owner/prepare"
+
+
+# ---------------------------------------------------------------------------------------------- Spaces
+@pytest.fixture
+def hub(stub: HubStub) -> Hub:
+    return Hub(HubConfig(endpoint=stub.url, token=TOKEN, backoff=0.01))
+
+
+def test_space_check_passes_for_an_existing_space_without_restarting_it(stub: HubStub, hub: Hub) -> None:
+    SpaceLauncher(SpaceTarget(space="owner/prepare"), hub).check()
+    assert stub.restarts("owner/prepare") == 0
+    assert [(r.method, r.path) for r in stub.requests] == [("GET", "/api/spaces/owner/prepare/runtime")]
+
+
+def test_space_check_of_a_missing_space_is_a_404_hub_error(stub: HubStub, hub: Hub) -> None:
+    with pytest.raises(HubError) as caught:
+        SpaceLauncher(SpaceTarget(space="owner/missing"), hub).check()
+    assert type(caught.value) is HubError
+    assert caught.value.status == 404
+    assert "Space owner/missing" in caught.value.message
+    assert "check the Space id 'owner/missing'" in (caught.value.hint or "")
+
+
+def test_space_launch_restarts_once(stub: HubStub, hub: Hub) -> None:
+    launched = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub).launch(RETRAIN)
+    assert launched == Launched("Space owner/retrain_dept", "owner/retrain_dept", "restarted, stage BUILDING")
+    assert stub.restarts("owner/retrain_dept") == 1
+    assert stub.restarts("owner/prepare") == 0
+    assert [r.path for r in stub.requests if r.method == "POST"] == ["/api/spaces/owner/retrain_dept/restart"]
+    assert stub.auth_headers_seen() == [f"Bearer {TOKEN}"]
+
+
+def test_space_evidence_is_true_while_the_restart_builds(stub: HubStub, hub: Hub) -> None:
+    stub.build_seconds = 30
+    launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
+    launcher.launch(PREPARE)
+    assert launcher.evidence(0.0) is True
+    assert launcher.evidence(launchers.RECONCILE_GRACE_SECONDS + 1000) is True  # a build is evidence at any age
+    assert stub.restarts("owner/prepare") == 1  # looking is not restarting
+
+
+def test_space_evidence_of_a_running_space_depends_on_the_age(stub: HubStub, hub: Hub) -> None:
+    launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
+    grace = launchers.RECONCILE_GRACE_SECONDS
+    assert grace == 60.0
+    assert launcher.evidence(0.0) is False  # a restart this young would still show as building
+    assert launcher.evidence(grace - 0.5) is False
+    assert launcher.evidence(grace) is None  # older: the build may be over, cannot tell
+    assert launcher.evidence(grace * 100) is None
+    assert stub.restarts("owner/prepare") == 0
+
+
+@pytest.mark.parametrize(
+    ("stage", "young", "old"),
+    [
+        ("APP_STARTING", True, True),
+        ("RUNNING_BUILDING", True, True),
+        ("RUNNING_APP_STARTING", True, True),
+        ("PAUSED", False, None),
+        ("RUNTIME_ERROR", False, None),
+    ],
+)
+def test_space_evidence_by_stage(stub: HubStub, hub: Hub, stage: str, young: bool, old: bool | None) -> None:
+    stub.set_stage("owner/prepare", stage)
+    launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
+    assert launcher.evidence(1.0) is young
+    assert launcher.evidence(launchers.RECONCILE_GRACE_SECONDS + 1) is old
+
+
+def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> None:
+    with pytest.raises(HubError) as caught:
+        SpaceLauncher(SpaceTarget(space="owner/missing"), hub).evidence(1.0)
+    assert caught.value.status == 404
