@@ -155,7 +155,7 @@ class CommandLauncher:
                 f"{self.describe()} exited with status {process.returncode}" + (f":\n{tail}" if tail else ""),
                 hint="read the command's output above",
             )
-        return Launched(self.describe(), "exit 0", "exit 0", output)
+        return Launched("command " + " ".join(argv), "exit 0", "exit 0", output)
 
     def evidence(self, age: float) -> bool | None:
         """A command runs to completion inside the run: with no recorded result, it did not finish."""
