@@ -202,7 +202,7 @@ def prepare(config_file: Path | None, env_file: Path, labels: tuple[str, ...]) -
     try:
         settings, engine, _ = _settings_and_engines(config_file, env_file)
         chosen = [settings.label(name) for name in _split_labels(labels)] or list(settings.labels)
-        jobs.prepare(settings, chosen, engine, log=lambda line: click.echo(line, err=True))
+        jobs.prepare(settings, chosen, engine, log=_log)
     except OrchestratorError as exc:
         _fail(exc)
 
@@ -224,7 +224,7 @@ def retrain(config_file: Path | None, env_file: Path, label: str, dataset_versio
     try:
         settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
         outcome = jobs.retrain(
-            settings, settings.label(label), dataset_version=dataset_version, log=lambda line: click.echo(line, err=True)
+            settings, settings.label(label), dataset_version=dataset_version, log=_log
         )
     except OrchestratorError as exc:
         _fail(exc)
@@ -281,7 +281,7 @@ def demo(workdir: Path, fresh: bool, rounds: int, size: str) -> None:
         shutil.rmtree(workdir)
     click.echo(f"demo folder: {workdir.resolve()}", err=True)
     try:
-        module.run_demo(workdir.resolve(), rounds=rounds, size=size, log=lambda line: click.echo(line, err=True))
+        module.run_demo(workdir.resolve(), rounds=rounds, size=size, log=_log)
     except OrchestratorError as exc:
         _fail(exc)
 
@@ -291,14 +291,38 @@ def _closing_line(result) -> str:
     return f"done: {result.status} (exit {result.exit_code})" + (f" — {'; '.join(parts)}" if parts else "")
 
 
+def _log(line: str) -> None:
+    """A job's progress line, on stderr, without secrets."""
+    from . import redact
+
+    click.echo(redact.redact(line), err=True)
+
+
+def _interrupted(signum, _frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a cancelled CI job) unwinds like Ctrl-C: the lease is given back
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point: exit codes as documented, and never a raw traceback with a secret."""
+    import signal
+    import traceback
+
+    from . import redact
+
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
-        cli.main(args=argv, prog_name="orchestrator", standalone_mode=True)
-    except OrchestratorError as exc:  # pragma: no cover - commands handle their own
-        _fail(exc)
-    except KeyboardInterrupt:  # pragma: no cover
+        cli.main(args=argv, prog_name="orchestrator", standalone_mode=False)
+    except click.ClickException as exc:  # usage errors: exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
         sys.exit(130)
+    except OrchestratorError as exc:  # commands handle their own; this is a last resort
+        _fail(exc)
+    except Exception:  # a bug: say so, without secrets
+        click.echo(redact.redact("internal error (a bug: please report it)\n" + traceback.format_exc()), err=True)
+        sys.exit(1)
 
 
 __all__ = ["cli", "main", "EXIT_CONFIG"]

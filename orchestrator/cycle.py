@@ -112,29 +112,33 @@ class Cycle:
         self.lease: Lease | None = None
         self.states: dict[str, LabelState] = {}
         self.etags: dict[str, str | None] = {}
+        self.reconcile_errors: dict[str, OrchestratorError] = {}
+        self.heartbeat: _Heartbeat | None = None
         self.wait = self.settings.wait
 
     # ================================================================================== the run
     def run(self) -> RunResult:
         started = iso()
         self.reporter.mask_secrets()
-        heartbeat: _Heartbeat | None = None
         try:
-            if self.dry_run:
-                self._load_read_only()
-            else:
-                self._lock()
-                heartbeat = _Heartbeat(self.store, self.lease, self.reporter)
-                self._crash_point("after_lock")
-            self._run()
-        except LockedError as exc:
-            self.reporter.info(exc.message)
-            return self._result(started, exit_code=EXIT_OK, notes=(exc.message,), locked=True)
-        except OrchestratorError as exc:
-            self.reporter.error(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title="orchestrator stopped")
-            return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint, heartbeat=heartbeat)
-        failed = any(r.failed for r in self.results.values())
-        return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK, heartbeat=heartbeat)
+            try:
+                if self.dry_run:
+                    self._load_read_only()
+                else:
+                    self._lock()
+                    self.heartbeat = _Heartbeat(self.store, self.lease, self.reporter)
+                    self._crash_point("after_lock")
+                self._run()
+            except LockedError as exc:
+                self.reporter.info(exc.message)
+                return self._result(started, exit_code=EXIT_OK, notes=(exc.message,), locked=True)
+            except OrchestratorError as exc:
+                self.reporter.error(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title="orchestrator stopped")
+                return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
+            failed = any(r.failed for r in self.results.values())
+            return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
+        finally:  # whatever happened (an interrupt, a bug), the heartbeat stops and the lease is given back
+            self._release()
 
     def _result(self, started: str, *, locked: bool = False, **kwargs) -> RunResult:
         ordered = tuple(self.results[label.name] for label in self.settings.labels if label.name in self.results)
@@ -142,17 +146,26 @@ class Cycle:
             ordered = ()
         return RunResult(started_at=started, finished_at=iso(), dry_run=self.dry_run, labels=ordered, **kwargs)
 
-    def _finish(self, started: str, *, heartbeat: _Heartbeat | None, **kwargs) -> RunResult:
+    def _finish(self, started: str, **kwargs) -> RunResult:
         result = self._result(started, **kwargs)
-        if heartbeat is not None:
-            heartbeat.stop()
         if self.lease is not None:
             try:  # the run row is this run's own: it is written even if the lease was lost
                 with self.store.write(None) as tx:
                     tx.finish_run(self.run_id, status=result.status, exit_code=result.exit_code, summary=result.to_dict())
-            finally:
-                self.store.release(self.lease)
+            except OrchestratorError as exc:  # the state database went away: the result still gets reported
+                self.reporter.warning(f"could not record the run's result: {exc.message}", title="history")
         return result
+
+    def _release(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+            self.heartbeat = None
+        if self.lease is not None:
+            try:
+                self.store.release(self.lease)
+            except OrchestratorError as exc:  # it expires by itself after LOCK_LEASE
+                self.reporter.warning(f"could not release the run lock: {exc.message}", title="lock")
+            self.lease = None
 
     def _lock(self) -> None:
         self.store.migrate()
@@ -170,11 +183,16 @@ class Cycle:
                 )
             self.sleep(min(1.0, max(deadline - self.clock(), 0.05)))
         with self.store.write(self.lease) as tx:
+            tx.mark_crashed(self.run_id)
             tx.start_run(self.run_id, dry_run=False, mode="wait" if self.wait else "no-wait")
         self.states = self.store.labels()
 
     def _load_read_only(self) -> None:
-        """A dry run writes nothing anywhere: it reads the state if the tables exist."""
+        """A dry run writes nothing anywhere: it reads the state if the tables exist (and does not
+        create a SQLite file that is not there)."""
+        url = self.state_engine.url
+        if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(url.database):
+            return
         if self.store.schema_version() == HEAD:
             self.states = self.store.labels()
 
@@ -194,8 +212,18 @@ class Cycle:
             state = self.state(label.name)
             if self._record_decision(label, counts[label.name], state):
                 firing.append(label)
+        for name, exc in self.reconcile_errors.items():
+            if name in self.results:
+                self._fail(name, exc)
         pending = [label for label in settings.labels if self.state(label.name).state == PREPARE_REQUESTED]
-        ready = [label for label in settings.labels if self.state(label.name).state == DATASET_READY]
+        # dataset_ready, or retrain_requested with its intent settled: the retrain is (re)tried, and the
+        # ledger's key tells whether it was in fact sent already.
+        ready = [
+            label
+            for label in settings.labels
+            if self.state(label.name).state in (DATASET_READY, RETRAIN_REQUESTED)
+            and label.name not in self.reconcile_errors  # just failed: the next run tries again
+        ]
         if not firing and not pending and not ready:
             self.reporter.info("no label reached its threshold and none is pending: nothing to do")
             return
@@ -213,8 +241,11 @@ class Cycle:
     def state(self, name: str) -> LabelState:
         return self.states.get(name) or LabelState(name)
 
-    def _save(self, *states: LabelState, intent: tuple | None = None, result: tuple | None = None) -> bool:
-        """Write label states (and a ledger intent or result) in one fenced transaction."""
+    def _save(
+        self, *states: LabelState, intent: tuple | None = None, result: tuple | None = None, forget: bool = False
+    ) -> bool:
+        """Write label states and a ledger intent or result, in one fenced transaction. ``forget`` drops
+        the failed result's key in the same transaction, so that the action may be tried again."""
         recorded = True
         with self.store.write(self.lease) as tx:
             if intent is not None:
@@ -223,6 +254,8 @@ class Cycle:
                     return False
             if result is not None:
                 tx.result(*result)
+                if forget:
+                    tx.forget(result[0])
             for state in states:
                 self.states[state.label] = tx.save(state.with_(last_run_id=self.run_id))
         return recorded
@@ -274,7 +307,15 @@ class Cycle:
 
     # ---------------------------------------------------------------------------------- recovery
     def _reconcile(self) -> None:
-        """Settle intents a crashed run left without a result: check the outside world first."""
+        """Settle intents a crashed run left without a result: check the outside world first.
+
+        - the action visibly happened (the dataset moved, the Space is building): record it as sent;
+        - it visibly did not (no sign of it within a minute of the intent): send it now;
+        - nobody can tell (an older intent): a prepare is assumed sent, with PREPARE_DEADLINE as the
+          backstop; a retrain is sent again. A duplicate retrain costs one training run that the gate
+          then rejects; a lost one would leave the model stale without anyone noticing.
+        A Hub that rejects the token or cannot be reached stops the run here, before anything is sent.
+        """
         for action in self.store.unfinished():
             age = (utc_now() - action.intent_at).total_seconds()
             labels = [self.settings.label(name) for name in action.labels if name in self.settings.label_names]
@@ -286,30 +327,38 @@ class Cycle:
             if not sent:
                 try:
                     sent = launcher.evidence(age)
-                except (HubError, HubUnavailable) as exc:
+                except (AuthError, HubUnavailable):
+                    raise
+                except (HubError, LaunchError) as exc:
                     self.reporter.warning(f"could not check {action.key}: {exc.message}", title="reconcile")
                     sent = None
-            if sent is False:
+            if sent is None and action.kind == "prepare":
+                how = "assumed sent (cannot tell); PREPARE_DEADLINE backs this up"
+                self.reporter.warning(f"reconciled {action.key}: {how}", title="reconcile")
+                self._save(result=(action.key, "reconciled", how))
+            elif sent:
+                how = "it is under way"
+                self.reporter.info(f"reconciled {action.key}: {how}")
+                if action.kind == "retrain":
+                    self._save(self._retrained(self.state(labels[0].name), action.version), result=(action.key, "reconciled", how))
+                else:
+                    self._save(result=(action.key, "reconciled", how))
+            else:
+                why = "shows no sign of it" if sent is False else "cannot tell whether it happened"
                 self.reporter.warning(
-                    f"{action.kind} for {', '.join(action.labels)} was recorded by run {action.run_id[:8]} but "
-                    f"never sent ({launcher.describe()} shows no sign of it): sending it now",
+                    f"{action.kind} for {', '.join(action.labels)} was recorded by run {action.run_id[:8]} but not "
+                    f"confirmed, and {launcher.describe()} {why}: sending it now",
                     title="reconcile",
                 )
                 self._resend(action, labels, launcher)
-                continue
-            how = "it is under way" if sent else "assumed sent (cannot tell); the prepare deadline backs this up"
-            self.reporter.info(f"reconciled {action.key}: {how}")
-            if action.kind == "retrain":
-                state = self.state(labels[0].name)
-                self._save(self._retrained(state, action.version), result=(action.key, "reconciled", how))
-            else:
-                self._save(result=(action.key, "reconciled", how))
 
     def _dataset_moved(self, labels: list[LabelConfig]) -> bool:
         for label in labels:
             state = self.state(label.name)
             try:
                 seen = self.reader.read(label)
+            except (AuthError, HubUnavailable):
+                raise
             except OrchestratorError:
                 continue
             if seen.metadata is not None and seen.metadata.version_tag != state.baseline_version:
@@ -320,9 +369,17 @@ class Cycle:
         job = Job(action.kind, action.labels, action.key, action.version)
         try:
             launched = launcher.launch(job)
+        except (AuthError, HubUnavailable):
+            raise  # the intent stays open: the next run reconciles it again
         except OrchestratorError as exc:
             self.reporter.error(f"re-sending {action.key} failed: {exc.message}", title="reconcile")
-            self._save(result=(action.key, "failed", exc.message))
+            if action.kind == "retrain":  # back to dataset_ready: a later run tries this retrain again
+                state = self.state(labels[0].name).with_(state=DATASET_READY, last_error=exc.message)
+                self._save(state, result=(action.key, "failed", exc.message), forget=True)
+            else:  # the labels stay pending; PREPARE_DEADLINE lets them be prepared again
+                self._save(result=(action.key, "failed", exc.message))
+            for label in labels:
+                self.reconcile_errors[label.name] = exc
             return
         if action.kind == "retrain":
             self._save(self._retrained(self.state(labels[0].name), action.version), result=(action.key, "ok", launched.detail))
@@ -458,6 +515,13 @@ class Cycle:
             self._crash_point("after_prepare_intent")
             try:
                 launched = launcher.launch(Job("prepare", names, key))
+            except HubUnavailable as exc:
+                # Maybe restarted, maybe not: the labels stay pending and the open intent is reconciled by
+                # the next run (resent if the Space shows no sign of it), PREPARE_DEADLINE the backstop.
+                for name in names:
+                    self._fail(name, OrchestratorError(exc.message + "; whether prepare started is checked on the next run", hint=exc.hint))
+                    self._note_state(name)
+                continue
             except OrchestratorError as exc:
                 idle = [self.state(n).with_(state=IDLE, requested_at=None, last_error=exc.message) for n in names]
                 self._save(*idle, result=(key, "failed", exc.message))
@@ -493,6 +557,11 @@ class Cycle:
                     elif first and self._expire_if_overdue(name):  # checked once more, then given up
                         del waiting[name]
                 first = False
+                if self.heartbeat is not None and self.heartbeat.lost.is_set():
+                    raise LostLease(
+                        "this run's lock was taken over by another run while it waited; it stops, the other carries on",
+                        hint="raise LOCK_LEASE, or check that the state database stays reachable",
+                    )
                 remaining = deadline - self.clock()
                 if not waiting or remaining <= 0:
                     break
@@ -584,10 +653,17 @@ class Cycle:
         self._crash_point("after_retrain_intent")
         try:
             launched = launcher.launch(Job("retrain", (name,), key=key, version=version))
+        except HubUnavailable as exc:
+            # The call may or may not have taken effect: the intent stays open for the next run to
+            # reconcile against the Space's runtime, rather than be recorded as failed and sent again.
+            self._save(self.state(name).with_(last_error=exc.message))
+            self._fail(name, OrchestratorError(exc.message + "; whether the retrain started is checked on the next run", hint=exc.hint))
+            self._note_state(name)
+            return
         except OrchestratorError as exc:
-            # Back to dataset_ready: the next run tries this retrain again (the failed key is released).
-            self._save(state.with_(state=DATASET_READY, last_error=exc.message), result=(key, "failed", exc.message))
-            self._release_failed(key)
+            # Back to dataset_ready, and the failed key released in the same transaction: the next run
+            # tries this retrain again.
+            self._save(state.with_(state=DATASET_READY, last_error=exc.message), result=(key, "failed", exc.message), forget=True)
             self._fail(name, exc)
             self._note_state(name)
             return
@@ -600,10 +676,6 @@ class Cycle:
         self.results[name] = self.results[name].with_(outcome=RETRAINED)
         self._note_state(name)
 
-    def _release_failed(self, key: str) -> None:
-        with self.store.write(self.lease) as tx:
-            tx.forget(key)
-
 
 class _Heartbeat:
     """Extends the lease in the background while the run is alive, so long waits keep it."""
@@ -611,6 +683,7 @@ class _Heartbeat:
     def __init__(self, store: StateStore, lease: Lease | None, reporter: Reporter) -> None:
         self.store, self.lease, self.reporter = store, lease, reporter
         self._stop = threading.Event()
+        self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
         if lease is not None:
             self._thread.start()
@@ -622,6 +695,7 @@ class _Heartbeat:
                 self.store.renew(self.lease)
             except LostLease:
                 self.reporter.warning("the run lock was taken over by another run", title="lock")
+                self.lost.set()
                 return
             except OrchestratorError as exc:  # the state database blipped: the next beat tries again
                 self.reporter.warning(f"could not extend the run lock: {exc.message}", title="lock")

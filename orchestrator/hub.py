@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import HubConfig
 from .errors import AuthError, HubError, HubUnavailable
-from .retry import RetryAfterTooLong, is_transient, retrying, status_of
+from .retry import RetryAfterTooLong, is_transient, is_transient_before_sending, retrying, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HfApi
@@ -97,7 +97,9 @@ class Hub:
             self._api = HfApi(endpoint=self.config.endpoint, token=self._token, library_name="orchestrator")
         return self._api
 
-    def _call(self, what: str, fn: Callable[[], T], *, not_found: str) -> T:
+    def _call(
+        self, what: str, fn: Callable[[], T], *, not_found: str, retry_on: Callable[[BaseException], bool] = is_transient
+    ) -> T:
         """Run ``fn`` under the retry policy; translate what escapes into our error types."""
 
         def note(exc: BaseException, attempt: int, delay: float) -> None:
@@ -106,7 +108,9 @@ class Hub:
                 self._on_retry(f"{what}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s")
 
         try:
-            return retrying(self.config.retries, sleep=self._sleep, on_retry=note, base=self.config.backoff)(fn)
+            return retrying(
+                self.config.retries, sleep=self._sleep, on_retry=note, base=self.config.backoff, retry_on=retry_on
+            )(fn)
         except RetryAfterTooLong as exc:
             raise HubUnavailable(
                 f"{what}: the Hub is rate-limiting us and asked to wait {exc.seconds:.0f}s",
@@ -162,9 +166,11 @@ class Hub:
     def restart_space(self, repo_id: str) -> str:
         """Restart a Space; returns its stage after the restart (usually BUILDING).
 
-        A restart is not blindly repeated: if a try failed in a way that may hide a restart that did
-        happen (a 502 from a gateway, a read timeout), the next try first reads the runtime, and a
-        Space already building or starting counts as restarted.
+        A restart is not blindly repeated. A try that got no answer after sending (a read timeout, a
+        dropped connection) is not retried at all: it raises :class:`HubUnavailable`, and the caller
+        leaves the action open for the next run to reconcile. After an error answer (429, a gateway's
+        5xx) the next try first reads the runtime, and a Space already building or starting counts as
+        restarted.
         """
         tries = 0
 
@@ -177,7 +183,12 @@ class Hub:
                     return runtime
             return self.api.restart_space(repo_id)
 
-        runtime = self._call(f"restarting Space {repo_id}", restart, not_found=f"check the Space id {repo_id!r}")
+        runtime = self._call(
+            f"restarting Space {repo_id}",
+            restart,
+            not_found=f"check the Space id {repo_id!r}",
+            retry_on=is_transient_before_sending,
+        )
         return str(runtime.stage)
 
     def space_stage(self, repo_id: str) -> str:

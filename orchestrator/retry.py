@@ -35,6 +35,19 @@ def is_transient(exc: BaseException) -> bool:
     return status_of(exc) in TRANSIENT_STATUS
 
 
+def is_transient_before_sending(exc: BaseException) -> bool:
+    """Transient, and surely not acted upon: what a non-idempotent call (a POST) may retry.
+
+    A read timeout or a dropped connection after the request went out may hide a call that did take
+    effect; those are left to the caller to reconcile, never blindly repeated.
+    """
+    import httpx2
+
+    if isinstance(exc, (httpx2.ReadTimeout, httpx2.WriteTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)):
+        return False
+    return is_transient(exc)
+
+
 def retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait, from ``Retry-After``, if any."""
     response = getattr(exc, "response", None)
@@ -85,6 +98,7 @@ def retrying(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[BaseException, int, float], None] | None = None,
     base: float = BASE_DELAY,
+    retry_on: Callable[[BaseException], bool] = is_transient,
 ) -> tenacity.Retrying:
     """A ``tenacity.Retrying`` for one Hub call: ``retries`` extra tries on transient failures."""
 
@@ -97,7 +111,7 @@ def retrying(
             on_retry(exc, state.attempt_number, delay)
 
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(retry_on),
         wait=wait_retry_after_or_jitter(base=base),
         stop=tenacity.stop_after_attempt(retries + 1),
         sleep=sleep,

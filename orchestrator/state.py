@@ -44,6 +44,8 @@ from sqlalchemy import (
     update,
 )
 
+from sqlalchemy.exc import IntegrityError
+
 from .db import translate_errors
 from .errors import OrchestratorError
 
@@ -208,6 +210,12 @@ class StateStore:
         """Take the lease if it is free or expired; None if another run holds it."""
         now = self.clock()
         with translate_errors(self.engine, "taking the run lock"), self.engine.begin() as conn:
+            if conn.execute(select(lock.c.name).where(lock.c.name == LOCK_NAME)).first() is None:
+                try:  # someone deleted the row to "clear" the lock: put it back
+                    with conn.begin_nested():
+                        conn.execute(insert(lock).values(name=LOCK_NAME, owner=None, fence=0, expires_at=None))
+                except IntegrityError:
+                    pass  # another run put it back first
             taken = conn.execute(
                 update(lock)
                 .where(lock.c.name == LOCK_NAME, or_(lock.c.owner.is_(None), lock.c.expires_at < now))
@@ -219,16 +227,16 @@ class StateStore:
         return Lease(owner, int(fence), ttl)
 
     def holder(self) -> tuple[str | None, datetime | None]:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(lock.c.owner, lock.c.expires_at).where(lock.c.name == LOCK_NAME)).one()
-        return row.owner, _aware(row.expires_at)
+        with translate_errors(self.engine, "reading the run lock"), self.engine.connect() as conn:
+            row = conn.execute(select(lock.c.owner, lock.c.expires_at).where(lock.c.name == LOCK_NAME)).first()
+        return (row.owner, _aware(row.expires_at)) if row else (None, None)
 
     def renew(self, lease: Lease) -> None:
         with self.write(lease):
             pass
 
     def release(self, lease: Lease) -> None:
-        with self.engine.begin() as conn:
+        with translate_errors(self.engine, "releasing the run lock"), self.engine.begin() as conn:
             conn.execute(
                 update(lock)
                 .where(lock.c.name == LOCK_NAME, lock.c.owner == lease.owner, lock.c.fence == lease.fence)
@@ -255,23 +263,23 @@ class StateStore:
 
     # ---------------------------------------------------------------------------------- reads
     def labels(self) -> dict[str, LabelState]:
-        with self.engine.connect() as conn:
+        with translate_errors(self.engine, "reading the label states"), self.engine.connect() as conn:
             rows = conn.execute(select(label_state)).mappings().all()
         return {row["label"]: _label_state(row) for row in rows}
 
     def unfinished(self) -> list[Action]:
         """Intents without a result: what a crashed run may or may not have done."""
-        with self.engine.connect() as conn:
+        with translate_errors(self.engine, "reading the action ledger"), self.engine.connect() as conn:
             rows = conn.execute(select(actions).where(actions.c.result.is_(None)).order_by(actions.c.id)).mappings()
             return [_action(row) for row in rows]
 
     def action(self, key: str) -> Action | None:
-        with self.engine.connect() as conn:
+        with translate_errors(self.engine, "reading the action ledger"), self.engine.connect() as conn:
             row = conn.execute(select(actions).where(actions.c.key == key)).mappings().first()
         return _action(row) if row else None
 
     def history(self, *, limit: int = 20) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with translate_errors(self.engine, "reading the run history"), self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
         history = []
         for row in rows:
@@ -329,6 +337,12 @@ class Writer:
     def start_run(self, run_id: str, *, dry_run: bool, mode: str) -> None:
         self.conn.execute(
             insert(runs).values(id=run_id, started_at=self.clock(), status="running", dry_run=dry_run, mode=mode)
+        )
+
+    def mark_crashed(self, current_run: str) -> None:
+        """Runs still marked running while this one holds the lease died without finishing."""
+        self.conn.execute(
+            update(runs).where(runs.c.status == "running", runs.c.id != current_run).values(status="crashed")
         )
 
     def finish_run(self, run_id: str, *, status: str, exit_code: int, summary: dict[str, Any]) -> None:

@@ -436,3 +436,15 @@ def test_secrets_in_a_url_never_reach_the_exception(stub: HubStub, fault: int | 
         r.hub.fetch(url)
 
     assert password not in str(info.value)
+
+
+def test_a_restart_that_got_no_answer_is_not_sent_again(stub: HubStub) -> None:
+    """A read timeout after the POST went out may hide a restart that happened: no blind retry."""
+    stub.delay("POST", r"/restart$", 1.0)  # answered, and performed, only after the client gave up
+    r = rig(stub, timeout=0.3)
+    with pytest.raises(HubUnavailable) as caught:
+        r.hub.restart_space("owner/prepare")
+    assert "ReadTimeout" in caught.value.message
+    assert wait_for(lambda: stub.restarts("owner/prepare") == 1)
+    time.sleep(0.3)
+    assert [x.method for x in stub.requests if x.path.endswith("/restart")] == ["POST"]

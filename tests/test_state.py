@@ -127,3 +127,14 @@ def test_concurrent_first_runs_migrate_once(pg_url):
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert sorted(out.strip() for out, _ in outputs).count("True") == 1
     assert StateStore(make_engine(pg_url)).schema_version() == HEAD
+
+
+def test_a_deleted_lock_row_is_put_back(db_url):
+    store = StateStore(make_engine(db_url, immediate=True))
+    store.migrate()
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM orchestrator_lock"))
+    assert store.holder() == (None, None)
+    lease = store.acquire("me", 60)
+    assert lease is not None and lease.fence == 1
+    assert store.acquire("other", 60) is None
