@@ -9,11 +9,13 @@ dispatch) is one new class registered in :data:`KINDS`, with no change to the cy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -125,7 +127,9 @@ class CommandLauncher:
         if job.version:
             env["DATASET_VERSION"] = job.version
         try:
-            # A session of its own, so a timeout stops the command's children too, not just the command.
+            # A session of its own, so that stopping it stops the command's children too; and on Linux
+            # the command dies with the orchestrator, so a killed run leaves no job behind to race the
+            # next run's retry.
             process = subprocess.Popen(
                 argv,
                 cwd=self.target.cwd,
@@ -135,18 +139,21 @@ class CommandLauncher:
                 stderr=subprocess.PIPE,
                 text=True,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except FileNotFoundError:
             raise LaunchError(f"{self.describe()}: program {argv[0]!r} not found", hint="check the command") from None
         try:
             stdout, stderr = process.communicate(timeout=self.target.timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate(timeout=5)
+            _stop(process)
             raise LaunchError(
                 f"{self.describe()}: still running after {self.target.timeout:g}s and was stopped",
                 hint="raise the target's timeout in the TOML file",
             ) from None
+        except BaseException:  # interrupted (SIGTERM, Ctrl-C): the job must not outlive the run
+            _stop(process)
+            raise
         lines = stdout.splitlines() + stderr.splitlines()
         output = tuple(redact.redact(line) for line in lines[-OUTPUT_TAIL_LINES:])
         if process.returncode != 0:
@@ -160,6 +167,20 @@ class CommandLauncher:
     def evidence(self, age: float) -> bool | None:
         """A command runs to completion inside the run: with no recorded result, it did not finish."""
         return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Linux: have the kernel kill the command if the orchestrator dies (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def _stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=5)
 
 
 KINDS: dict[type, Callable[..., Launcher]] = {

@@ -312,3 +312,45 @@ def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> No
     with pytest.raises(HubError) as caught:
         SpaceLauncher(SpaceTarget(space="owner/missing"), hub).evidence(1.0)
     assert caught.value.status == 404
+
+
+CHILD_RUNNER = """
+import sys, threading, time
+from orchestrator.config import CommandTarget
+from orchestrator.launchers import CommandLauncher, Job
+threading.Thread(target=time.sleep, args=(100,), daemon=True).start()  # a second thread, as in a real run
+script = "import os, time; open(os.environ['PID_FILE'], 'w').write(str(os.getpid())); time.sleep(30)"
+CommandLauncher(CommandTarget(command=(sys.executable, "-c", script), timeout=60)).launch(Job("prepare", ("a",), "k"))
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return status.read().split("State:")[1].split()[0] != "Z"  # a zombie is dead, just not reaped
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_a_killed_orchestrator_takes_its_command_with_it(tmp_path: Path) -> None:
+    """kill -9 of the orchestrator mid-launch: the job must not live on to race the next run's retry."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "pid"
+    runner = subprocess.Popen([sys.executable, "-c", CHILD_RUNNER], env={**os.environ, "PID_FILE": str(pid_file)})
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    child = int(pid_file.read_text())
+    assert _running(child)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    deadline = time.monotonic() + 5
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
