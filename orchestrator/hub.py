@@ -87,15 +87,21 @@ class Hub:
     @property
     def api(self) -> HfApi:
         if self._api is None:
-            _install_timeout(self.config.timeout)
-            from huggingface_hub import HfApi, constants
+            self._prepare_client()
+            from huggingface_hub import HfApi
 
-            # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
-            # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
-            # air-gapped or mirrored setup must not call out.
-            constants.HF_HUB_DISABLE_TELEMETRY = True
             self._api = HfApi(endpoint=self.config.endpoint, token=self._token, library_name="orchestrator")
         return self._api
+
+    def _prepare_client(self) -> None:
+        """Configure huggingface_hub's shared HTTP client without importing its (slow) API module."""
+        _install_timeout(self.config.timeout)
+        from huggingface_hub import constants
+
+        # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
+        # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
+        # air-gapped or mirrored setup must not call out.
+        constants.HF_HUB_DISABLE_TELEMETRY = True
 
     def _call(
         self, what: str, fn: Callable[[], T], *, not_found: str, retry_on: Callable[[BaseException], bool] = is_transient
@@ -231,7 +237,7 @@ class Hub:
         """Download one file of ``revision`` (a tag, branch or commit) into ``local_dir``; returns its path."""
         from huggingface_hub import hf_hub_download
 
-        _ = self.api  # installs the timeout on the shared client
+        self._prepare_client()
         return self._call(
             f"downloading {filename} of {repo_type} repo {repo_id} at {revision}",
             lambda: hf_hub_download(
@@ -258,7 +264,7 @@ class Hub:
 
         what = what or f"fetching {url}"
         send_token = self.config.may_receive_token(url)
-        _ = self.api  # installs the timeout on the shared client
+        self._prepare_client()  # a metadata check needs no HfApi: it stays cheap to start
 
         def get() -> Fetched:
             headers = build_hf_headers(token=self._token if send_token else False, library_name="orchestrator")
