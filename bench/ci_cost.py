@@ -26,7 +26,7 @@ from hubstub import HubStub  # noqa: E402
 from orchestrator import sambodhan  # noqa: E402
 from orchestrator.db import make_engine  # noqa: E402
 
-TOKEN = "hf_benchtokenFFFFFFFFFFFFFFFFFFFFFFFF"
+TOKEN = "hf_bench-token-FFFFFFFFFFFF"
 
 
 def setup(prepare_seconds: float, workdir: Path) -> tuple[HubStub, dict[str, str]]:

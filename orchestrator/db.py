@@ -28,7 +28,7 @@ def normalise_url(raw: str, *, variable: str = "DATABASE_URL") -> URL:
     except ArgumentError:
         raise ConfigError(
             f"{variable} is not a valid SQLAlchemy URL",
-            hint="expected e.g. postgresql+psycopg://user:password@host:5432/dbname or sqlite:///path/to.db",
+            hint="expected e.g. postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to.db",
         ) from None
     backend, _, driver = url.drivername.partition("+")
     if backend in ("postgres", "postgresql"):

@@ -29,7 +29,7 @@ from orchestrator.db import make_engine  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("ORCHESTRATOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("ORCHESTRATOR_REQUIRE_PG") == "1"
-TOKEN = "hf_testtokenAAAAAAAAAAAAAAAAAAAAAAAAAAAA"  # test-only value, never a real token
+TOKEN = "hf_test-token-AAAAAAAAAAAA"  # test-only value, never a real token
 OWNER = "owner"
 
 _pg_checked: str | None = None
@@ -91,7 +91,7 @@ def seed_feedback(url: str, corrections: dict[str, int], *, noise: int = 0, seed
 @pytest.fixture
 def stub() -> Iterator[HubStub]:
     """A Hub with the seed's repos: one prepare Space, a retrain Space and a dataset per label."""
-    hub = HubStub(tokens={TOKEN: OWNER, "hf_otheruserBBBBBBBBBBBBBBBBBBBBBBBB": "someone-else"})
+    hub = HubStub(tokens={TOKEN: OWNER, "hf_other-user-BBBBBBBBBBBB": "someone-else"})
     hub.start()
     for space in ("owner/prepare", "owner/retrain_dept", "owner/retrain_urgency"):
         hub.add_space(space)

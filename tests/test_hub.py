@@ -22,8 +22,8 @@ from orchestrator.config import HubConfig
 from orchestrator.errors import AuthError, HubError, HubUnavailable
 from orchestrator.hub import Fetched, Hub
 
-OTHER_TOKEN = "hf_otheruserBBBBBBBBBBBBBBBBBBBBBBBB"  # valid, for user someone-else (see conftest.stub)
-WRONG_TOKEN = "hf_wrongtokenCCCCCCCCCCCCCCCCCCCCCCCC"  # known to no one
+OTHER_TOKEN = "hf_other-user-BBBBBBBBBBBB"  # valid, for user someone-else (see conftest.stub)
+WRONG_TOKEN = "hf_wrong-token-CCCCCCCCCCCC"  # known to no one
 DEPT = "owner/dept_dataset"
 PREPARE = "owner/prepare"
 RESOLVE = r"/resolve/"

