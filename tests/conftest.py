@@ -126,15 +126,31 @@ def seed_env(stub: HubStub, database_url: str, **overrides: str) -> dict[str, st
     return env
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 60, cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m orchestrator ARGS`` in a clean environment (only PATH/HOME plus ``env``)."""
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 60, cwd: pathlib.Path | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m orchestrator ARGS`` in a clean environment (only PATH/HOME plus ``env``), with
+    ``input`` on standard input if given."""
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT") if k in os.environ}
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],
         env={**base, **env},
         cwd=cwd or tempfile.mkdtemp(prefix="orch-cwd-"),  # no stray .env is read
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes; its last answer."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()

@@ -10,10 +10,10 @@ import hashlib
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from conftest import TOKEN
+from conftest import TOKEN, wait_for
 from hubstub import HubStub
 
 from orchestrator import hub as hub_module
@@ -60,14 +60,6 @@ def gets(stub: HubStub, path_part: str = RESOLVE) -> list[int]:
     """Statuses of the GETs the stub answered whose path contains ``path_part``."""
     return [r.status for r in list(stub.requests) if r.method == "GET" and path_part in r.path]
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def assert_no_secret(exc: BaseException) -> None:

@@ -11,8 +11,7 @@ import json
 import os
 import pathlib
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx2
 import pytest
@@ -26,6 +25,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import get_session, hf_raise_for_status
 from huggingface_hub.utils._runtime import is_xet_available
 
+from conftest import wait_for
 from hubstub import HubStub
 
 TOKENS = {"hf_good": "owner", "hf_other": "someone"}
@@ -45,14 +45,6 @@ def stub() -> Iterator[HubStub]:
 def api(stub: HubStub, token: str | bool = "hf_good") -> HfApi:
     return HfApi(endpoint=stub.url, token=token)
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def get(url: str, headers: dict[str, str] | None = None, **kwargs: object) -> httpx2.Response:

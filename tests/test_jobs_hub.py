@@ -22,9 +22,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,21 +109,6 @@ def trap() -> Iterator[Trap]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def cli_with_input(env: dict[str, str], *args: str, input: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Like ``conftest.run_cli`` (clean environment plus ``env``), with ``input`` on standard input."""
-    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT") if k in os.environ}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        env={**base, **env},
-        cwd=cwd,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def write_base(path: Path) -> int:
@@ -244,7 +227,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, trap: Trap) -> Iterator[S
         if input is None:
             world.runs[name] = run_cli(env, *args, cwd=folder, timeout=120)
         else:
-            world.runs[name] = cli_with_input(env, *args, input=input, cwd=folder)
+            world.runs[name] = run_cli(env, *args, input=input, cwd=folder)
         world.requests[name] = list(stub.requests[start:])
         world.proxied[name] = list(trap.seen[proxied:])
         world.snapshots[name] = {

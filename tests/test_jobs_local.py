@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -67,14 +66,7 @@ retrain = {{ command = ["true"] }}
 
 
 def cli(tmp: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    if stdin is None:
-        return run_cli({}, *args, cwd=tmp, timeout=180)
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args], input=stdin, capture_output=True, text=True, cwd=tmp,
-        env={k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}, timeout=180,
-    )
+    return run_cli({}, *args, cwd=tmp, timeout=180, input=stdin)
 
 
 def metadata(tmp: Path) -> dict:
