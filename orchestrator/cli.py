@@ -36,7 +36,7 @@ def _fail(exc: OrchestratorError) -> None:
     from .report import Reporter
 
     reporter = Reporter(os.environ)
-    reporter.error(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title=type(exc).__name__)
+    reporter.error(str(exc), title=type(exc).__name__)
     sys.exit(exc.exit_code)
 
 

@@ -133,7 +133,7 @@ class Cycle:
                 self.reporter.info(exc.message)
                 return self._result(started, exit_code=EXIT_OK, notes=(exc.message,), locked=True)
             except OrchestratorError as exc:
-                self.reporter.error(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title="orchestrator stopped")
+                self.reporter.error(str(exc), title="orchestrator stopped")
                 return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
             failed = any(r.failed for r in self.results.values())
             return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
@@ -300,7 +300,7 @@ class Cycle:
     def _fail(self, label: str, exc: OrchestratorError, *, outcome: str = FAILED) -> None:
         self.results[label] = self.results[label].with_(outcome=outcome, error=exc.message, hint=exc.hint)
         level = self.reporter.warning if outcome in (TIMED_OUT, PENDING) else self.reporter.error
-        level(exc.message + (f" — check: {exc.hint}" if exc.hint else ""), title=f"label {label}: {outcome}")
+        level(str(exc), title=f"label {label}: {outcome}")
 
     def _note_state(self, name: str) -> None:
         self.results[name] = self.results[name].with_(state=self.state(name).state)
@@ -630,11 +630,12 @@ class Cycle:
             return True
         if seen.status == "changed" and self.etags.get(name) != state.etag:
             self._save(state.with_(etag=self.etags.get(name)))  # the next run's GET stays conditional
-        progress.update(
-            name,
-            f"current_len={current.num_samples if current else 0} required_len={required} "
-            f"version={current.version_tag if current else state.baseline_version or 'none'}",
-        )
+        if current is None:
+            progress.update(name, f"no change yet: version {state.baseline_version or 'none'}, required_len={required}")
+        else:
+            progress.update(
+                name, f"current_len={current.num_samples} required_len={required} version={current.version_tag}"
+            )
         return False
 
     # ---------------------------------------------------------------------------------- retrain

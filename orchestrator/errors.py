@@ -41,7 +41,8 @@ class OrchestratorError(Exception):
         self.hint = redact(hint) if hint else hint
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        """The message, then what to do about it."""
+        return f"{self.message} — {self.hint}" if self.hint else self.message
 
 
 class ConfigError(OrchestratorError):

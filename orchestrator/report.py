@@ -189,7 +189,7 @@ def markdown_summary(result: RunResult) -> str:
     if result.error:
         lines += [f"**Stopped:** {_cell(result.error)}", ""]
         if result.hint:
-            lines += [f"Check: {_cell(result.hint)}", ""]
+            lines += [f"What to do: {_cell(result.hint)}", ""]
     for note in result.notes:
         lines += [f"> {_cell(note)}", ""]
     if result.labels:
@@ -208,7 +208,7 @@ def markdown_summary(result: RunResult) -> str:
     if failures:
         lines += ["### Problems", ""]
         for r in failures:
-            hint = f" Check: {_cell(r.hint)}" if r.hint else ""
+            hint = f" What to do: {_cell(r.hint)}" if r.hint else ""
             lines.append(f"- **{_cell(r.label)}** ({_cell(r.outcome)}): {_cell(r.error)}.{hint}")
         lines.append("")
     lines.append(f"_Started {result.started_at}, finished {result.finished_at}, exit code {result.exit_code}._")

@@ -45,7 +45,7 @@ def test_markdown_summary_has_a_row_per_label_and_escapes_cells():
     markdown = markdown_summary(result())
     assert "| department | 40 | 60 / 30 | prepare | v1 | v2 | retrain triggered |" in markdown
     assert "| urgency | 9 | 13 / 30 | skip | – | – | failed |" in markdown
-    assert "boom \\| pipe newline" in markdown and "Check: look" in markdown
+    assert "boom \\| pipe newline" in markdown and "What to do: look" in markdown
 
 
 def test_outputs_and_summary_files_are_redacted(tmp_path):
