@@ -135,10 +135,19 @@ class Hub:
                 f"{what}: the Hub did not answer successfully after {self.config.retries + 1} tries ({reason})",
                 hint=f"check that {self.config.endpoint} is reachable (HF_ENDPOINT), or run again later",
             )
+        if not isinstance(exc, HfHubHTTPError) and isinstance(exc, (KeyError, ValueError, TypeError)):
+            # a 2xx answer we could not parse
+            return HubError(
+                f"{what}: the Hub's answer could not be read ({type(exc).__name__}: {exc})",
+                hint=f"check that HF_ENDPOINT ({self.config.endpoint}) is a Hugging Face Hub",
+            )
         if not isinstance(exc, HfHubHTTPError):
             return exc
         server = _server_message(exc)
-        if status == 401 and "credentials" in server.lower():
+        error_code = (getattr(getattr(exc, "response", None), "headers", None) or {}).get("x-error-code")
+        # A 401 to a request that carried a token means the token itself was refused, unless the Hub says
+        # it is its way of hiding a private repo (X-Error-Code: RepoNotFound).
+        if status == 401 and self.config.token and error_code != "RepoNotFound":
             return AuthError(
                 f"{what}: the Hub rejected HF_TOKEN (401: {server})",
                 status=401,

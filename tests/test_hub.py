@@ -440,3 +440,25 @@ def test_a_restart_that_got_no_answer_is_not_sent_again(stub: HubStub) -> None:
     assert wait_for(lambda: stub.restarts("owner/prepare") == 1)
     time.sleep(0.3)
     assert [x.method for x in stub.requests if x.path.endswith("/restart")] == ["POST"]
+
+
+def test_an_unreadable_answer_is_a_hub_error_not_a_crash(stub: HubStub) -> None:
+    stub.fail("GET", r"/runtime$", 200, body='{"no": "stage"}')
+    with pytest.raises(HubError) as caught:
+        rig(stub).hub.space_stage("owner/prepare")
+    assert "could not be read" in caught.value.message and "HF_ENDPOINT" in caught.value.hint
+    stub.fail("POST", r"/restart$", 200, body="<html>not json</html>")
+    with pytest.raises(HubError, match="could not be read"):
+        rig(stub).hub.restart_space("owner/prepare")
+
+
+def test_any_401_to_a_token_is_the_token_refused(stub: HubStub) -> None:
+    """Whatever the server's wording: a token sent and a 401 back stops the run as an AuthError."""
+    stub.fail("GET", RESOLVE, 401, body='{"error": "Unauthorized"}', headers={"X-Error-Message": "Unauthorized"})
+    with pytest.raises(AuthError) as caught:
+        rig(stub).hub.fetch(stub.metadata_url(DEPT))
+    assert "HF_TOKEN" in caught.value.message and caught.value.exit_code == 2
+    stub.fail("GET", RESOLVE, 401, headers={"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
+    with pytest.raises(HubError) as hidden:
+        rig(stub).hub.fetch(stub.metadata_url(DEPT))
+    assert not isinstance(hidden.value, AuthError) and hidden.value.status == 401
