@@ -6,17 +6,19 @@ against it and a SQLite database. Reported: how many runs the cycle took, the su
 orchestrator processes (what a runner is busy for), and an estimate that adds a per-job overhead for
 runner start, checkout and install (--job-overhead, 0 by default).
 
-    python bench/ci_cost.py --prepare-seconds 20 --interval 5
+    python bench/ci_cost.py --prepare-seconds 20 --interval 5 [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -29,7 +31,7 @@ from orchestrator.db import make_engine  # noqa: E402
 TOKEN = "hf_bench-token-FFFFFFFFFFFF"
 
 
-def setup(prepare_seconds: float, workdir: Path) -> tuple[HubStub, dict[str, str]]:
+def setup(prepare_seconds: float, workdir: Path, database_url: str | None = None) -> tuple[HubStub, dict[str, str]]:
     hub = HubStub(tokens={TOKEN: "owner"}).start()
     for space in ("owner/prepare", "owner/retrain_dept", "owner/retrain_urgency"):
         hub.add_space(space)
@@ -41,7 +43,7 @@ def setup(prepare_seconds: float, workdir: Path) -> tuple[HubStub, dict[str, str
         stub.put_metadata("owner/urg", version_tag="u2", num_samples=1000)
 
     hub.on_restart("owner/prepare", publish, delay=prepare_seconds)
-    url = f"sqlite:///{workdir / 'app.db'}"
+    url = database_url or f"sqlite:///{workdir / 'app.db'}"
     engine = make_engine(url)
     sambodhan.create_schema(engine)
     sambodhan.add_feedback(engine, {"department": 50, "urgency": 50})
@@ -76,9 +78,9 @@ def retrained(hub: HubStub) -> bool:
     return hub.restarts("owner/retrain_dept") == 1 and hub.restarts("owner/retrain_urgency") == 1
 
 
-def non_blocking(prepare_seconds: float, interval: float) -> tuple[int, float, float]:
+def non_blocking(prepare_seconds: float, interval: float, database_url: str | None) -> tuple[int, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        hub, env = setup(prepare_seconds, Path(tmp))
+        hub, env = setup(prepare_seconds, Path(tmp), database_url)
         env["ORCHESTRATOR_WAIT"] = "false"
         started, busy, runs = time.perf_counter(), 0.0, 0
         try:
@@ -92,9 +94,9 @@ def non_blocking(prepare_seconds: float, interval: float) -> tuple[int, float, f
         return runs, busy, time.perf_counter() - started
 
 
-def blocking(prepare_seconds: float, interval: float) -> tuple[int, float, float]:
+def blocking(prepare_seconds: float, interval: float, database_url: str | None) -> tuple[int, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        hub, env = setup(prepare_seconds, Path(tmp))
+        hub, env = setup(prepare_seconds, Path(tmp), database_url)
         env["POLL_INTERVAL"] = str(interval)
         try:
             busy = run_once(env)
@@ -109,12 +111,38 @@ def main() -> None:
     parser.add_argument("--prepare-seconds", type=float, default=20.0, help="T: how long preparation takes")
     parser.add_argument("--interval", type=float, default=5.0, help="I: seconds between scheduled runs / polls")
     parser.add_argument("--job-overhead", type=float, default=0.0, help="per-job runner overhead to add, seconds")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="run on a scratch PostgreSQL database made through this URL (default: SQLite)",
+    )
     args = parser.parse_args()
     print(f"prepare takes T={args.prepare_seconds:.0f}s, runs every I={args.interval:.0f}s, job overhead {args.job_overhead:.0f}s")
     print(f"{'mode':<13}{'runs':>5}{'process s':>11}{'cycle wall s':>14}{'billed estimate s':>19}")
     for name, measure in (("non-blocking", non_blocking), ("blocking", blocking)):
-        runs, busy, wall = measure(args.prepare_seconds, args.interval)
+        with scratch_database(args.postgres) as database_url:
+            runs, busy, wall = measure(args.prepare_seconds, args.interval, database_url)
         print(f"{name:<13}{runs:>5}{busy:>11.1f}{wall:>14.1f}{busy + runs * args.job_overhead:>19.1f}")
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str | None):
+    """None (SQLite in a temporary folder), or a fresh PostgreSQL database dropped afterwards."""
+    if admin_url is None:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"orch_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
