@@ -46,9 +46,13 @@ class Reporter:
         self.quiet = quiet
         self.interactive = not self.github and _isatty(self.stream)
         self._masked: set[str] = set()
+        self._live: Any = None
 
     # ----------------------------------------------------------------------------------- lines
     def _emit(self, line: str) -> None:
+        if self._live is not None:  # above the live table, not through it
+            self._live.console.print(redact.redact(line), markup=False, highlight=False, soft_wrap=True)
+            return
         self.stream.write(redact.redact(line) + "\n")
         self.stream.flush()
 
@@ -107,9 +111,11 @@ class Reporter:
         from rich.live import Live
 
         with Live(tracker.render(), console=Console(file=self.stream), refresh_per_second=4, transient=True) as live:
-            tracker.live = live
-            yield tracker
-        tracker.live = None
+            tracker.live = self._live = live
+            try:
+                yield tracker
+            finally:
+                tracker.live = self._live = None
 
     # ----------------------------------------------------------------------------------- end of run
     def finish(self, result: RunResult, *, json_stdout: bool = False, summary_file: Path | None = None) -> None:
