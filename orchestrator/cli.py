@@ -88,15 +88,12 @@ def run(
 def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None = None) -> int:
     """Run one cycle with ``settings``, report it, and return the exit code."""
     from .cycle import Cycle
-    from .db import make_engine
+    from .db import engines
     from .hub import Hub
     from .report import Reporter
 
     try:
-        engine = make_engine(settings.database_url.get_secret_value())
-        state_engine = make_engine(
-            settings.state_url, variable="STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL", immediate=True
-        )
+        engine, state_engine = engines(settings)
     except OrchestratorError as exc:
         _fail(exc)
     reporter = Reporter(os.environ)
@@ -114,14 +111,10 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
 
 def _settings_and_engines(config_file: Path | None, env_file: Path):
     from .config import load_settings
-    from .db import make_engine
+    from .db import engines
 
     settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
-    engine = make_engine(settings.database_url.get_secret_value())
-    state_engine = make_engine(
-        settings.state_url, variable="STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL", immediate=True
-    )
-    return settings, engine, state_engine
+    return (settings, *engines(settings))
 
 
 def _emit(rows, as_json: bool, render) -> None:

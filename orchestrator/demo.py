@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from . import sambodhan
-from .db import make_engine
+from .db import engines, make_engine
 
 CONFIG_NAME = "orchestrator.toml"
 STATE_NAME = "demo_state.json"
@@ -213,8 +213,7 @@ class Demo:
         from .report import Reporter
 
         settings = self.settings()
-        engine = make_engine(self.db_url)
-        state_engine = make_engine(self.db_url, immediate=True)
+        engine, state_engine = engines(settings)
         reporter = Reporter(os.environ)
         try:
             return Cycle(settings=settings, engine=engine, state_engine=state_engine, hub=Hub(settings.hub), reporter=reporter).run()

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     func,
     insert,
-    select,
 )
 
 DEPARTMENTS = (
@@ -127,8 +126,3 @@ def _correction(rng: random.Random, label: str, now: datetime) -> dict:
         row[f"model_predicted_{name}"] = predicted
         row[f"correct_{name}"] = correct
     return row
-
-
-def count_rows(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(misclassified_complaints)).scalar_one())

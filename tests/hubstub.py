@@ -743,13 +743,18 @@ class HubStub:
         sha = self._rev_sha(repo, revision)
         return sha if sha is not None else _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
 
-    def _repo_info(self, repo: _Repo | None, revision: str, user: str | None) -> _Reply:
+    def _readable_head(self, repo: _Repo | None, revision: str, user: str | None) -> str | _Reply:
+        """The commit ``revision`` names, if ``user`` may read ``repo``; else the error reply."""
         if (denied := self._visible(repo, user)) is not None:
             return denied
         assert repo is not None
-        sha = self._head_or_error(repo, revision)
+        return self._head_or_error(repo, revision)
+
+    def _repo_info(self, repo: _Repo | None, revision: str, user: str | None) -> _Reply:
+        sha = self._readable_head(repo, revision, user)
         if isinstance(sha, _Reply):
             return sha
+        assert repo is not None
         files = repo.snapshots[sha]
         first_commit = min(t for _, _, t in repo.log.values())
         info: dict[str, Any] = {
@@ -788,12 +793,10 @@ class HubStub:
         return _json_reply(200, {**payload, "converts": [], "pullRequests": []})
 
     def _tree(self, repo: _Repo | None, revision: str, folder: str, recursive: bool, user: str | None) -> _Reply:
-        if (denied := self._visible(repo, user)) is not None:
-            return denied
-        assert repo is not None
-        sha = self._head_or_error(repo, revision)
+        sha = self._readable_head(repo, revision, user)
         if isinstance(sha, _Reply):
             return sha
+        assert repo is not None
         files = repo.snapshots[sha]
         prefix = f"{folder.strip('/')}/" if folder.strip("/") else ""
         if prefix and not any(p.startswith(prefix) for p in files):
