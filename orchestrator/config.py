@@ -257,11 +257,22 @@ class JobsConfig(_Frozen):
     text_column: Identifier = "message"
     feedback_key: Identifier = "complaint_id"  # the feedback table's column pointing at the complaint
     seed: int = 0
-    min_delta: float = Field(default=0.001, ge=0, le=1)  # a challenger must beat the champion by this much
-    golden_tolerance: float = Field(default=0.01, ge=0, le=1)  # and lose at most this much on the golden slice
+    # prepare: which unflagged complaints a dataset holds ("traffic": all, up to max_sampled; "seed": the
+    # seed's floor(corrections x sample_ratio))
+    recipe: Literal["traffic", "seed"] = "traffic"
+    max_sampled: int = Field(default=50_000, ge=0)
+    # retrain: the training weights tried for model-labelled rows (one candidate model each; gold rows weigh 1)
+    sampled_weights: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(default=(0.0, 0.3, 1.0), min_length=1)
+    review_rate: float | None = Field(default=None, gt=0, le=1)  # share of the model's mistakes staff correct
+    crossfit_folds: int = Field(default=5, ge=0, le=10)  # folds for scoring fresh rows out of fold; <2: off
+    keep_challengers: Flag = False  # also publish each rejected challenger's model, for audits and benchmarks
+    # the deploy gate (see orchestrator/jobs/gate.py)
+    min_delta: float = Field(default=0.002, ge=0, le=1)  # the pooled macro-F1 gain a challenger needs
+    margin: float = Field(default=0.005, ge=0, le=1)  # the loss it may risk in at most 1 - confidence of resamples
+    confidence: float = Field(default=0.9, ge=0.5, le=1)
+    golden_tolerance: float = Field(default=0.05, ge=0, le=1)  # largest drop allowed on the representative rows
     min_f1: float = Field(default=0.5, ge=0, le=1)  # the first model must reach this
-    confidence: float = Field(default=0.9, ge=0.5, le=1)  # share of paired resamples a challenger must win
-    resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples of the test rows
+    resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples
 
 
 # ---------------------------------------------------------------------------------------------- labels

@@ -1,13 +1,18 @@
 """``orchestrator demo``: the whole loop on a laptop, with no account and no network.
 
 It makes a working folder with a SQLite app database, local folders standing in for the Hub's dataset
-and model repos, a synthetic base dataset, a held-out set and a TOML configuration. Then:
+and model repos, a small synthetic base dataset, a held-out set and a TOML configuration. Then:
 
 - **round 0** (first time only): prepare a dataset from the base set alone and train the first model;
 - **every later round**: a stream of new grievances arrives, the deployed model labels them, staff
   review part of its mistakes, and one real orchestrator cycle runs — the same cycle, launchers and
   state as production — which prepares datasets and retrains where the feedback warrants it. The
-  deployed model is then scored on the held-out set.
+  deployed model is then scored on the held-out set, and so is every challenger the gate rejected.
+
+The traffic has drifted from the base set: half of it has another class mix and talks of topics the
+base set never mentions (floods, dengue, online fraud). The first model gets those wrong, and the
+corrections teach them. The held-out set is drawn from the traffic, since that is what the model must
+get right.
 
 It prints a table per round, writes ``macro_f1.png``, and continues where it stopped unless ``--fresh``.
 """
@@ -31,7 +36,7 @@ CONFIG_NAME = "orchestrator.toml"
 STATE_NAME = "demo_state.json"
 CHART_NAME = "macro_f1.png"
 LABELS = ("department", "urgency")
-REVIEW_RATE = 0.6  # share of the model's mistakes that staff review and correct
+REVIEW_RATE = 0.6  # share of the model's mistakes that staff review and correct (jobs.review_rate)
 FLAG_ONLY_RATE = 0.1  # share flagged but not reviewed yet (must not count)
 
 
@@ -44,8 +49,8 @@ class Size:
 
 
 SIZES = {
-    "full": Size(base=1000, holdout=1500, stream=1000, threshold=100),
-    "small": Size(base=600, holdout=300, stream=300, threshold=40),
+    "full": Size(base=400, holdout=1500, stream=800, threshold=60),
+    "small": Size(base=300, holdout=400, stream=300, threshold=30),
 }
 
 
@@ -76,6 +81,8 @@ target = {{ command = {command}, "prepare", "--config", "{CONFIG_NAME}", "--labe
 
 [jobs]
 seed = 0
+review_rate = {REVIEW_RATE}  # staff correct this share of the model's mistakes
+keep_challengers = true  # so that the demo can score the challengers the gate rejected
 
 {labels}""",
         encoding="utf-8",
@@ -106,8 +113,8 @@ class Demo:
         base = self.workdir / "base" / "base.parquet"
         if not base.exists():
             synthetic.write_parquet(base, synthetic.generate(self.size.base, seed=1, start_id=1))
-            synthetic.write_parquet(
-                self.workdir / "holdout.parquet", synthetic.generate(self.size.holdout, seed=2, start_id=1_000_001)
+            synthetic.write_parquet(  # held out from the traffic, which has drifted from the base set
+                self.workdir / "holdout.parquet", synthetic.mixed(self.size.holdout, seed=2, start_id=1_000_001)
             )
 
     def state(self) -> dict[str, Any]:
@@ -142,6 +149,7 @@ class Demo:
                 "dataset": outcome.dataset_version,
                 "gate": "deployed" if outcome.accepted else "rejected",
                 "reason": outcome.reason,
+                "why": "first model",
             }
         return row
 
@@ -150,7 +158,7 @@ class Demo:
         from .jobs import synthetic
 
         counts_before = self.corrections()
-        stream = synthetic.generate(self.size.stream, seed=100 + number, start_id=10_000_000 * number)
+        stream = synthetic.mixed(self.size.stream, seed=100 + number, start_id=10_000_000 * number)
         self.record_stream(stream, random.Random(number))
         counts_after = self.corrections()
         result = self.run_cycle()
@@ -163,6 +171,8 @@ class Demo:
                 "dataset": entry.new_version,
                 "gate": decision["gate"] if decision else ("failed" if entry.failed else "–"),
                 "reason": decision["reason"] if decision else (entry.error or entry.reason),
+                "why": decision["why"] if decision else ("failed" if entry.failed else "below threshold"),
+                "challenger": decision["challenger"] if decision else None,
             }
         return row
 
@@ -227,7 +237,7 @@ class Demo:
 
         return load(self.workdir / "hub" / "models" / label / "model.skops")
 
-    def last_decision(self, label: str, dataset_version: str | None) -> dict[str, str] | None:
+    def last_decision(self, label: str, dataset_version: str | None) -> dict[str, Any] | None:
         if not dataset_version:
             return None
         folder = self.workdir / "hub" / "models" / label / "decisions"
@@ -235,16 +245,47 @@ class Demo:
         if not matches:
             return None
         decision = json.loads(matches[-1].read_text(encoding="utf-8"))
-        return {"gate": "deployed" if decision["accepted"] else "rejected", "reason": decision["reason"]}
+        challenger = matches[-1].with_suffix(".skops")
+        return {
+            "gate": "deployed" if decision["accepted"] else "rejected",
+            "reason": decision["reason"],
+            "why": short_reason(decision),
+            "challenger": str(challenger) if challenger.exists() else None,
+        }
 
-    def score(self) -> dict[str, float]:
+    def score(self, row: dict[str, Any]) -> None:
+        """Held-out macro-F1 of the deployed models, and of the challengers the gate rejected ("shadow")."""
         import pyarrow.parquet as pq
 
-        from .jobs.model import macro_f1
+        from .jobs.model import load, macro_f1
 
         table = pq.read_table(self.workdir / "holdout.parquet")
         texts = table.column("text").to_pylist()
-        return {label: round(macro_f1(self.deployed(label), texts, table.column(label).to_pylist()), 4) for label in LABELS}
+        row["macro_f1"], row["shadow"] = {}, {}
+        for label in LABELS:
+            truth = table.column(label).to_pylist()
+            row["macro_f1"][label] = round(macro_f1(self.deployed(label), texts, truth), 4)
+            challenger = row["labels"].get(label, {}).get("challenger")
+            if challenger:
+                row["shadow"][label] = round(macro_f1(load(Path(challenger)), texts, truth), 4)
+
+
+def short_reason(decision: dict[str, Any]) -> str:
+    """The gate's reason in a few words, with its main numbers."""
+    reason = decision["reason"]
+    chosen = next((c for c in decision.get("candidates", ()) if c.get("recipe") == decision.get("recipe")), {})
+    numbers = f"{chosen['delta']:+.3f}, wins {chosen['wins']:.0%}" if "delta" in chosen else ""
+    if "no champion" in reason:
+        return "first model"
+    for fragment, words in (
+        ("accepted", "better"),
+        ("within the noise", "noise"),
+        ("below the required", "too small"),
+        ("representative", "golden worse"),
+    ):
+        if fragment in reason:
+            return f"{words}: {numbers}" if numbers else words
+    return reason[:40]
 
 
 def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -257,7 +298,7 @@ def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[s
     if not state["rounds"]:
         log("── round 0: bootstrap from the base dataset")
         row = demo.bootstrap()
-        row["macro_f1"] = demo.score()
+        demo.score(row)
         state["rounds"].append(row)
         demo.save_state(state)
         log(render_round(row, text_table))
@@ -265,22 +306,32 @@ def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[s
     for number in range(start, start + rounds):
         log(f"── round {number}: new feedback arrives, then one orchestrator cycle")
         row = demo.feedback_round(number)
-        row["macro_f1"] = demo.score()
+        demo.score(row)
         state["rounds"].append(row)
         demo.save_state(state)
         log(render_round(row, text_table))
     chart = write_chart(state, workdir / CHART_NAME)
     log(render_summary(state, text_table))
+    log(f"columns: {ROUND_COLUMNS}")
     log(f"chart: {chart}")
     return state
 
 
+ROUND_COLUMNS = (
+    "new corr.: corrections recorded this round; cycle: what the orchestrator decided (skip, prepare, pending); "
+    "gate: the retrain's verdict; deployed: held-out macro-F1 of the model in service after the round; "
+    "shadow: what the rejected challenger would have scored; why: the gate's reason (pooled gain, share of "
+    "resamples won)"
+)
+
+
 def render_round(row: dict[str, Any], text_table) -> str:
+    shadow = row.get("shadow", {})
     return text_table(
-        ["round", "label", "new corrections", "decision", "dataset", "gate", "deployed macro-F1", "why"],
+        ["round", "label", "new corr.", "cycle", "gate", "deployed", "shadow", "why"],
         [
-            [row["round"], label, entry["new_corrections"], entry["decision"], entry["dataset"], entry["gate"],
-             row["macro_f1"][label], entry["reason"]]
+            [row["round"], label, entry["new_corrections"], entry["decision"], entry["gate"], row["macro_f1"][label],
+             shadow.get(label, ""), entry.get("why", "")]
             for label, entry in row["labels"].items()
         ],
     )
@@ -298,23 +349,30 @@ def write_chart(state: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rounds = [row["round"] for row in state["rounds"]]
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=110)
-    lowest = 1.0
+    figure, axes = plt.subplots(figsize=(8, 4.5), dpi=110)
+    values_seen = []
     for label, marker in zip(LABELS, ("o", "s")):
         values = [row["macro_f1"][label] for row in state["rounds"]]
-        lowest = min(lowest, *values)
-        (line,) = axes.plot(rounds, values, marker=marker, label=f"{label} (deployed model)")
-        deployed = [(r, v) for r, v, row in zip(rounds, values, state["rounds"]) if row["labels"].get(label, {}).get("gate") == "deployed"]
+        values_seen += values
+        (line,) = axes.plot(rounds, values, marker=marker, label=f"{label}: deployed model")
+        colour = line.get_color()
+        deployed = [(r, v) for r, v, row in zip(rounds, values, state["rounds"])
+                    if row["labels"].get(label, {}).get("gate") == "deployed"]
         if deployed:
-            axes.scatter(*zip(*deployed), s=160, marker="*", color=line.get_color(), edgecolors="black", zorder=3,
+            axes.scatter(*zip(*deployed), s=170, marker="*", color=colour, edgecolors="black", zorder=3,
                          label=f"{label}: new model deployed")
+        shadows = [(row["round"], row["shadow"][label]) for row in state["rounds"] if label in row.get("shadow", {})]
+        if shadows:
+            values_seen += [v for _, v in shadows]
+            axes.scatter(*zip(*shadows), s=60, marker="x", color=colour, zorder=3,
+                         label=f"{label}: rejected challenger (its score)")
     axes.set_xlabel("round")
     axes.set_ylabel("macro-F1 on the held-out set")
-    axes.set_title("Deployed model quality, round by round")
+    axes.set_title("Deployed model quality, round by round, and the challengers the gate refused")
     axes.set_xticks(rounds)
-    axes.set_ylim(max(0.0, lowest - 0.1), 1.0)
+    axes.set_ylim(max(0.0, min(values_seen) - 0.05), min(1.0, max(values_seen) + 0.05))
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

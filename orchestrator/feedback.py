@@ -45,3 +45,13 @@ def count_corrections(engine: Engine, labels: Iterable[LabelConfig]) -> dict[str
             row = conn.execute(select(*columns).select_from(_table(table_name))).one()
             counts.update({label.name: int(row._mapping[label.name]) for label in members})
     return counts
+
+
+def confirmation_condition(label: LabelConfig) -> ColumnElement[bool]:
+    """A reviewed row where staff confirmed the model's label (``correct_X = model_predicted_X``).
+
+    The counting query ignores these; the reference jobs use them as gold labels."""
+    reviewed = column(label.reviewed_column)
+    predicted = column(label.predicted_column)
+    correct = column(label.correct_column)
+    return and_(reviewed.is_(true()), correct.is_not(None), predicted == correct)

@@ -89,23 +89,44 @@ def expected_sample(eligible: list[int], seed: int, n: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------- database
-def test_all_corrections_with_gold_labels_then_exactly_floor_ratio_unflagged_rows(db_url):
+def test_corrections_then_confirmations_then_exactly_floor_ratio_unflagged_rows_with_the_seed_recipe(db_url):
     predicted = build_app(db_url)
     engine = make_engine(db_url)
-    rows = list(iter_feedback_rows(engine, DEPARTMENT, ratio=0.75, seed=7, batch_size=4))
+    rows = list(iter_feedback_rows(engine, DEPARTMENT, recipe="seed", ratio=0.75, seed=7, batch_size=4))
     feedback = [r for r in rows if r.source == "feedback"]
+    confirmed = [r for r in rows if r.source == "confirmed"]
     sampled = [r for r in rows if r.source == "sampled"]
-    assert len(rows) == len(feedback) + len(sampled)
+    assert rows == feedback + confirmed + sampled
 
-    assert [(r.row_id, r.label) for r in feedback] == [(f"c{cid}", gold(predicted, cid)) for cid in CORRECTED]
+    assert [(r.row_id, r.label, r.served) for r in feedback] == [
+        (f"c{cid}", gold(predicted, cid), predicted[cid] or sambodhan.DEPARTMENTS[0]) for cid in CORRECTED
+    ]
+    # reviewed rows that confirm the department: gold labels equal to the served ones
+    assert [(r.row_id, r.label) for r in confirmed] == [(f"c{cid}", predicted[cid] or sambodhan.DEPARTMENTS[0]) for cid in URGENCY_ONLY]
+    assert all(r.served == r.label for r in confirmed)
 
     assert len(sampled) == floor(len(CORRECTED) * 0.75) == 15
     sampled_ids = [int(r.row_id[1:]) for r in sampled]
     assert not FLAGGED & set(sampled_ids)  # unreviewed, confirmed and unanswered rows flag a complaint too
-    assert all(r.label == predicted[int(r.row_id[1:])] for r in sampled)  # the model's label
+    assert all(r.label == r.served == predicted[int(r.row_id[1:])] for r in sampled)  # the model's label
     eligible = [cid for cid, label in predicted.items() if cid not in FLAGGED and label is not None]
     assert sampled_ids == expected_sample(eligible, seed=7, n=15)  # the same rows on both databases
     assert all(re.search(r"[\u0900-\u097f]", r.text) for r in rows)
+
+
+def test_the_traffic_recipe_takes_every_unflagged_complaint_up_to_the_cap(db_url):
+    predicted = build_app(db_url)
+    engine = make_engine(db_url)
+    eligible = [cid for cid, label in predicted.items() if cid not in FLAGGED and label is not None]
+    everything = [r for r in iter_feedback_rows(engine, DEPARTMENT, seed=7) if r.source == "sampled"]
+    assert [int(r.row_id[1:]) for r in everything] == expected_sample(eligible, seed=7, n=len(eligible))
+    capped = [r for r in iter_feedback_rows(engine, DEPARTMENT, max_sampled=12, seed=7) if r.source == "sampled"]
+    assert [int(r.row_id[1:]) for r in capped] == expected_sample(eligible, seed=7, n=12)
+    assert dataset.feedback_population(engine, DEPARTMENT) == {
+        "feedback": len(CORRECTED), "confirmed": len(URGENCY_ONLY), "unflagged": len(eligible)
+    }
+    with pytest.raises(ValueError, match="unknown recipe 'all'"):
+        list(iter_feedback_rows(engine, DEPARTMENT, recipe="all"))
 
 
 def test_ratio_defaults_to_the_labels_sample_ratio_and_seed_changes_the_sample(db_url):
@@ -114,7 +135,7 @@ def test_ratio_defaults_to_the_labels_sample_ratio_and_seed_changes_the_sample(d
     label = DEPARTMENT.model_copy(update={"sample_ratio": 1.5})
 
     def sample(seed: int) -> list[str]:
-        return [r.row_id for r in iter_feedback_rows(engine, label, seed=seed) if r.source == "sampled"]
+        return [r.row_id for r in iter_feedback_rows(engine, label, recipe="seed", seed=seed) if r.source == "sampled"]
 
     first = sample(1)
     assert len(first) == 30
@@ -122,12 +143,13 @@ def test_ratio_defaults_to_the_labels_sample_ratio_and_seed_changes_the_sample(d
     assert set(sample(2)) != set(first)
 
 
-def test_no_corrections_means_no_rows(db_url):
+def test_no_corrections_means_no_rows_with_the_seed_recipe_and_the_traffic_with_the_default(db_url):
     engine = make_engine(db_url)
     sambodhan.create_schema(engine)
     with engine.begin() as conn:
         conn.execute(insert(sambodhan.complaints), [{"id": 1, "message": "सडक", "department": "X"}])
-    assert list(iter_feedback_rows(engine, DEPARTMENT)) == []
+    assert list(iter_feedback_rows(engine, DEPARTMENT, recipe="seed")) == []
+    assert list(iter_feedback_rows(engine, DEPARTMENT)) == [Row("c1", "सडक", "X", "sampled", "X")]
 
 
 def test_configured_table_and_column_names_even_when_they_collide(db_url):
@@ -177,6 +199,7 @@ def test_configured_table_and_column_names_even_when_they_collide(db_url):
             text_column="body",
             feedback_key="ticket",
             predicted_in_complaints="topic_guess",
+            recipe="seed",
             ratio=0.5,
         )
     )
@@ -280,14 +303,16 @@ def test_written_folder_files_schema_metadata_and_card(tmp_path):
     everything = pa.concat_tables(tables.values()).to_pylist()
     by_id = {row["id"]: row for row in everything}
     assert by_id["c1"] == {
-        "id": "c1", "text": "सडक भत्कियो", "label": 1, "label_name": "A", "source": "feedback", "golden": False
+        "id": "c1", "text": "सडक भत्कियो", "label": 1, "label_name": "A", "source": "feedback", "golden": False,
+        "served": None,
     }
     assert by_id["b1"]["text"] == clean_text(rows[3].text)
     assert all(meta.label_map[row["label"]] == row["label_name"] for row in everything)
     for split, table in tables.items():
         assert all(split_of(i) == split for i in table["id"].to_pylist())
     golden = [row["id"] for row in everything if row["golden"]]
-    assert golden == [row["id"] for row in tables["test"].to_pylist() if row["source"] == "base"]
+    held_out = [row["id"] for split in ("eval", "test") for row in tables[split].to_pylist() if row["source"] == "base"]
+    assert sorted(golden) == sorted(held_out)  # every held-out base row, and only those
     assert meta.golden_rows == len(golden) > 5
 
     front, body = (folder / "README.md").read_text(encoding="utf-8").split("---\n")[1:3]
@@ -298,13 +323,15 @@ def test_written_folder_files_schema_metadata_and_card(tmp_path):
 
 
 def test_read_split(tmp_path):
-    rows = base_rows(100)
+    rows = [*base_rows(100), *(Row(f"c{i}", f"गुनासो {i}", "A", "sampled", "A") for i in range(100))]
     write_dataset(tmp_path, rows, dataset_name="o/n", label="department", now=NOW)
-    texts, labels, golden = read_split(tmp_path, "test")
+    test = read_split(tmp_path, "test")
     expected = [r for r in rows if split_of(r.row_id) == "test"]
-    assert texts == [clean_text(r.text) for r in expected]
-    assert labels == [r.label for r in expected]
-    assert golden == [True] * len(expected)
+    assert test.ids == [r.row_id for r in expected]
+    assert test.texts == [clean_text(r.text) for r in expected]
+    assert test.labels == [r.label for r in expected]
+    assert test.served == [r.served for r in expected]
+    assert test.golden == [r.source == "base" for r in expected]
     with pytest.raises(ValueError, match="unknown split"):
         read_split(tmp_path, "validation")
 
@@ -353,7 +380,7 @@ def test_datasets_load_dataset_reads_the_folder(tmp_path, monkeypatch):
     loaded = datasets.load_dataset(str(tmp_path / "ds"), cache_dir=str(tmp_path / "cache"))
     assert sorted(loaded) == ["eval", "test", "train"]
     assert {split: loaded[split].num_rows for split in loaded} == meta.splits
-    assert loaded["test"].column_names == ["id", "text", "label", "label_name", "source", "golden"]
+    assert loaded["test"].column_names == ["id", "text", "label", "label_name", "source", "golden", "served"]
     assert all(loaded["test"]["golden"])
 
 
@@ -362,12 +389,12 @@ def test_end_to_end_from_the_database_and_a_base_file(db_url, tmp_path):
     pq.write_table(base_table(200, start=1), tmp_path / "base.parquet")
     engine = make_engine(db_url)
     rows = [
-        *iter_feedback_rows(engine, DEPARTMENT, ratio=0.5),
+        *iter_feedback_rows(engine, DEPARTMENT, recipe="seed", ratio=0.5),
         *iter_base_rows(tmp_path / "base.parquet", label="department"),
     ]
     meta = write_dataset(tmp_path / "ds", rows, dataset_name="o/n", label="department", now=NOW)
-    assert meta.sources == {"base": 200, "feedback": 20, "sampled": 10}
-    assert meta.num_samples == 230  # c<id> and b<id> never collide
+    assert meta.sources == {"base": 200, "confirmed": 5, "feedback": 20, "sampled": 10}
+    assert meta.num_samples == 235  # c<id> and b<id> never collide
     written = {}
     for split in ("train", "eval", "test"):
         for row in pq.read_table(tmp_path / "ds" / dataset.split_path(split)).to_pylist():

@@ -1,78 +1,98 @@
-"""The deploy gate: pure decisions on macro-F1 scores of champion and challenger on the same rows."""
+"""The deploy gate: pure decisions on a paired comparison, and its power on simulated evaluation sets."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.jobs.gate import NO_GOLDEN_WARNING, Scores, decide
+from orchestrator.jobs.evaluate import Comparison
+from orchestrator.jobs.gate import NO_GOLDEN_WARNING, decide
+from orchestrator.jobs.power import World, acceptance_rate
 
 
-def test_rejects_a_worse_challenger():
-    decision = decide(Scores(0.80, 0.90), Scores(0.85, 0.90))
-    assert not decision.accept
-    assert decision.reason.startswith("rejected")
-    assert "0.8000" in decision.reason and "0.8500" in decision.reason
-
-
-def test_rejects_a_challenger_that_wins_overall_but_regresses_on_golden():
-    decision = decide(Scores(0.95, 0.70), Scores(0.85, 0.90))
-    assert not decision.accept
-    assert "golden 0.7000 vs champion 0.9000" in decision.reason
-
-
-def test_accepts_a_golden_dip_within_tolerance():
-    decision = decide(Scores(0.90, 0.895), Scores(0.85, 0.90), golden_tolerance=0.01)
-    assert decision.accept
-    assert NO_GOLDEN_WARNING not in decision.reason
-
-
-def test_accepts_a_better_challenger():
-    decision = decide(Scores(0.90, 0.92), Scores(0.85, 0.90))
-    assert decision.accept
-    assert decision.reason == (
-        "accepted: overall 0.9000 vs champion 0.8500, golden 0.9200 vs champion 0.9000 (within the tolerance of 0.01)"
+def comparison(delta=0.03, wins=0.95, risk=0.02, golden=0.01, p=0.5, lost=3, won=4, golden_rows=100, rows=700):
+    return Comparison(
+        delta=delta,
+        wins=wins,
+        risk=risk,
+        representative_delta=golden,
+        representative_p=p,
+        representative_lost=lost,
+        representative_won=won,
+        representative_rows=golden_rows if golden is not None else 0,
+        rows=rows,
     )
 
 
-@pytest.mark.parametrize(
-    ("challenger", "accept"),
-    [(0.801, True), (0.8009, False), (0.8, False)],
-)
-def test_a_gain_of_exactly_min_delta_is_enough(challenger, accept):
-    assert decide(Scores(challenger), Scores(0.8), min_delta=0.001).accept is accept
-
-
-def test_golden_boundary_is_inclusive():
-    assert decide(Scores(0.9, 0.89), Scores(0.8, 0.9), golden_tolerance=0.01).accept
-    assert not decide(Scores(0.9, 0.8899), Scores(0.8, 0.9), golden_tolerance=0.01).accept
-
-
-def test_without_golden_the_gate_compares_overall_and_warns():
-    decision = decide(Scores(0.9), Scores(0.8, 0.95))
+def test_accepts_a_clear_gain_and_says_why_with_the_numbers():
+    decision = decide(comparison())
     assert decision.accept
-    assert NO_GOLDEN_WARNING in decision.reason
-    assert "no golden slice" in decide(Scores(0.7), Scores(0.8)).reason
+    assert decision.reason == (
+        "accepted: pooled macro-F1 +0.0300 on 700 rows, wins 95% of resamples, loses more than 0.005 in 2%; "
+        "golden +0.0100 on 100 rows, 3 lost and 4 won (sign test p=0.50)"
+    )
+
+
+def test_refuses_a_challenger_that_wins_overall_but_regresses_on_the_representative_rows():
+    significant = decide(comparison(delta=0.04, wins=0.99, risk=0.0, golden=-0.03, p=0.06, lost=4, won=0))
+    assert not significant.accept
+    assert significant.reason.startswith("rejected: significantly worse on the representative rows (p <= 0.1)")
+    assert "golden -0.0300 on 100 rows, 4 lost and 0 won (sign test p=0.06)" in significant.reason
+    two_rows = decide(comparison(delta=0.04, wins=0.99, risk=0.0, golden=-0.01, p=0.25, lost=2, won=0))
+    assert two_rows.accept  # two rows are not evidence
+    large = decide(comparison(delta=0.04, wins=0.99, risk=0.0, golden=-0.06, p=0.2))
+    assert not large.accept
+    assert large.reason.startswith("rejected: the representative rows drop by more than 0.05")
 
 
 @pytest.mark.parametrize(
-    ("challenger", "accept", "fragment"),
+    ("delta", "risk", "accept", "fragment"),
     [
-        (Scores(0.6, 0.55), True, "golden 0.5500 >= minimum 0.5"),
-        (Scores(0.9, 0.45), False, "golden 0.4500 < minimum 0.5"),  # golden decides when present
-        (Scores(0.5), True, "overall 0.5000 >= minimum 0.5"),
-        (Scores(0.49), False, "overall 0.4900 < minimum 0.5"),
+        (0.0019, 0.0, False, "gain below the required 0.002"),
+        (0.002, 0.10, True, "accepted"),  # both boundaries are inclusive
+        (0.02, 0.11, False, "the evidence is too thin, a loss beyond 0.005 in more than 10% of resamples"),
     ],
 )
-def test_first_model_must_reach_min_f1(challenger, accept, fragment):
-    decision = decide(challenger, None, min_f1=0.5)
+def test_a_gain_must_reach_min_delta_without_a_real_risk_of_a_regression(delta, risk, accept, fragment):
+    decision = decide(comparison(delta=delta, risk=risk))
+    assert decision.accept is accept
+    assert fragment in decision.reason
+
+
+def test_without_a_golden_slice_the_gate_decides_on_the_pooled_rows_and_warns():
+    decision = decide(comparison(golden=None, p=None, lost=0, won=0))
+    assert decision.accept
+    assert NO_GOLDEN_WARNING in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("score", "on", "accept", "fragment"),
+    [
+        (0.55, "golden", True, "golden macro-F1 0.5500 >= minimum 0.5"),
+        (0.45, "golden", False, "golden macro-F1 0.4500 < minimum 0.5"),
+        (0.5, "pooled", True, "pooled macro-F1 0.5000 >= minimum 0.5"),
+    ],
+)
+def test_first_model_must_reach_min_f1(score, on, accept, fragment):
+    decision = decide(None, first_score=score, first_on=on, min_f1=0.5)
     assert decision.accept is accept
     assert "no champion" in decision.reason and fragment in decision.reason
-    assert (NO_GOLDEN_WARNING in decision.reason) is (challenger.golden is None)
+    assert (NO_GOLDEN_WARNING in decision.reason) is (on != "golden")
+    with pytest.raises(ValueError, match="first_score"):
+        decide(None)
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
-def test_scores_outside_the_unit_interval_are_refused(bad):
-    with pytest.raises(ValueError, match="within"):
-        Scores(bad)
-    with pytest.raises(ValueError, match="golden"):
-        Scores(0.5, bad)
+# The power the README states, on the real gate and evaluation code: 100 golden rows and 4,000 traffic
+# rows of which half are reviewed (a champion with 85% accuracy, four classes).
+WORLD = World(golden=100, traffic=4000)
+
+
+def test_accepts_a_truly_better_challenger_at_the_stated_power():
+    rate, true_gain = acceptance_rate(0.02, WORLD, trials=40, seed=1)
+    assert true_gain == pytest.approx(0.02, abs=0.003)
+    assert rate >= 0.9
+
+
+def test_rarely_accepts_a_truly_worse_challenger():
+    rate, true_gain = acceptance_rate(-0.01, WORLD, trials=40, seed=2)
+    assert true_gain == pytest.approx(-0.01, abs=0.003)
+    assert rate <= 0.05

@@ -277,7 +277,7 @@ def test_prepare_publishes_one_commit_and_a_tag_named_after_the_version(scenario
     assert snap["data_commits"] == 2  # created by the job (its initial commit), then one commit for the version
     assert metadata.version_tag.startswith("v")
     extra = metadata.model_extra or {}
-    sampled = min(scenario.first_corrections // 2, scenario.first_unflagged)
+    sampled = scenario.first_unflagged  # the traffic recipe: every unflagged complaint
     assert extra["label_map"] == sorted(WITHOUT_WELFARE)
     assert extra["sources"] == {"base": scenario.base_rows, "feedback": scenario.first_corrections, "sampled": sampled}
     assert extra["feedback_high_water"] == {"corrections": scenario.first_corrections}
@@ -329,7 +329,7 @@ def test_first_retrain_deploys_the_model_and_restarts_the_inference_space(scenar
     assert decision["accepted"] is True
     assert decision["reason"].startswith("accepted: no champion, golden ")
     assert decision["champion"] is None and decision["win_rate"] is None
-    assert set(decision["challenger"]) == {"overall", "golden"}
+    assert set(decision["challenger"]) == {"pooled", "golden", "feedback"}  # scores per source
     assert 0.5 <= decision["challenger"]["golden"] <= 1.0
 
     snap = scenario.snapshots["retrain1"]
@@ -343,7 +343,7 @@ def test_first_retrain_deploys_the_model_and_restarts_the_inference_space(scenar
     assert snap["model_tags"] == {f"model-{version}": snap["model_head"]}
     assert snap["model_commits"] == 2
     assert snap["restarts"] == {"owner/prepare": 0, "owner/retrain_dept": 0, INFERENCE: 1}
-    assert f"[department] DEPLOYED ({version})" in done.stderr
+    assert f"[department] DEPLOYED ({version}, sampled×" in done.stderr
     assert f"inference Space {INFERENCE} restarted (stage BUILDING)" in done.stderr
 
 
@@ -370,7 +370,7 @@ def test_retrain_on_an_older_version_downloads_it_at_its_tag(scenario: Scenario)
     assert len(decisions) == 2 and decisions[1].endswith(f"_{first}.json")
     assert json.loads(snap["model_files"][decisions[1]]) == decision
     assert snap["restarts"][INFERENCE] == 1  # not restarted again: nothing was deployed
-    assert f"[department] NOT deployed ({first})" in done.stderr
+    assert f"[department] NOT deployed ({first}, sampled×" in done.stderr
 
 
 # ---------------------------------------------------------------------------------------------- predict

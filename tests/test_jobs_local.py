@@ -43,7 +43,7 @@ def add_stream(url: str, rows, *, correct_every: int = 3) -> int:
     return corrected
 
 
-def config(tmp: Path, url: str, *, base: str | None = "base.parquet", min_f1: float = 0.5) -> Path:
+def config(tmp: Path, url: str, *, base: str | None = "base.parquet", min_f1: float = 0.5, jobs: str = "") -> Path:
     path = tmp / "orchestrator.toml"
     base_line = f'base_dataset = "{base}"' if base else ""
     path.write_text(
@@ -54,6 +54,7 @@ database_url = "{url}"
 target = {{ command = ["true"] }}
 [jobs]
 min_f1 = {min_f1}
+{jobs}
 [labels.department]
 threshold = 10
 dataset = "hub/department"
@@ -82,8 +83,10 @@ def test_prepare_retrain_predict_on_a_real_database(db_url, tmp_path):
     assert done.returncode == 0, done.stderr
     first = metadata(tmp_path)
     assert first["sources"]["feedback"] == corrected
-    assert first["sources"]["sampled"] == corrected // 2  # floor(corrections x 0.5), sampled in SQL
+    assert first["sources"]["sampled"] == 300 - corrected  # the traffic recipe: every unflagged complaint
     assert first["sources"]["base"] == 700
+    assert first["recipe"] == "traffic"
+    assert first["population"] == {"feedback": corrected, "confirmed": 0, "unflagged": 300 - corrected}
     assert first["feedback_high_water"] == {"corrections": corrected}
     assert first["golden_rows"] > 0
     version = first["version_tag"]
@@ -109,6 +112,17 @@ def test_prepare_retrain_predict_on_a_real_database(db_url, tmp_path):
     first_line = json.loads(lines[0])
     assert first_line["label"] in sambodhan.DEPARTMENTS
     assert abs(sum(first_line["scores"].values()) - 1) < 1e-6
+
+
+def test_the_seed_recipe_samples_half_as_many_unflagged_rows_as_corrections(sqlite_url, tmp_path):
+    corrected = add_stream(sqlite_url, synthetic.generate(200, seed=6, start_id=100_000))
+    cfg = str(config(tmp_path, sqlite_url, base=None, jobs='recipe = "seed"'))
+    done = cli(tmp_path, "prepare", "--config", cfg)
+    assert done.returncode == 0, done.stderr
+    written = metadata(tmp_path)
+    assert written["recipe"] == "seed"
+    assert written["sources"] == {"feedback": corrected, "sampled": corrected // 2}  # floor(corrections x 0.5)
+    assert written["num_samples"] >= corrected + corrected // 2  # the seed's dataset_len: what the cycle waits for
 
 
 def test_bootstrap_without_feedback_and_stable_class_ids(sqlite_url, tmp_path):

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 import skops.io as sio
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline
@@ -44,7 +45,7 @@ def test_beats_the_majority_baseline_by_a_wide_margin(trained, data):
     assert score >= baseline + 0.5
 
 
-def test_scores_are_probabilities_that_agree_with_predict(trained, data):
+def test_scores_sum_to_one_and_agree_with_predict(trained, data):
     _, _, test_texts, _ = data
     scores = trained.predict_scores(test_texts[:20])
     predicted = trained.predict(test_texts[:20])
@@ -99,8 +100,47 @@ def test_a_file_with_a_foreign_type_is_refused_before_loading(trained, tmp_path)
 def test_a_file_with_only_trusted_types_but_another_model_is_refused(tmp_path):
     path = tmp_path / "other.skops"
     sio.dump(LogisticRegression().fit([[0.0], [1.0]], ["a", "b"]), path)
-    with pytest.raises(jobs_model.UntrustedModelError, match="TfidfVectorizer"):
+    with pytest.raises(jobs_model.UntrustedModelError, match="not hold a pipeline made by orchestrator retrain"):
         jobs_model.load(path)
+
+
+def test_a_model_deployed_by_an_earlier_version_still_loads_and_predicts(data, tmp_path):
+    """Earlier versions deployed character n-grams and a logistic regression; a champion of that shape
+    must keep serving, and be compared with, until a challenger beats it."""
+    texts, labels, test_texts, _ = data
+    old = Pipeline([
+        ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, min_df=2, lowercase=False)),
+        ("clf", LogisticRegression(max_iter=1000, C=4.0)),
+    ]).fit([clean_text(t) for t in texts], labels)
+    path = tmp_path / "old.skops"
+    sio.dump(old, path)
+    loaded = jobs_model.load(path)
+    assert loaded.predict(test_texts[:30]) == list(old.predict([clean_text(t) for t in test_texts[:30]]))
+    assert all(sum(row.values()) == pytest.approx(1.0) for row in loaded.predict_scores(test_texts[:5]))
+
+
+def test_words_keep_their_vowel_signs_and_viramas():
+    import re
+
+    text = clean_text("सडकमा ठूलो खाल्डो, road-construction अधुरो छ। «कृपया» ध्यान दिनुहोस्")
+    assert re.findall(jobs_model.WORD_PATTERN, text) == [
+        "सडकमा", "ठूलो", "खाल्डो", "road", "construction", "अधुरो", "छ", "कृपया", "ध्यान", "दिनुहोस्"
+    ]
+
+
+def test_row_weights_change_what_the_model_learns(data):
+    texts, labels, _, _ = data
+    probe = "वडा कार्यालयमा पानीको पाइप फुटेको छ"
+    heavy = {"Infrastructure, Utilities & Natural Resources": "Security & Law Enforcement"}
+    # the same rows, with labels of one class relabelled: weight 0 leaves them out, weight 1 teaches them
+    relabelled = [heavy.get(y, y) for y in labels]
+    rows = list(range(len(texts)))
+    mixed_texts = [texts[i] for i in rows] * 2
+    mixed_labels = [labels[i] for i in rows] + [relabelled[i] for i in rows]
+    ignore = jobs_model.train(mixed_texts, mixed_labels, weights=[1.0] * len(rows) + [0.0] * len(rows))
+    learn = jobs_model.train(mixed_texts, mixed_labels, weights=[0.01] * len(rows) + [1.0] * len(rows))
+    assert ignore.predict([probe]) == ["Infrastructure, Utilities & Natural Resources"]
+    assert learn.predict([probe]) == ["Security & Law Enforcement"]
 
 
 def test_train_validates_its_input():
@@ -108,4 +148,6 @@ def test_train_validates_its_input():
         jobs_model.train(["a", "b"], ["x"])
     with pytest.raises(ValueError, match="at least two classes"):
         jobs_model.train(["सडक", "पानी"], ["x", "x"])
+    with pytest.raises(ValueError, match="2 texts but 1 weights"):
+        jobs_model.train(["a", "b"], ["x", "y"], weights=[1.0])
 

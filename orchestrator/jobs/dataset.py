@@ -1,19 +1,24 @@
 """Building a dataset version: rows from the app database and a base labelled set, streamed to parquet.
 
-Three sources of rows, each a stream of :class:`Row`:
+Four sources of rows, each a stream of :class:`Row`:
 
-- ``feedback``: every reviewed correction for the label, with the reviewer's (gold) label;
-- ``sampled``: complaints nobody flagged, with the deployed model's label, ``floor(corrections × ratio)``
-  of them, chosen in SQL by a seeded pseudo-random order that PostgreSQL and SQLite compute alike;
+- ``feedback``: every reviewed correction for the label, with the reviewer's (gold) label and the label
+  the model had served;
+- ``confirmed``: every reviewed prediction that staff confirmed (``correct_X = model_predicted_X``), gold;
+- ``sampled``: complaints nobody flagged, with the deployed model's label, chosen in SQL by a seeded
+  pseudo-random order that PostgreSQL and SQLite compute alike. The ``traffic`` recipe (the default)
+  takes all of them, up to ``max_sampled``: the traffic as it is, so that training and evaluation see
+  its class mix and not only its mistakes. The ``seed`` recipe takes ``floor(corrections × ratio)``, as
+  the seed's prepare Space did;
 - ``base``: a labelled CSV or parquet file, replayed so that training does not forget the distribution
   (the corrections alone are mostly the champion's errors).
 
 :func:`write_dataset` turns the rows into a folder that ``datasets.load_dataset`` reads: one parquet file
 per split, a README.md whose front matter names them, and ``dataset_metadata.json`` (written last,
 atomically: its appearance means the version is complete). A row's split is a hash of its id, so it
-never moves between versions; the base rows that land in test are the ``golden`` slice the deploy gate
-compares champion and challenger on. Memory holds one batch of rows and the set of row ids, never
-whole tables.
+never moves between versions: the ``eval`` and ``test`` rows of every source are held out of training
+for good, and are what the deploy gate scores champion and challenger on; the base rows among them
+are the ``golden`` slice. Memory holds one batch of rows and the set of row ids, never whole tables.
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from sqlalchemy import ColumnClause, Engine, Select, TableClause, column, func, literal, select, table
+from sqlalchemy.sql.elements import ColumnElement
 
 from orchestrator.config import METADATA_FILENAME, LabelConfig
 from orchestrator.db import translate_errors
-from orchestrator.feedback import correction_condition
+from orchestrator.feedback import confirmation_condition, correction_condition
 from orchestrator.metadata import DatasetMetadata
 from orchestrator.policy import dataset_len
 
@@ -47,7 +53,12 @@ BATCH_ROWS = 10_000
 # The sampled rows' order: a multiplicative hash of the id modulo a prime (see _sample).
 _HASH_MULTIPLIER = 2654435761
 _HASH_MODULUS = 4294967291
-_SPILL_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("label", pa.string()), ("source", pa.string())])
+_SPILL_SCHEMA = pa.schema(
+    [("id", pa.string()), ("text", pa.string()), ("label", pa.string()), ("source", pa.string()), ("served", pa.string())]
+)
+RECIPES = ("traffic", "seed")
+GOLD_SOURCES = ("feedback", "confirmed")  # reviewed rows: their ids win over a sampled duplicate
+HELD_OUT = ("eval", "test")  # never trained on, by any version
 SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -56,6 +67,7 @@ SCHEMA = pa.schema(
         ("label_name", pa.string()),
         ("source", pa.string()),
         ("golden", pa.bool_()),
+        ("served", pa.string()),
     ]
 )
 CARD_FRONT_MATTER = """---
@@ -77,10 +89,67 @@ class Row:
     row_id: str
     text: str
     label: str
-    source: str  # "feedback", "sampled" or "base"
+    source: str  # "feedback", "confirmed", "sampled" or "base"
+    served: str | None = None  # the label the deployed model gave (None for base rows)
 
 
 # ---------------------------------------------------------------------------------------------- database
+@dataclass(frozen=True)
+class FeedbackTables:
+    """Where a label's feedback lives in the app database (the jobs' settings plus the label's own)."""
+
+    label: LabelConfig
+    complaints_table: str = "complaints"
+    id_column: str = "id"
+    text_column: str = "message"
+    feedback_key: str = "complaint_id"
+    predicted_in_complaints: str | None = None
+
+    def complaints(self) -> TableClause:
+        predicted = self.predicted_in_complaints or self.label.name
+        return _table(self.complaints_table, self.id_column, self.text_column, predicted)
+
+    def reviewed(self, condition: ColumnElement[bool]) -> Select:
+        """(complaint id, gold label, served label) of the feedback rows matching ``condition``."""
+        label = self.label
+        # The condition names its columns unqualified: keep it alone in a subquery, so that no column
+        # of the complaints table can make a name ambiguous.
+        return (
+            select(
+                column(self.feedback_key).label("complaint_id"),
+                column(label.correct_column).label("gold"),
+                column(label.predicted_column).label("served"),
+            )
+            .select_from(_table(label.table))
+            .where(condition)
+        )
+
+    def unflagged(self, seed: int) -> Select:
+        complaints = self.complaints()
+        predicted = self.predicted_in_complaints or self.label.name
+        flagged_key = _table(self.label.table, self.feedback_key).c[self.feedback_key]
+        return _unflagged(
+            complaints.c[self.id_column], complaints.c[self.text_column], complaints.c[predicted], flagged_key, seed
+        )
+
+
+def feedback_population(engine: Engine, label: LabelConfig, **tables: Any) -> dict[str, int]:
+    """How many corrections, confirmations and unflagged complaints (with a text and a model label) there
+    are; ``tables`` as for :func:`iter_feedback_rows`."""
+    tables = FeedbackTables(label, **tables)
+    complaints = tables.complaints()
+    complaint_id = complaints.c[tables.id_column]
+    counts = {}
+    with translate_errors(engine, f"counting the feedback for {tables.label.name}"), engine.connect() as conn:
+        for name, condition in (("feedback", correction_condition), ("confirmed", confirmation_condition)):
+            reviewed = tables.reviewed(condition(tables.label)).subquery(name)
+            joined = reviewed.join(complaints, complaint_id == reviewed.c.complaint_id)
+            counts[name] = int(conn.execute(select(func.count()).select_from(joined)).scalar_one())
+        unflagged = tables.unflagged(0).order_by(None).subquery("unflagged")
+        counts["unflagged"] = int(conn.execute(select(func.count()).select_from(unflagged)).scalar_one())
+    return counts
+
+
 def iter_feedback_rows(
     engine: Engine,
     label: LabelConfig,
@@ -90,49 +159,48 @@ def iter_feedback_rows(
     text_column: str = "message",
     feedback_key: str = "complaint_id",
     predicted_in_complaints: str | None = None,
+    recipe: str = "traffic",
+    max_sampled: int = 50_000,
     ratio: float | None = None,
     seed: int = 0,
     batch_size: int = 5000,
 ) -> Iterator[Row]:
-    """Every correction for ``label`` (gold label), then ``floor(corrections × ratio)`` unflagged complaints.
+    """Every correction for the label (gold label), every confirmation, then unflagged complaints.
 
-    Corrections are rows of ``label.table`` matching :func:`~orchestrator.feedback.correction_condition`,
-    joined on ``feedback_key`` to the complaint that holds the text. Unflagged complaints have no row at
-    all in ``label.table``; they carry the deployed model's label, ``complaints.<predicted_in_complaints>``
-    (default: the label's name), and those without one are skipped. ``ratio`` defaults to
-    ``label.sample_ratio``, so the rows match the orchestrator's ``dataset_len`` of the corrections.
-    Fewer rows are sampled if fewer complaints qualify. Results are streamed in batches of ``batch_size``.
+    Corrections and confirmations are rows of ``label.table`` matching
+    :func:`~orchestrator.feedback.correction_condition` / ``confirmation_condition``, joined on
+    ``feedback_key`` to the complaint that holds the text. Unflagged complaints have no row at all in
+    ``label.table``; they carry the deployed model's label, ``complaints.<predicted_in_complaints>``
+    (default: the label's name), and those without one are skipped. How many: all of them up to
+    ``max_sampled`` (recipe ``traffic``), or ``floor(corrections × ratio)`` (recipe ``seed``; ``ratio``
+    defaults to ``label.sample_ratio``, so the rows match the orchestrator's ``dataset_len``). Fewer are
+    sampled if fewer complaints qualify. Results are streamed in batches of ``batch_size``.
     """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
+    tables = FeedbackTables(label, complaints_table, id_column, text_column, feedback_key, predicted_in_complaints)
     ratio = label.sample_ratio if ratio is None else ratio
-    predicted = predicted_in_complaints or label.name
-    complaints = _table(complaints_table, id_column, text_column, predicted)
-    complaint_id = complaints.c[id_column]
-    # The condition names its columns unqualified: keep it alone in a subquery, so that no column of
-    # the complaints table can make a name ambiguous.
-    corrections = (
-        select(column(feedback_key).label("complaint_id"), column(label.correct_column).label("gold"))
-        .select_from(_table(label.table))
-        .where(correction_condition(label))
-        .subquery("corrections")
-    )
-    joined = corrections.join(complaints, complaint_id == corrections.c.complaint_id)
-    count = select(func.count()).select_from(joined)
-    gold_rows = (
-        select(complaint_id, complaints.c[text_column], corrections.c.gold)
-        .select_from(joined)
-        .order_by(complaint_id, corrections.c.gold)
-    )
-    flagged_key = _table(label.table, feedback_key).c[feedback_key]
-    unflagged = _unflagged(complaint_id, complaints.c[text_column], complaints.c[predicted], flagged_key, seed)
+    complaints = tables.complaints()
+    complaint_id = complaints.c[tables.id_column]
+    text = complaints.c[tables.text_column]
     with translate_errors(engine, f"reading the feedback for {label.name}"), engine.connect() as conn:
         conn = conn.execution_options(stream_results=True, yield_per=batch_size)
-        total = int(conn.execute(count).scalar_one())
-        for key, text, gold in conn.execute(gold_rows):
-            yield Row(f"c{key}", text or "", gold, "feedback")  # write_dataset drops (and counts) empty texts
-        wanted = dataset_len(total, ratio) - total
-        if wanted:
-            for key, text, model_label in conn.execute(unflagged.limit(wanted)):
-                yield Row(f"c{key}", text, model_label, "sampled")
+        corrections = 0
+        for source, condition in (("feedback", correction_condition), ("confirmed", confirmation_condition)):
+            reviewed = tables.reviewed(condition(label)).subquery(source)
+            rows = (
+                select(complaint_id, text, reviewed.c.gold, reviewed.c.served)
+                .select_from(reviewed.join(complaints, complaint_id == reviewed.c.complaint_id))
+                .order_by(complaint_id, reviewed.c.gold)
+            )
+            for key, message, gold, served in conn.execute(rows):
+                corrections += source == "feedback"
+                # write_dataset drops (and counts) empty texts
+                yield Row(f"c{key}", message or "", gold, source, served)
+        wanted = max_sampled if recipe == "traffic" else dataset_len(corrections, ratio) - corrections
+        if wanted > 0:
+            for key, message, model_label in conn.execute(tables.unflagged(seed).limit(wanted)):
+                yield Row(f"c{key}", message, model_label, "sampled", model_label)
 
 
 def _unflagged(
@@ -200,10 +268,10 @@ def _require(columns: Sequence[str], present: Sequence[str], path: Path) -> None
 # ---------------------------------------------------------------------------------------------- writing
 @dataclass
 class _Staged:
-    """What the first pass learns: the labels and which ids have feedback (feedback wins a duplicate id)."""
+    """What the first pass learns: the labels and which ids were reviewed (a review wins a duplicate id)."""
 
     labels: set[str] = field(default_factory=set)
-    feedback_ids: set[str] = field(default_factory=set)
+    reviewed_ids: set[str] = field(default_factory=set)
     empty: int = 0
 
 
@@ -248,6 +316,7 @@ def write_dataset(
     label: str,
     label_map: Sequence[str] | None = None,
     high_water: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> DatasetMetadata:
     """Write a dataset version of ``rows`` into ``folder``; return its metadata.
@@ -266,7 +335,7 @@ def write_dataset(
         spill = Path(tmp) / "rows.parquet"
         staged = _stage(rows, spill)
         classes = [*previous, *sorted(staged.labels - set(previous))]
-        tally = _write_splits(spill, folder, staged.feedback_ids, {name: i for i, name in enumerate(classes)})
+        tally = _write_splits(spill, folder, staged.reviewed_ids, {name: i for i, name in enumerate(classes)})
     version_tag = f"v{created:%Y%m%d_%H%M%S}_{tally.digest.hexdigest()[:6]}"
     document = {
         "dataset_name": dataset_name,
@@ -280,6 +349,7 @@ def write_dataset(
         "golden_rows": tally.golden,
         "feedback_high_water": dict(high_water or {}),
         "dropped": {"empty_text": staged.empty, "duplicate_id": tally.duplicates},
+        **dict(extra or {}),
     }
     (folder / "README.md").write_text(_card(document), encoding="utf-8")
     _write_atomically(folder / METADATA_FILENAME, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
@@ -296,34 +366,34 @@ def _stage(rows: Iterable[Row], spill: Path) -> _Staged:
             if not text:
                 staged.empty += 1
                 continue
-            writer.add(row.row_id, text, row.label, row.source)
+            writer.add(row.row_id, text, row.label, row.source, row.served)
             staged.labels.add(row.label)
-            if row.source == "feedback":
-                staged.feedback_ids.add(row.row_id)
+            if row.source in GOLD_SOURCES:
+                staged.reviewed_ids.add(row.row_id)
     finally:
         writer.close()
     return staged
 
 
-def _write_splits(spill: Path, folder: Path, feedback_ids: set[str], class_ids: Mapping[str, int]) -> _Tally:
+def _write_splits(spill: Path, folder: Path, reviewed_ids: set[str], class_ids: Mapping[str, int]) -> _Tally:
     """Second pass: drop duplicate ids, assign splits and write one parquet file per split."""
     tally = _Tally()
     kept: set[str] = set()
     writers = {split: _BatchWriter(folder / split_path(split), SCHEMA) for split in SPLITS}
     try:
         for batch in pq.ParquetFile(spill).iter_batches(batch_size=BATCH_ROWS):
-            for row_id, text, name, source in zip(*(batch.column(i).to_pylist() for i in range(4))):
-                if row_id in kept or (row_id in feedback_ids and source != "feedback"):
+            for row_id, text, name, source, served in zip(*(batch.column(i).to_pylist() for i in range(5))):
+                if row_id in kept or (row_id in reviewed_ids and source not in GOLD_SOURCES):
                     tally.duplicates += 1
                     continue
                 kept.add(row_id)
                 split = split_of(row_id)
-                golden = source == "base" and split == "test"
-                writers[split].add(row_id, text, class_ids[name], name, source, golden)
+                golden = source == "base" and split in HELD_OUT
+                writers[split].add(row_id, text, class_ids[name], name, source, golden, served)
                 tally.splits[split] += 1
                 tally.sources[source] += 1
                 tally.golden += golden
-                tally.digest.update(f"{split}\t{row_id}\t{name}\t{source}\t{text}\n".encode())
+                tally.digest.update(f"{split}\t{row_id}\t{name}\t{source}\t{served}\t{text}\n".encode())
     finally:
         for writer in writers.values():
             writer.close()
@@ -354,11 +424,14 @@ Columns:
 - `id`: a stable row id, `c<complaint id>` for rows from the app database, `b<id>` for the base set;
 - `text`: the cleaned grievance text;
 - `label`: the class id, an index into `label_map` in `dataset_metadata.json`; `label_name`: the class;
-- `source`: `feedback` (a reviewed correction, gold label), `sampled` (an unflagged complaint, labelled by
-  the deployed model) or `base` (the base labelled set);
-- `golden`: a base row in the test split, the fixed set the deploy gate compares models on.
+- `source`: `feedback` (a reviewed correction, gold label), `confirmed` (a reviewed prediction staff
+  confirmed, gold label), `sampled` (an unflagged complaint, labelled by the deployed model) or `base`
+  (the base labelled set);
+- `golden`: a held-out base row, part of the representative set the deploy gate compares models on;
+- `served`: the label the deployed model gave (empty for base rows).
 
-Splits are assigned by a hash of `id`, so a row never changes split from one version to the next.
+Splits are assigned by a hash of `id`, so a row never changes split from one version to the next. The
+`eval` and `test` rows are never trained on: they are what models are compared on.
 """
 
 
@@ -372,9 +445,31 @@ def _write_atomically(path: Path, content: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def read_split(folder: Path, split: str) -> tuple[list[str], list[str], list[bool]]:
-    """The texts, label names and golden flags of one split of a dataset written by :func:`write_dataset`."""
+@dataclass(frozen=True)
+class Split:
+    """The columns of one split, as lists."""
+
+    ids: list[str]
+    texts: list[str]
+    labels: list[str]
+    sources: list[str]
+    served: list[str | None]
+    golden: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def read_split(folder: Path, split: str) -> Split:
+    """One split of a dataset written by :func:`write_dataset` (also by earlier versions, which had no
+    ``served`` column: a sampled row's served label is its label, a correction's is unknown)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    data = pq.read_table(Path(folder) / split_path(split), columns=["text", "label_name", "golden"])
-    return data.column("text").to_pylist(), data.column("label_name").to_pylist(), data.column("golden").to_pylist()
+    data = pq.read_table(Path(folder) / split_path(split))
+    column_of = lambda name: data.column(name).to_pylist()  # noqa: E731
+    labels, sources = column_of("label_name"), column_of("source")
+    if "served" in data.column_names:
+        served = column_of("served")
+    else:
+        served = [label if source == "sampled" else None for label, source in zip(labels, sources)]
+    return Split(column_of("id"), column_of("text"), labels, sources, served, column_of("golden"))

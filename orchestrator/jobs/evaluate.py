@@ -1,54 +1,299 @@
-"""Comparing two models on the same rows: macro-F1 and how sure we are that one is better.
+"""Scoring two models on rows neither was trained on, and how sure we are that one is better.
 
-A difference of a few thousandths in macro-F1 on a few hundred test rows is noise. The paired bootstrap
-resamples the test rows (the same resample for both models) and counts how often the challenger comes
-out ahead; the deploy gate asks for a clear majority, so that a model is deployed because it is better,
-not because it was lucky on this split.
+**The rows.** Every held-out row of a dataset version (its ``eval`` and ``test`` splits, assigned by a
+hash of the row id and so never trained on by any version), plus, when the retrain job can tell, the
+rows the champion never saw (scored for the challenger out of fold). Each row has a *source*:
+
+- ``base``: the base labelled set, gold labels, representative of the distribution the base was drawn
+  from. Its held-out rows are the *golden* slice.
+- ``feedback``: a correction, gold label; the model that served it (``served``) got it wrong.
+- ``confirmed``: a reviewed prediction that staff confirmed, gold label equal to the served one.
+- ``sampled``: a complaint nobody flagged, labelled by the model that served it.
+
+**The traffic, reconstructed.** Corrections alone are the served model's mistakes, not a sample of the
+traffic, and an unflagged row's label is only the model's. But together they describe the traffic:
+every unflagged row is right, except for the mistakes nobody reviewed, and those look like the
+corrections. So each correction stands for ``1 / review_rate`` mistakes: itself, and hidden twins that
+the unflagged rows counted as right (they move from the served label's row of the confusion matrix to
+the gold label's). Macro-F1 is computed on that weighted confusion matrix. The review rate is a setting
+(``jobs.review_rate``); without it, the champion's error rate on the golden slice stands in.
+
+**The comparison.** A paired bootstrap resamples the rows (the same resample for both models, golden
+and traffic rows resampled separately) and gives the share of resamples the challenger wins, and the
+share in which it loses more than a margin, on the pooled rows. On the golden slice, which is small,
+an exact sign test on the rows where the two models differ says whether the challenger is worse there.
+Everything here is numpy on integer-coded labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
+SOURCES = ("base", "feedback", "confirmed", "sampled")
+GOLD_SOURCES = ("base", "feedback", "confirmed")
 
-def _macro_f1_many(truth: np.ndarray, predicted: np.ndarray, samples: np.ndarray, classes: int) -> np.ndarray:
-    """Macro-F1 of ``predicted`` for each row of ``samples`` (indices into the rows), vectorised.
 
-    Classes absent from both the truth and the predictions of a resample are left out of its average,
-    as scikit-learn does with ``labels`` set to the classes present.
+@dataclass(frozen=True)
+class Rows:
+    """Evaluation rows: the label to score against, the served label, the source and a traffic weight."""
+
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]  # gold, or the served label for sampled rows
+    served: tuple[str | None, ...]  # the label the deployed model gave (None for base rows)
+    sources: tuple[str, ...]
+    weights: tuple[float, ...]  # how many traffic rows a row stands for (1 for base rows)
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.texts), len(self.labels), len(self.served), len(self.sources), len(self.weights)}
+        if len(sizes) != 1:
+            raise ValueError(f"evaluation columns differ in length: {sorted(sizes)}")
+        unknown = set(self.sources) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"unknown sources {sorted(unknown)}; expected {', '.join(SOURCES)}")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def count(self, source: str) -> int:
+        return sum(1 for s in self.sources if s == source)
+
+    def __add__(self, other: Rows) -> Rows:
+        return Rows(*(a + b for a, b in zip(self._columns(), other._columns())))
+
+    def _columns(self) -> tuple[tuple, ...]:
+        return (self.texts, self.labels, self.served, self.sources, self.weights)
+
+    @classmethod
+    def empty(cls) -> Rows:
+        return cls((), (), (), (), ())
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """How many unreviewed mistakes each correction stands for, and how that was worked out."""
+
+    per_correction: float  # extra (hidden) mistakes per correction
+    how: str
+
+
+def hidden_mistakes(rows: Rows, *, review_rate: float | None, champion_golden_error: float | None) -> Hidden:
+    """The hidden-twin weight of a correction, from the best source available.
+
+    1. ``review_rate`` given (the share of the model's mistakes that staff correct): ``1/rate − 1``.
+    2. Otherwise the champion's error rate ``e`` on the golden slice: the traffic rows hold
+       ``e × rows`` mistakes, of which the corrections are the ones seen.
+    3. Otherwise, when staff also confirm right predictions, the error rate among the reviewed rows.
+       (Reviews that a mistake in *another* label prompted are not a random sample, which is why the
+       golden slice comes first.)
     """
-    t, p = truth[samples], predicted[samples]  # (resamples, rows)
-    offsets = (np.arange(samples.shape[0]) * classes)[:, None]
-    size = samples.shape[0] * classes
-    true_pos = np.bincount((t + offsets)[t == p], minlength=size).reshape(-1, classes)
-    true_count = np.bincount((t + offsets).ravel(), minlength=size).reshape(-1, classes)
-    pred_count = np.bincount((p + offsets).ravel(), minlength=size).reshape(-1, classes)
-    denominator = true_count + pred_count
-    present = denominator > 0
-    f1 = np.where(present, 2 * true_pos / np.maximum(denominator, 1), 0.0)
-    return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+    corrections = sum(w for s, w in zip(rows.sources, rows.weights) if s == "feedback")
+    confirmed = sum(w for s, w in zip(rows.sources, rows.weights) if s == "confirmed")
+    traffic = sum(w for s, w in zip(rows.sources, rows.weights) if s != "base")
+    if not corrections:
+        return Hidden(0.0, "no corrections among the evaluation rows")
+    if review_rate is not None:
+        return Hidden(1 / review_rate - 1, f"review rate {review_rate:g} (jobs.review_rate)")
+    if champion_golden_error is not None:
+        hidden = max(champion_golden_error * traffic - corrections, 0.0)
+        return Hidden(
+            hidden / corrections,
+            f"error rate {champion_golden_error:.3f} of the champion on the golden slice (set jobs.review_rate if known)",
+        )
+    if confirmed:
+        error = corrections / (corrections + confirmed)
+        unflagged = traffic - corrections - confirmed
+        return Hidden(error * unflagged / corrections, f"error rate {error:.3f} from {corrections + confirmed:.0f} reviewed rows")
+    return Hidden(0.0, "no review rate and no golden slice: every unflagged row counted as right")
 
 
-def win_rate(
-    truth: Sequence[str],
-    champion: Sequence[str],
-    challenger: Sequence[str],
+@dataclass(frozen=True)
+class Encoded:
+    """Rows as integer arrays, with the correction twins as extra entries."""
+
+    classes: tuple[str, ...]
+    row: np.ndarray  # entry -> evaluation row
+    truth: np.ndarray  # entry -> class index
+    weight: np.ndarray  # entry -> weight (twins carry negative weight on the served label)
+    golden: np.ndarray  # row -> is a base row: the representative part
+
+
+def encode(rows: Rows, hidden: Hidden, classes: Sequence[str]) -> Encoded:
+    """Entries of the weighted confusion matrix: one per row, two more per correction."""
+    index = {name: i for i, name in enumerate(classes)}
+    sources = np.array(rows.sources)
+    weights = np.asarray(rows.weights, dtype=float)
+    traffic = sources != "base"
+    if traffic.any():  # traffic rows count as many rows as there are, in the proportions of the traffic
+        weights = weights.copy()
+        weights[traffic] *= traffic.sum() / weights[traffic].sum()
+    truth = np.array([index[label] for label in rows.labels], dtype=np.int64)
+    entries_row = [np.arange(len(rows))]
+    entries_truth = [truth]
+    entries_weight = [weights]
+    corrections = np.flatnonzero(sources == "feedback")
+    if len(corrections) and hidden.per_correction > 0:
+        served = np.array([index[rows.served[i]] if rows.served[i] in index else -1 for i in corrections])
+        known = served >= 0
+        twin = weights[corrections[known]] * hidden.per_correction
+        entries_row += [corrections[known], corrections[known]]
+        entries_truth += [truth[corrections[known]], served[known]]
+        entries_weight += [twin, -twin]
+    return Encoded(
+        classes=tuple(classes),
+        row=np.concatenate(entries_row),
+        truth=np.concatenate(entries_truth),
+        weight=np.concatenate(entries_weight),
+        golden=sources == "base",
+    )
+
+
+def _macro_f1(confusion: np.ndarray) -> np.ndarray:
+    """Macro-F1 of (..., k, k) confusion matrices (truth × prediction), over the classes present."""
+    confusion = np.clip(confusion, 0.0, None)
+    true_pos = np.diagonal(confusion, axis1=-2, axis2=-1)
+    denominator = confusion.sum(axis=-1) + confusion.sum(axis=-2)
+    present = denominator > 1e-9
+    f1 = np.where(present, 2 * true_pos / np.maximum(denominator, 1e-9), 0.0)
+    return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+def _confusions(encoded: Encoded, predicted: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Confusion matrices for each row of ``counts`` (resample × row multiplicities), restricted to ``rows``.
+
+    Each row's entries form a (k·k)-vector of weights by cell; a resample's matrix is its multiplicities
+    times those vectors, one matrix product for all resamples."""
+    k = len(encoded.classes)
+    mask = rows[encoded.row]
+    per_row = np.zeros((len(encoded.golden), k * k))
+    cells = encoded.truth[mask] * k + predicted[encoded.row[mask]]
+    np.add.at(per_row, (encoded.row[mask], cells), encoded.weight[mask])
+    return (counts @ per_row).reshape(-1, k, k)
+
+
+def weighted_macro_f1(encoded: Encoded, predicted: np.ndarray, rows: np.ndarray | None = None) -> float | None:
+    """Macro-F1 of ``predicted`` (class indices per row) on the weighted rows (``rows``: a boolean mask)."""
+    rows = np.ones(len(encoded.golden), dtype=bool) if rows is None else rows
+    if not rows.any():
+        return None
+    counts = np.ones((1, len(encoded.golden)))
+    return float(_macro_f1(_confusions(encoded, predicted, counts, rows))[0])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger minus champion on the same rows: point estimates and paired-bootstrap win shares."""
+
+    delta: float  # pooled macro-F1 gain
+    wins: float  # share of resamples in which the challenger's pooled macro-F1 is higher
+    risk: float  # share of resamples in which it loses more than ``margin``
+    representative_delta: float | None  # gain on the representative part: the golden slice
+    representative_p: float | None  # sign test there: chance of this many rows lost, if it were no worse
+    representative_lost: int  # golden rows only the champion gets right
+    representative_won: int  # golden rows only the challenger gets right
+    representative_rows: int
+    rows: int
+    margin: float = 0.005
+
+
+def _resample_counts(golden: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, rows) multiplicities of a bootstrap that resamples golden and other rows separately."""
+    n = len(golden)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((resamples, n))
+    for stratum in (golden, ~golden):
+        members = np.flatnonzero(stratum)
+        if len(members):
+            draws = rng.integers(0, len(members), size=(resamples, len(members)))
+            offsets = np.arange(resamples)[:, None] * len(members)
+            tally = np.bincount((draws + offsets).ravel(), minlength=resamples * len(members))
+            counts[:, members] = tally.reshape(resamples, len(members))
+    return counts
+
+
+def _discordant(encoded: Encoded, champion: np.ndarray, challenger: np.ndarray, rows: np.ndarray) -> tuple[int, int]:
+    """(rows only the champion gets right, rows only the challenger gets right) among ``rows``."""
+    truth = encoded.truth[: len(encoded.golden)]  # each row's own entry comes first, in row order
+    right_a, right_b = champion == truth, challenger == truth
+    return int(np.sum(rows & right_a & ~right_b)), int(np.sum(rows & right_b & ~right_a))
+
+
+def sign_test(lost: int, won: int) -> float:
+    """One-sided sign test: the chance of losing at least ``lost`` of the ``lost + won`` rows where the two
+    models differ, if each were equally likely to win them. Exact, so that two lost rows out of two are
+    not mistaken for evidence (a bootstrap would call that "worse in 86% of resamples")."""
+    n = lost + won
+    if n == 0:
+        return 1.0
+    return sum(comb(n, k) for k in range(lost, n + 1)) / 2**n
+
+
+def compare(
+    encoded: Encoded,
+    champion: np.ndarray,
+    challenger: np.ndarray,
     *,
     resamples: int = 1000,
     seed: int = 0,
-) -> float:
-    """Share of paired bootstrap resamples in which the challenger's macro-F1 beats the champion's
-    (ties count half). 0.5 means "no evidence either way"."""
-    if not (len(truth) == len(champion) == len(challenger)) or not truth:
-        raise ValueError("win_rate needs the same, non-empty rows for both models")
-    names = sorted(set(truth) | set(champion) | set(challenger))
-    index = {name: i for i, name in enumerate(names)}
-    encode = lambda values: np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))  # noqa: E731
-    y, a, b = encode(truth), encode(champion), encode(challenger)
-    samples = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
-    champion_f1 = _macro_f1_many(y, a, samples, len(names))
-    challenger_f1 = _macro_f1_many(y, b, samples, len(names))
-    wins = (challenger_f1 > champion_f1).sum() + 0.5 * np.isclose(challenger_f1, champion_f1).sum()
-    return float(wins / resamples)
+    margin: float = 0.005,
+) -> Comparison:
+    """Paired bootstrap over rows (golden and traffic rows resampled separately). ``risk`` is the share of
+    resamples in which the challenger loses more than ``margin`` of pooled macro-F1."""
+    n = len(encoded.golden)
+    if n == 0:
+        raise ValueError("compare needs at least one evaluation row")
+    counts = _resample_counts(encoded.golden, resamples, seed)
+    everything = np.ones(n, dtype=bool)
+    point = np.ones((1, n))
+
+    def gain(rows: np.ndarray, multiplicity: np.ndarray) -> np.ndarray:
+        ours = _macro_f1(_confusions(encoded, challenger, multiplicity, rows))
+        theirs = _macro_f1(_confusions(encoded, champion, multiplicity, rows))
+        return ours - theirs
+
+    delta = float(gain(everything, point)[0])
+    sampled = gain(everything, counts)
+    wins = float((sampled > 1e-12).mean() + 0.5 * (np.abs(sampled) <= 1e-12).mean())
+    risk = float((sampled < -margin - 1e-12).mean())
+    representative = encoded.golden
+    lost = won = 0
+    if representative.any():
+        rep_delta = float(gain(representative, point)[0])
+        lost, won = _discordant(encoded, champion, challenger, representative)
+        rep_p = sign_test(lost, won)
+    else:
+        rep_delta = rep_p = None
+    return Comparison(
+        delta=delta,
+        wins=wins,
+        risk=risk,
+        representative_delta=rep_delta,
+        representative_p=rep_p,
+        representative_lost=lost,
+        representative_won=won,
+        representative_rows=int(representative.sum()),
+        rows=n,
+        margin=margin,
+    )
+
+
+def per_source(rows: Rows, predicted: Sequence[str]) -> dict[str, float]:
+    """Plain macro-F1 on each gold source's rows that has any: ``golden`` (the base rows), ``feedback``
+    (corrections) and ``confirmed``."""
+    from .model import macro_f1_of
+
+    scores = {}
+    for source in GOLD_SOURCES:
+        pairs = [(y, p) for y, p, s in zip(rows.labels, predicted, rows.sources) if s == source]
+        if pairs:
+            labels, preds = zip(*pairs)
+            scores["golden" if source == "base" else source] = round(macro_f1_of(labels, preds), 4)
+    return scores
+
+
+def class_indices(classes: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+    index: Mapping[str, int] = {name: i for i, name in enumerate(classes)}
+    return np.fromiter((index[p] for p in predicted), dtype=np.int64, count=len(predicted))

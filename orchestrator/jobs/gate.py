@@ -1,31 +1,30 @@
-"""The deploy gate as a pure function: two sets of scores in, a decision and its reason out.
+"""The deploy gate as a pure function: a paired comparison in, a decision and its reason out.
 
-Scores must come from the same rows for champion and challenger: a fixed, representative test set
-that neither was trained on. ``golden`` is the score on the slice of that set drawn from the base
-labelled data (the ``golden`` rows of a dataset version). A test split of feedback alone is mostly the
-champion's own mistakes, so almost any challenger "wins" on it; the golden slice is what catches a
-challenger that forgot the rest of the distribution. Without it the decision carries a warning.
+A challenger replaces the champion only if all of these hold, on rows neither was trained on
+(:mod:`orchestrator.jobs.evaluate`):
+
+1. **A gain.** Its macro-F1 on the pooled evaluation rows (the golden slice plus the traffic as the
+   corrections reconstruct it) beats the champion's by at least ``min_delta``;
+2. **no real risk of a regression.** In at most ``1 − confidence`` of the paired bootstrap resamples
+   does it lose more than ``margin``: a non-inferiority test whose power grows with the evaluation rows,
+   so that a small gain on much evidence is deployed and the same gain on little evidence is not;
+3. **no regression where the data is representative.** On the golden slice it is not significantly
+   worse (an exact sign test on the rows where the two models differ, at ``1 − confidence``), and its
+   macro-F1 there drops by at most ``golden_tolerance``.
+
+The first model (no champion yet) must reach ``min_f1`` on the golden slice, or on the pooled rows
+when there is no golden slice. Every reason carries the numbers it was decided on.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the gate itself needs no numpy: it reads a comparison's numbers
+    from .evaluate import Comparison
 
 NO_GOLDEN_WARNING = "warning: no golden slice, the gate cannot see regressions on the base distribution"
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Macro-F1 on the whole test split, and on its golden slice (``None`` if there is none)."""
-
-    overall: float
-    golden: float | None = None
-
-    def __post_init__(self) -> None:
-        for name, value in (("overall", self.overall), ("golden", self.golden)):
-            if value is not None and not 0.0 <= value <= 1.0:  # also refuses NaN
-                raise ValueError(f"{name} score must be within [0, 1], got {value}")
 
 
 @dataclass(frozen=True)
@@ -35,68 +34,55 @@ class GateDecision:
 
 
 def decide(
-    challenger: Scores,
-    champion: Scores | None,
+    comparison: Comparison | None,
     *,
-    min_delta: float = 0.001,
-    golden_tolerance: float = 0.01,
-    min_f1: float = 0.5,
-    win_rate: float | None = None,
+    first_score: float | None = None,
+    first_on: str = "golden",
+    min_delta: float = 0.002,
     confidence: float = 0.9,
-    resampled: str = "the test rows",
+    golden_tolerance: float = 0.05,
+    min_f1: float = 0.5,
 ) -> GateDecision:
-    """Deploy ``challenger`` instead of ``champion`` (``None``: nothing is deployed yet)?
-
-    With a champion: the challenger must beat it overall by at least ``min_delta``, must not lose more
-    than ``golden_tolerance`` on the golden slice, and, when ``win_rate`` is given (the share of paired
-    bootstrap resamples of the test rows in which the challenger wins, see ``evaluate.win_rate``), must
-    win in at least ``confidence`` of them: a gain within the noise is no gain. Without a champion: its
-    golden score (or overall score, when there is no golden slice) must reach ``min_f1``. Boundaries
-    are inclusive, up to float rounding.
-    """
-    if champion is None:
-        return _first_model(challenger, min_f1)
-    decision = _against(challenger, champion, min_delta=min_delta, golden_tolerance=golden_tolerance)
-    if decision.accept and win_rate is not None and not _at_least(win_rate, confidence):
-        reason = decision.reason.replace("accepted: ", "rejected: ", 1)
-        return GateDecision(
-            False, f"{reason}; but the gain is within the noise: the challenger wins in {win_rate:.0%} of paired "
-            f"resamples of {resampled}, below the required {confidence:.0%}"
+    """Deploy the challenger? ``comparison`` is challenger vs champion (``None``: nothing is deployed
+    yet, and ``first_score`` is the challenger's macro-F1 on the ``first_on`` rows)."""
+    if comparison is None:
+        if first_score is None:
+            raise ValueError("without a champion, the gate needs the challenger's first_score")
+        return _first_model(first_score, first_on, min_f1)
+    c = comparison
+    gain = (
+        f"pooled macro-F1 {c.delta:+.4f} on {c.rows} rows, wins {c.wins:.0%} of resamples, "
+        f"loses more than {c.margin:g} in {c.risk:.0%}"
+    )
+    if c.representative_delta is None:
+        golden = NO_GOLDEN_WARNING
+    else:
+        golden = (
+            f"golden {c.representative_delta:+.4f} on {c.representative_rows} rows, "
+            f"{c.representative_lost} lost and {c.representative_won} won (sign test p={c.representative_p:.2f})"
         )
-    if decision.accept and win_rate is not None:
-        return GateDecision(True, f"{decision.reason}; wins in {win_rate:.0%} of paired resamples of {resampled}")
-    return decision
+    numbers = f"{gain}; {golden}"
+    if c.delta < min_delta - 1e-12:
+        return GateDecision(False, f"rejected: gain below the required {min_delta:g} ({numbers})")
+    if c.risk > 1 - confidence + 1e-12:
+        return GateDecision(
+            False, f"rejected: the evidence is too thin, a loss beyond {c.margin:g} in more than {1 - confidence:.0%} of resamples ({numbers})"
+        )
+    if c.representative_delta is not None:
+        assert c.representative_p is not None
+        if c.representative_delta < 0 and c.representative_p <= 1 - confidence + 1e-12:
+            return GateDecision(
+                False, f"rejected: significantly worse on the representative rows (p <= {1 - confidence:.2g}) ({numbers})"
+            )
+        if c.representative_delta < -golden_tolerance - 1e-12:
+            return GateDecision(
+                False, f"rejected: the representative rows drop by more than {golden_tolerance:g} ({numbers})"
+            )
+    return GateDecision(True, f"accepted: {numbers}")
 
 
-def _against(challenger: Scores, champion: Scores, *, min_delta: float, golden_tolerance: float) -> GateDecision:
-    no_golden = challenger.golden is None or champion.golden is None
-    overall = f"overall {challenger.overall:.4f} vs champion {champion.overall:.4f}"
-    wins = _at_least(challenger.overall, champion.overall + min_delta)
-    if not wins:
-        reason = f"rejected: {overall}, below the required gain of {min_delta:g}"
-    elif no_golden:
-        reason = f"accepted: {overall}, a gain of at least {min_delta:g}"
-    else:
-        golden = f"golden {challenger.golden:.4f} vs champion {champion.golden:.4f}"
-        if _at_least(challenger.golden, champion.golden - golden_tolerance):
-            reason = f"accepted: {overall}, {golden} (within the tolerance of {golden_tolerance:g})"
-        else:
-            wins = False
-            reason = f"rejected: {overall} wins, but {golden} regresses by more than {golden_tolerance:g}"
-    return GateDecision(wins, f"{reason}; {NO_GOLDEN_WARNING}" if no_golden else reason)
-
-
-def _first_model(challenger: Scores, min_f1: float) -> GateDecision:
-    if challenger.golden is None:
-        score, what, warning = challenger.overall, "overall", f"; {NO_GOLDEN_WARNING}"
-    else:
-        score, what, warning = challenger.golden, "golden", ""
-    accept = _at_least(score, min_f1)
-    verdict = "accepted" if accept else "rejected"
-    comparison = ">=" if accept else "<"
-    return GateDecision(accept, f"{verdict}: no champion, {what} {score:.4f} {comparison} minimum {min_f1:g}{warning}")
-
-
-def _at_least(value: float, bound: float) -> bool:
-    """``value >= bound``, counting a difference of float rounding (1e-9) as equal."""
-    return value >= bound or math.isclose(value, bound, rel_tol=0.0, abs_tol=1e-9)
+def _first_model(score: float, on: str, min_f1: float) -> GateDecision:
+    warning = f"; {NO_GOLDEN_WARNING}" if on != "golden" else ""
+    if score >= min_f1 - 1e-9:
+        return GateDecision(True, f"accepted: no champion, {on} macro-F1 {score:.4f} >= minimum {min_f1:g}{warning}")
+    return GateDecision(False, f"rejected: no champion, {on} macro-F1 {score:.4f} < minimum {min_f1:g}{warning}")

@@ -1,40 +1,74 @@
-"""The default classifier: character n-gram TF-IDF and a logistic regression, saved with skops.
+"""The default classifier: word and character n-gram TF-IDF and a linear SVM, saved with skops.
 
-Character n-grams within word boundaries (``char_wb``, 2-4) handle Devanagari and mixed Nepali/English
-text without a tokeniser. Texts go through :func:`~orchestrator.jobs.text.clean_text` in :class:`Model`,
-for training and prediction alike; the pipeline itself holds only scikit-learn types, so that a saved
-model loads without trusting any custom code.
+- **Features.** Word uni- and bigrams plus character n-grams (1-5) within word boundaries. Character
+  n-grams handle Devanagari and mixed Nepali/English spelling without a tokeniser; words add the
+  phrases. Words are runs of anything but spaces and punctuation (:data:`WORD_PATTERN`), so Devanagari
+  vowel signs and viramas stay inside their word (scikit-learn's default ``\\w`` pattern would cut
+  "सडकमा" at every vowel sign).
+- **Classifier.** A linear SVM with balanced class weights: the rare classes count as much as the
+  common ones, which is what macro-F1 measures. Rows can carry a training weight (model-labelled rows
+  count less than gold ones, see :mod:`orchestrator.jobs.recipes`).
+- **Scores.** ``predict_scores`` gives the softmax of the SVM's margins: they rank the classes and sum
+  to 1, but they are not calibrated probabilities.
 
-Models are stored with skops, never pickle. :func:`load` refuses a file that holds any type outside
-:data:`ALLOWED_TYPES`, before anything in it is constructed.
+Texts go through :func:`~orchestrator.jobs.text.clean_text` in :class:`Model`, for training and prediction
+alike; the pipeline itself holds only scikit-learn types, so that a saved model loads without trusting
+any custom code. Models are stored with skops, never pickle. :func:`load` refuses a file that holds any
+type outside :data:`ALLOWED_TYPES`, before anything in it is constructed. Models written by earlier
+versions (character n-grams and a logistic regression) still load and predict.
 """
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import skops.io as sio
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
 
 from .text import clean_text
 
-# Types skops may report as untrusted for this pipeline (depending on the skops version), all of them
-# scikit-learn or numpy types that the pipeline below is made of. Anything else is refused.
+
+def _punctuation_class() -> str:
+    """A regex character class of whitespace and every Unicode punctuation character, as ranges."""
+    points = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)).startswith("P")]
+    ranges: list[tuple[int, int]] = []
+    for point in points:
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1] = (ranges[-1][0], point)
+        else:
+            ranges.append((point, point))
+    escape = lambda c: f"\\U{c:08x}" if c > 0xFFFF else f"\\u{c:04x}"  # noqa: E731
+    return "\\s" + "".join(escape(a) if a == b else f"{escape(a)}-{escape(b)}" for a, b in ranges)
+
+
+# A word: a run of characters that are neither whitespace nor punctuation (letters, marks, digits).
+WORD_PATTERN = f"[^{_punctuation_class()}]+"
+
+# Types skops may report as untrusted for these pipelines (depending on the skops version), all of them
+# scikit-learn or numpy types that the pipelines below are made of. Anything else is refused.
 ALLOWED_TYPES = frozenset(
     {
         "sklearn.pipeline.Pipeline",
+        "sklearn.pipeline.FeatureUnion",
         "sklearn.feature_extraction.text.TfidfVectorizer",
         "sklearn.feature_extraction.text.TfidfTransformer",
+        "sklearn.svm._classes.LinearSVC",
         "sklearn.linear_model._logistic.LogisticRegression",
         "numpy.ndarray",
         "numpy.dtype",
         "numpy.float64",
         "numpy.int64",
+        "numpy.int32",
     }
 )
 
@@ -54,43 +88,106 @@ class Model:
         return [str(c) for c in self.pipeline.classes_]
 
     def predict(self, texts: Sequence[str]) -> list[str]:
+        if not texts:
+            return []
         return [str(label) for label in self.pipeline.predict(_clean(texts))]
 
     def predict_scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """Class probabilities per text: ``{class: probability}``, summing to 1."""
+        """Per text, a score per class: ``{class: score}``, summing to 1, highest for the predicted class."""
         classes = self.classes
-        return [dict(zip(classes, map(float, row))) for row in self.pipeline.predict_proba(_clean(texts))]
+        cleaned = _clean(texts)
+        if hasattr(self.pipeline, "predict_proba") and isinstance(self.pipeline.steps[-1][1], LogisticRegression):
+            rows = self.pipeline.predict_proba(cleaned)
+        else:
+            margins = np.asarray(self.pipeline.decision_function(cleaned), dtype=float)
+            if margins.ndim == 1:  # two classes: one margin, positive for classes[1]
+                margins = np.stack([-margins, margins], axis=1)
+            shifted = np.exp(margins - margins.max(axis=1, keepdims=True))
+            rows = shifted / shifted.sum(axis=1, keepdims=True)
+        return [dict(zip(classes, map(float, row))) for row in rows]
 
 
-def build_pipeline(*, seed: int = 0) -> Pipeline:
-    """The untrained default pipeline."""
-    return Pipeline(
+def build_features() -> FeatureUnion:
+    """The untrained default features: word and character n-gram TF-IDF."""
+    return FeatureUnion(
         [
             (
-                "tfidf",
+                "words",
                 TfidfVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=(2, 4),
+                    analyzer="word",
+                    token_pattern=WORD_PATTERN,
+                    ngram_range=(1, 2),
                     sublinear_tf=True,
-                    min_df=2,
                     max_features=200_000,
                     lowercase=False,  # clean_text has lower-cased already
                 ),
             ),
-            ("clf", LogisticRegression(max_iter=1000, C=4.0, random_state=seed)),
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(1, 5),
+                    sublinear_tf=True,
+                    max_features=300_000,
+                    lowercase=False,
+                ),
+            ),
         ]
     )
 
 
-def train(texts: Sequence[str], labels: Sequence[str], *, seed: int = 0) -> Model:
-    """Fit the default pipeline on ``texts`` (raw; they are cleaned here) and their labels."""
+def build_classifier(*, seed: int = 0) -> LinearSVC:
+    return LinearSVC(C=0.5, class_weight="balanced", random_state=seed)
+
+
+def build_pipeline(*, seed: int = 0) -> Pipeline:
+    """The untrained default pipeline."""
+    return Pipeline([("features", build_features()), ("clf", build_classifier(seed=seed))])
+
+
+@dataclass(frozen=True)
+class Features:
+    """Fitted features and the matrix of the texts they were fitted on: several classifiers (other row
+    weights, other subsets of the rows) can then be trained without vectorising the texts again. The
+    vocabulary and IDF use no labels, so fitting them on all training texts leaks nothing."""
+
+    union: FeatureUnion
+    matrix: Any
+
+    @classmethod
+    def fit(cls, texts: Sequence[str]) -> Features:
+        union = build_features()
+        matrix = union.fit_transform(_clean(texts))
+        for _, vectorizer in union.transformer_list:
+            # numpy ints would be stored by skops as one array each: seconds per thousand terms
+            vectorizer.vocabulary_ = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
+        return cls(union, matrix)
+
+    def classifier(
+        self, labels: Sequence[str], *, rows: Sequence[int] | None = None, weights: Sequence[float] | None = None, seed: int = 0
+    ) -> Model:
+        """A model on these features, trained on ``rows`` (default: all) with their ``weights``."""
+        rows = list(range(self.matrix.shape[0])) if rows is None else list(rows)
+        chosen = [labels[i] for i in rows]
+        if len(set(chosen)) < 2:
+            raise ValueError(f"training needs at least two classes, got {sorted(set(chosen))}")
+        clf = build_classifier(seed=seed)
+        clf.fit(self.matrix[rows], chosen, sample_weight=None if weights is None else np.asarray(weights, dtype=float))
+        return Model(Pipeline([("features", self.union), ("clf", clf)]))
+
+
+def train(
+    texts: Sequence[str], labels: Sequence[str], *, weights: Sequence[float] | None = None, seed: int = 0
+) -> Model:
+    """Fit the default pipeline on ``texts`` (raw; they are cleaned here), their labels and, optionally,
+    a training weight per row (1 for a gold label)."""
     if len(texts) != len(labels):
         raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+    if weights is not None and len(weights) != len(texts):
+        raise ValueError(f"got {len(texts)} texts but {len(weights)} weights")
     if len(set(labels)) < 2:
         raise ValueError(f"training needs at least two classes, got {sorted(set(labels))}")
-    pipeline = build_pipeline(seed=seed)
-    pipeline.fit(_clean(texts), list(labels))
-    return Model(pipeline)
+    return Features.fit(texts).classifier(list(labels), weights=weights, seed=seed)
 
 
 def macro_f1(model: Model, texts: Sequence[str], labels: Sequence[str]) -> float:
@@ -112,6 +209,13 @@ def save(model: Model, path: Path) -> None:
     sio.dump(model.pipeline, path)
 
 
+# The pipeline shapes load() accepts: today's, and the one earlier versions deployed.
+_SHAPES = (
+    [FeatureUnion, LinearSVC],
+    [TfidfVectorizer, LogisticRegression],
+)
+
+
 def load(path: Path) -> Model:
     """Read a model written by :func:`save`; refuse types outside :data:`ALLOWED_TYPES`."""
     untrusted = sio.get_untrusted_types(file=path)
@@ -120,8 +224,13 @@ def load(path: Path) -> Model:
         raise UntrustedModelError(f"{path} holds types that are not allowed, refusing to load it: {', '.join(unknown)}")
     pipeline = sio.load(path, trusted=untrusted)
     steps = [type(step) for _, step in pipeline.steps] if isinstance(pipeline, Pipeline) else None
-    if steps != [TfidfVectorizer, LogisticRegression]:
-        raise UntrustedModelError(f"{path} does not hold a TfidfVectorizer + LogisticRegression pipeline")
+    if steps not in _SHAPES:
+        raise UntrustedModelError(
+            f"{path} does not hold a pipeline made by orchestrator retrain "
+            "(TfidfVectorizer features and a LinearSVC or LogisticRegression)"
+        )
+    if steps[0] is FeatureUnion and not all(isinstance(t, TfidfVectorizer) for _, t in pipeline.steps[0][1].transformer_list):
+        raise UntrustedModelError(f"{path}: its features are not TfidfVectorizers")
     return Model(pipeline)
 
 

@@ -1,9 +1,12 @@
 """The reference prepare job: one new dataset version per label, built from the database and published.
 
-Each version holds every correction (gold label), unflagged complaints sampled at the label's ratio
-(the deployed model's label), and, when configured, the base labelled dataset replayed in full so that
-a model trained on it does not forget the rest of the distribution. With a base dataset and no feedback
-yet it still produces a dataset, so that a first model can be trained.
+Each version holds every correction and confirmation (gold labels), unflagged complaints with the
+deployed model's label (all of them up to ``max_sampled`` with the ``traffic`` recipe, the default; the
+label's ``sample_ratio`` per correction with the seed's recipe), and, when configured, the base labelled
+dataset replayed in full so that a model trained on it does not forget the rest of the distribution.
+With a base dataset and no feedback yet it still produces a dataset, so that a first model can be
+trained. The metadata records how many unflagged complaints there were (``population``), so that the
+retrain job can weigh the sampled rows as the traffic they stand for.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.feedback import count_corrections
 from orchestrator.metadata import DatasetMetadata
 
-from .dataset import iter_base_rows, iter_feedback_rows, split_path, write_dataset
+from .dataset import feedback_population, iter_base_rows, iter_feedback_rows, split_path, write_dataset
 from .splits import SPLITS
 from .storage import Store, label_store
 
@@ -54,16 +57,15 @@ def prepare(
     published = []
     for label in labels:
         store = stores[label.name]
-        rows = iter_feedback_rows(
-            engine,
-            label,
-            complaints_table=jobs.complaints_table,
-            id_column=jobs.id_column,
-            text_column=jobs.text_column,
-            feedback_key=jobs.feedback_key,
-            predicted_in_complaints=label.predicted_in_complaints,
-            seed=jobs.seed,
-        )
+        tables = {
+            "complaints_table": jobs.complaints_table,
+            "id_column": jobs.id_column,
+            "text_column": jobs.text_column,
+            "feedback_key": jobs.feedback_key,
+            "predicted_in_complaints": label.predicted_in_complaints,
+        }
+        population = feedback_population(engine, label, **tables)
+        rows = iter_feedback_rows(engine, label, **tables, recipe=jobs.recipe, max_sampled=jobs.max_sampled, seed=jobs.seed)
         if label.base_dataset:
             rows = itertools.chain(rows, iter_base_rows(Path(label.base_dataset), label=label.name))
         with tempfile.TemporaryDirectory(prefix=f"prepare-{label.name}-") as tmp:
@@ -75,6 +77,7 @@ def prepare(
                     label=label.name,
                     label_map=previous_label_map(store),
                     high_water={"corrections": counts[label.name]},
+                    extra={"recipe": jobs.recipe, "population": population},
                 )
             except (FileNotFoundError, ValueError) as exc:
                 raise ConfigError(f"label {label.name}: {exc}", hint="check labels.<label>.base_dataset") from None

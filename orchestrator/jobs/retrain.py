@@ -1,11 +1,16 @@
-"""The reference retrain job: train a challenger on one dataset version, compare it with the deployed
-champion on the same test rows, and deploy it only if it is really better.
+"""The reference retrain job: train candidate challengers on one dataset version, compare them with the
+deployed champion on rows none of them trained on, and deploy the best only if it is really better.
 
-"Better" is :func:`orchestrator.jobs.gate.decide`: a gain of at least ``min_delta`` in macro-F1 on the
-whole test split, and no loss beyond ``golden_tolerance`` on the golden slice (the base rows of the test
-split, representative and never trained on). Every decision, accepted or rejected, is written to the
-model location's ``decisions/`` and printed; a deploy publishes ``model.skops`` and ``metadata.json``
-and restarts the inference Space, if one is configured.
+1. **Candidates** (:mod:`orchestrator.jobs.candidates`): one model per training weight of the
+   model-labelled rows in ``jobs.sampled_weights``, trained on the ``train`` split.
+2. **Evidence** (:mod:`orchestrator.jobs.evaluate`): the held-out rows (``eval`` and ``test``, never
+   trained on by any version), plus the training rows the champion never saw, scored out of fold.
+3. **The gate** (:mod:`orchestrator.jobs.gate`): the candidate with the largest pooled gain is
+   deployed if that gain is real, not noise, and not bought with a regression on the golden slice.
+
+Every decision, accepted or rejected, is written to the model location's ``decisions/`` and printed,
+with the numbers it was made on, the scores per source and every candidate's result. A deploy
+publishes ``model.skops`` and ``metadata.json`` and restarts the inference Space, if one is configured.
 """
 
 from __future__ import annotations
@@ -16,21 +21,26 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from orchestrator.config import METADATA_FILENAME, LabelConfig, Settings
-from orchestrator.errors import ConfigError
+import numpy as np
+
+from orchestrator.config import METADATA_FILENAME, JobsConfig, LabelConfig, Settings
+from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.hub import Hub
 from orchestrator.metadata import parse_metadata
 
 from . import gate
-from .dataset import read_split
-from .evaluate import win_rate
-from .model import Model, load, macro_f1_of, save, train
+from .candidates import Candidate, train_candidates
+from .dataset import HELD_OUT, Split, read_split, split_path
+from .evaluate import Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
+from .model import Model, load, save
 from .prepare import DATASET_FILES, dataset_store
 from .storage import Store, label_store
 
 MODEL_FILE = "model.skops"
 MODEL_METADATA = "metadata.json"
+MIN_FRESH_ROWS = 20  # fewer rows the champion never saw are not worth the out-of-fold models
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,13 @@ class Outcome:
     dataset_version: str
     accepted: bool
     reason: str
-    challenger: dict[str, float | None]
+    challenger: dict[str, float | None]  # scores: pooled, per source
     champion: dict[str, float | None] | None
     win_rate: float | None  # share of paired bootstrap resamples the challenger won
     decided_at: str
+    recipe: str | None = None  # the chosen candidate
+    candidates: tuple[dict[str, Any], ...] = ()
+    evidence: dict[str, Any] | None = None
 
 
 def model_store(settings: Settings, label: LabelConfig) -> Store:
@@ -51,20 +64,62 @@ def model_store(settings: Settings, label: LabelConfig) -> Store:
 
 def deployed_model(store: Store, scratch: Path) -> Model | None:
     """The champion, if one is deployed (loaded with skops, type allowlist enforced)."""
-    if store.read(MODEL_METADATA) is None:
-        return None
+    return deployed(store, scratch)[0]
+
+
+def deployed(store: Store, scratch: Path) -> tuple[Model | None, dict[str, Any]]:
+    """The champion and its metadata (empty when nothing is deployed)."""
+    raw = store.read(MODEL_METADATA)
+    if raw is None:
+        return None, {}
     folder = store.fetch([MODEL_FILE], version=None, into=scratch)
-    return load(folder / MODEL_FILE)
+    try:
+        metadata = json.loads(raw)
+    except ValueError:
+        metadata = {}
+    return load(folder / MODEL_FILE), metadata if isinstance(metadata, dict) else {}
 
 
-def scores(predicted: list[str], labels: list[str], golden: list[bool]) -> gate.Scores:
-    """Macro-F1 of ``predicted`` on all test rows and on their golden slice."""
-    golden_predicted = [p for p, g in zip(predicted, golden) if g]
-    golden_labels = [y for y, g in zip(labels, golden) if g]
-    return gate.Scores(
-        overall=macro_f1_of(labels, predicted),
-        golden=macro_f1_of(golden_labels, golden_predicted) if golden_labels else None,
+def _sampled_weight(metadata_extra: dict[str, Any], train: Split, held: Split) -> float:
+    """How many unflagged complaints one sampled row stands for (1 when the dataset does not say)."""
+    population = metadata_extra.get("population")
+    unflagged = population.get("unflagged") if isinstance(population, dict) else None
+    sampled = sum(s == "sampled" for s in train.sources) + sum(s == "sampled" for s in held.sources)
+    if not isinstance(unflagged, int) or sampled == 0:
+        return 1.0
+    return max(unflagged / sampled, 1.0)
+
+
+def _concat(*splits: Split) -> Split:
+    return Split(*(sum((getattr(s, f) for s in splits), []) for f in ("ids", "texts", "labels", "sources", "served", "golden")))
+
+
+def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Rows:
+    chosen = range(len(split)) if indices is None else indices
+    return Rows(
+        texts=tuple(split.texts[i] for i in chosen),
+        labels=tuple(split.labels[i] for i in chosen),
+        served=tuple(split.served[i] for i in chosen),
+        sources=tuple(split.sources[i] for i in chosen),
+        weights=tuple(sampled_weight if split.sources[i] == "sampled" else 1.0 for i in chosen),
     )
+
+
+def fresh_rows(
+    datasets: Store, champion_meta: dict[str, Any], train: Split, scratch: Path, log: Callable[[str], None], name: str
+) -> list[int]:
+    """Training rows the champion never saw, or saw with another label (indices into ``train``)."""
+    version = champion_meta.get("dataset_version")
+    if not isinstance(version, str) or not version:
+        return []
+    try:
+        folder = datasets.fetch([split_path("train")], version=version, into=scratch)
+        seen_split = read_split(folder, "train")
+    except (OrchestratorError, OSError, ValueError) as exc:
+        log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only")
+        return []
+    seen = dict(zip(seen_split.ids, seen_split.labels))
+    return [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
 
 
 def retrain(
@@ -78,66 +133,141 @@ def retrain(
         folder = datasets.fetch(DATASET_FILES, version=dataset_version, into=scratch / "dataset")
         metadata = parse_metadata((folder / METADATA_FILENAME).read_bytes(), source=f"{datasets.describe()} metadata")
         version = metadata.version_tag
-        train_texts, train_labels, _ = read_split(folder, "train")
-        test_texts, test_labels, golden = read_split(folder, "test")
-        if not test_texts:
-            raise ConfigError(f"dataset {version} has an empty test split", hint="the dataset is too small to evaluate on")
-        log(f"[{label.name}] training on dataset {version}: {len(train_texts)} train rows, {len(test_texts)} test rows "
-            f"({sum(golden)} golden)")
-        challenger = train(train_texts, train_labels, seed=jobs.seed)
-        champion = deployed_model(models, scratch / "champion")
-        challenger_predicted = challenger.predict(test_texts)
-        challenger_scores = scores(challenger_predicted, test_labels, golden)
-        champion_scores, wins, resampled = None, None, "the test rows"
-        if champion is not None:  # both models on the very same test rows
-            champion_predicted = champion.predict(test_texts)
-            champion_scores = scores(champion_predicted, test_labels, golden)
-            # "Really better" is judged where the judgement is unbiased: on the golden slice (representative,
-            # never trained on) when there is one. The rest of the test split is mostly the champion's own
-            # mistakes, where almost any challenger wins.
-            rows = [i for i, g in enumerate(golden) if g] or list(range(len(test_labels)))
-            resampled = "the golden slice" if any(golden) else "the test rows"
-            wins = win_rate(
-                [test_labels[i] for i in rows],
-                [champion_predicted[i] for i in rows],
-                [challenger_predicted[i] for i in rows],
-                resamples=jobs.resamples,
-                seed=jobs.seed,
-            )
-        decision = gate.decide(
-            challenger_scores,
-            champion_scores,
-            min_delta=jobs.min_delta,
-            golden_tolerance=jobs.golden_tolerance,
-            min_f1=jobs.min_f1,
-            win_rate=wins,
-            confidence=jobs.confidence,
-            resampled=resampled,
+        train = read_split(folder, "train")
+        held = _concat(*(read_split(folder, split) for split in HELD_OUT))
+        if not len(held):
+            raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
+        champion, champion_meta = deployed(models, scratch / "champion")
+        fresh = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else []
+        folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
+        if folds < 2:
+            fresh = []
+        log(
+            f"[{label.name}] training on dataset {version}: {len(train)} train rows, {len(held)} held-out rows "
+            f"({sum(held.golden)} golden), {len(fresh)} rows the champion never saw"
+        )
+        candidates = _train(train, held, fresh, jobs, folds, log, label.name)
+        if len(candidates[0].predicted) < len(held) + len(fresh):
+            fresh = []
+        weight = _sampled_weight(metadata.model_extra or {}, train, held)
+        rows = _rows(held, None, weight) + _rows(train, fresh, weight)
+        chosen, decision, comparisons, evidence, champion_scores = _judge(
+            rows, candidates, champion, jobs, log=log, name=label.name
         )
         outcome = Outcome(
             label=label.name,
             dataset_version=version,
             accepted=decision.accept,
             reason=decision.reason,
-            challenger=asdict(challenger_scores),
-            champion=asdict(champion_scores) if champion_scores else None,
-            win_rate=wins,
+            challenger=_scores(evidence, rows, chosen.predicted),
+            champion=champion_scores,
+            win_rate=comparisons[chosen.weight]["wins"] if comparisons else None,
             decided_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            recipe=chosen.name,
+            candidates=tuple(
+                {"recipe": c.name, **comparisons.get(c.weight, {}), "scores": _scores(evidence, rows, c.predicted)}
+                for c in candidates
+            ),
+            evidence={
+                "held_out_rows": len(held),
+                "fresh_rows": len(fresh),
+                "golden_rows": sum(held.golden),
+                "sources": {s: rows.count(s) for s in ("base", "feedback", "confirmed", "sampled")},
+                "hidden_mistakes": evidence["hidden"],
+            },
         )
-        record = scratch / "record"
-        stamp = outcome.decided_at.replace(":", "").replace("-", "")
-        _write_json(record / "decisions" / f"{stamp}_{version}.json", asdict(outcome))
-        if decision.accept:
-            save(challenger, record / MODEL_FILE)
-            _write_json(record / MODEL_METADATA, {**asdict(outcome), "decision": "deployed", "metric": "macro_f1"})
-            models.publish(record, tag=f"model-{version}", message=f"deploy {label.name} model on {version}", last=MODEL_METADATA)
-        else:
-            models.publish(record, tag=f"rejected-{version}", message=f"reject {label.name} model on {version}", last="")
-    log(f"[{label.name}] {'DEPLOYED' if decision.accept else 'NOT deployed'} ({version}): {decision.reason}")
+        _publish(models, outcome, chosen.model, keep=jobs.keep_challengers, scratch=scratch / "record")
+    log(f"[{label.name}] {'DEPLOYED' if decision.accept else 'NOT deployed'} ({version}, {chosen.name}): {decision.reason}")
     if decision.accept and label.inference_space:
         stage = Hub(settings.hub).restart_space(label.inference_space)
         log(f"[{label.name}] inference Space {label.inference_space} restarted (stage {stage})")
     return outcome
+
+
+def _train(train: Split, held: Split, fresh: list[int], jobs: JobsConfig, folds: int, log, name: str) -> list[Candidate]:
+    """The candidates; out-of-fold scoring is dropped if a fold cannot be trained (too few classes left)."""
+    try:
+        return train_candidates(train, held.texts, fresh, weights=jobs.sampled_weights, folds=folds, seed=jobs.seed)
+    except ValueError as exc:
+        if not fresh:
+            raise ConfigError(f"label {name}: cannot train on this dataset: {exc}", hint="the dataset needs rows of at least two classes") from None
+        log(f"[{name}] out-of-fold scoring skipped ({exc}); comparing on held-out rows only")
+        return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed)
+
+
+def _judge(rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str):
+    """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
+    champion's scores)."""
+    classes = sorted({*rows.labels, *(p for c in candidates for p in c.predicted)} | set(champion.classes if champion else ()))
+    champion_predicted = champion.predict(list(rows.texts)) if champion else None
+    golden = [s == "base" for s in rows.sources]
+    golden_error = None
+    if champion_predicted is not None and any(golden):
+        wrong = [p != y for p, y, g in zip(champion_predicted, rows.labels, golden) if g]
+        golden_error = sum(wrong) / len(wrong)
+    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_golden_error=golden_error)
+    classes = sorted(set(classes) | {s for s in rows.served if s is not None})
+    encoded = encode(rows, hidden, classes)
+    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how}
+    comparisons: dict[float, dict[str, float | None]] = {}
+    if champion_predicted is None:
+        mask = np.asarray(golden) if any(golden) else None
+        score = {c.weight: weighted_macro_f1(encoded, class_indices(classes, c.predicted), mask) or 0.0 for c in candidates}
+        best = max(candidates, key=lambda c: score[c.weight])
+        decision = gate.decide(
+            None, first_score=score[best.weight], first_on="golden" if mask is not None else "pooled", min_f1=jobs.min_f1
+        )
+        return best, decision, comparisons, evidence, None
+    champion_codes = class_indices(classes, champion_predicted)
+    results = {}
+    for candidate in candidates:
+        result = compare(
+            encoded, champion_codes, class_indices(classes, candidate.predicted), resamples=jobs.resamples, seed=jobs.seed,
+            margin=jobs.margin,
+        )
+        results[candidate.weight] = result
+        comparisons[candidate.weight] = {
+            "delta": round(result.delta, 4),
+            "wins": round(result.wins, 4),
+            "risk": round(result.risk, 4),
+            "golden_delta": None if result.representative_delta is None else round(result.representative_delta, 4),
+            "golden_lost": result.representative_lost,
+            "golden_won": result.representative_won,
+            "golden_p": None if result.representative_p is None else round(result.representative_p, 4),
+        }
+        log(f"[{name}] candidate sampled×{candidate.weight:g}: pooled {result.delta:+.4f}, wins {result.wins:.0%}, "
+            f"loses more than {jobs.margin:g} in {result.risk:.0%}")
+    best = max(candidates, key=lambda c: results[c.weight].delta)
+    decision = gate.decide(
+        results[best.weight],
+        min_delta=jobs.min_delta,
+        confidence=jobs.confidence,
+        golden_tolerance=jobs.golden_tolerance,
+    )
+    reason = f"{decision.reason}; hidden mistakes: {hidden.how}"
+    return best, gate.GateDecision(decision.accept, reason), comparisons, evidence, _scores(evidence, rows, champion_predicted)
+
+
+def _scores(evidence: dict[str, Any], rows: Rows, predicted: list[str]) -> dict[str, float | None]:
+    """Pooled macro-F1 (golden plus reconstructed traffic) and plain macro-F1 per gold source."""
+    encoded = evidence["encoded"]
+    pooled = weighted_macro_f1(encoded, class_indices(evidence["classes"], predicted))
+    return {"pooled": None if pooled is None else round(pooled, 4), **per_source(rows, predicted)}
+
+
+def _publish(models: Store, outcome: Outcome, challenger: Model, *, keep: bool, scratch: Path) -> None:
+    version = outcome.dataset_version
+    stamp = outcome.decided_at.replace(":", "").replace("-", "")
+    decision_file = scratch / "decisions" / f"{stamp}_{version}.json"
+    _write_json(decision_file, asdict(outcome))
+    if outcome.accepted:
+        save(challenger, scratch / MODEL_FILE)
+        _write_json(scratch / MODEL_METADATA, {**asdict(outcome), "decision": "deployed", "metric": "macro_f1"})
+        models.publish(scratch, tag=f"model-{version}", message=f"deploy {outcome.label} model on {version}", last=MODEL_METADATA)
+        return
+    if keep:
+        save(challenger, decision_file.with_suffix(".skops"))
+    models.publish(scratch, tag=f"rejected-{version}", message=f"reject {outcome.label} model on {version}", last="")
 
 
 def _write_json(path: Path, document: dict) -> None:

@@ -228,6 +228,24 @@ def drift(n: int, *, seed: int, start_id: int = 1) -> list[Grievance]:
     )
 
 
+def mixed(n: int, *, seed: int, start_id: int = 1, drift_share: float = 0.5) -> list[Grievance]:
+    """``n`` grievances of which ``drift_share`` come from :func:`drift` and the rest from the base
+    distribution, interleaved; ids ``start_id .. start_id + n - 1``."""
+    if not 0 <= drift_share <= 1:
+        raise ValueError("drift_share must be within [0, 1]")
+    rows = []
+    for offset in range(n):
+        row_id = start_id + offset
+        drifted = unit_share(seed, row_id) < drift_share
+        make = drift if drifted else generate
+        rows.append(make(1, seed=seed, start_id=row_id)[0])
+    return rows
+
+
+def unit_share(seed: int, row_id: int) -> float:
+    return random.Random(f"mix:{seed}:{row_id}").random()
+
+
 def _distribution(
     weights: Mapping[str, float], classes: Sequence[str], name: str
 ) -> tuple[tuple[str, ...], tuple[float, ...]]:

@@ -1,0 +1,92 @@
+"""The training recipes the retrain job tries, and their predictions on rows they never trained on.
+
+A recipe is the training weight of the model-labelled (``sampled``) rows; gold rows (base,
+corrections, confirmations) always weigh 1. Corrections are the model's hard cases, not a sample of
+the traffic: trained on alone, they shift the class balance and can make a model worse. The sampled
+rows are the traffic as it is, but their labels are only the old model's. Which mix is best depends
+on the data, so the retrain job trains one candidate per weight in ``jobs.sampled_weights`` and lets
+the gate pick, on rows none of them trained on. Weights that give the same training set (no sampled
+rows at all) are trained once.
+
+Rows the champion never saw (*fresh* rows) are more evidence for the comparison. The challenger did
+train on them, so they are scored out of fold: ``folds`` models each leave out one fold of the fresh
+rows (a hash of the row id) and predict it. Out-of-fold models saw slightly less data than the real
+challenger, so this evidence errs on the champion's side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .dataset import Split
+from .model import Features, Model
+from .splits import unit_interval
+
+GOLD = ("base", "feedback", "confirmed")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    weight: float  # training weight of the sampled rows
+    model: Model
+    predicted: list[str]  # on the evaluation rows: held-out rows, then fresh rows out of fold
+
+    @property
+    def name(self) -> str:
+        return f"sampled×{self.weight:g}"
+
+
+def distinct_weights(split: Split, weights: Sequence[float]) -> list[float]:
+    """The weights worth a model each: all of them, or one when there are no sampled rows to weigh."""
+    unique = list(dict.fromkeys(float(w) for w in weights))
+    if not any(source == "sampled" for source in split.sources):
+        return unique[:1]
+    return unique
+
+
+def row_weights(split: Split, sampled_weight: float) -> list[float]:
+    return [1.0 if source in GOLD else sampled_weight for source in split.sources]
+
+
+def _fit(features: Features, labels: Sequence[str], per_row: Sequence[float], left_out: set[int], seed: int) -> Model:
+    """A classifier on the rows of positive weight that are not ``left_out``."""
+    rows = [i for i, w in enumerate(per_row) if w > 0 and i not in left_out]
+    return features.classifier(labels, rows=rows, weights=[per_row[i] for i in rows], seed=seed)
+
+
+def fold_of(row_id: str, folds: int) -> int:
+    return min(int(unit_interval(f"fold:{row_id}") * folds), folds - 1)
+
+
+def train_candidates(
+    train_split: Split,
+    held_out_texts: Sequence[str],
+    fresh: Sequence[int],
+    *,
+    weights: Sequence[float],
+    folds: int,
+    seed: int,
+) -> list[Candidate]:
+    """One candidate per distinct weight: the model on all training rows, its predictions on the held-out
+    texts, and out-of-fold predictions on the training rows listed in ``fresh``. The texts are vectorised
+    once; every candidate and fold model is a classifier on those features."""
+    features = Features.fit(train_split.texts)
+    labels = train_split.labels
+    fresh_set = list(fresh) if folds >= 2 else []
+    fold = {i: fold_of(train_split.ids[i], folds) for i in fresh_set}
+    candidates = []
+    for weight in distinct_weights(train_split, weights):
+        per_row = row_weights(train_split, weight)
+        model = _fit(features, labels, per_row, set(), seed)
+        predicted = model.predict(list(held_out_texts))
+        if fresh_set:
+            out_of_fold = dict.fromkeys(fresh_set, "")
+            for k in range(folds):
+                members = [i for i in fresh_set if fold[i] == k]
+                if members:
+                    fold_model = _fit(features, labels, per_row, set(members), seed)
+                    out_of_fold.update(zip(members, fold_model.predict([train_split.texts[i] for i in members])))
+            predicted += [out_of_fold[i] for i in fresh_set]
+        candidates.append(Candidate(weight, model, predicted))
+    return candidates

@@ -1,0 +1,105 @@
+"""The evaluation rows: the traffic reconstructed from corrections, per-source scores and the paired bootstrap."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from orchestrator.jobs.evaluate import Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
+
+CLASSES = ["a", "b", "c"]
+
+
+def traffic_world(seed: int = 0):
+    """Traffic where every mistake comes in identical pairs, one reviewed and corrected, one not."""
+    rng = random.Random(seed)
+    truth, served, sources, model = [], [], [], []
+    for _ in range(300):  # right rows: unflagged
+        y = rng.choice(CLASSES)
+        truth.append(y), served.append(y), sources.append("sampled"), model.append(rng.choice([y, y, y, "c"]))
+    for _ in range(40):  # mistakes: a corrected one and its unreviewed twin
+        y = rng.choice(CLASSES)
+        s = rng.choice([c for c in CLASSES if c != y])
+        p = rng.choice([y, s])
+        truth += [y, y]
+        served += [s, s]
+        sources += ["feedback", "sampled"]
+        model += [p, p]
+    return truth, served, sources, model
+
+
+def rows_of(truth, served, sources) -> Rows:
+    # what the dataset holds: gold labels for corrections, the served label for everything unflagged
+    labels = [y if src == "feedback" else s for y, s, src in zip(truth, served, sources)]
+    return Rows(tuple("" for _ in truth), tuple(labels), tuple(served), tuple(sources), tuple(1.0 for _ in truth))
+
+
+def test_the_reconstructed_traffic_scores_a_model_as_the_truth_would():
+    truth, served, sources, model = traffic_world()
+    rows = rows_of(truth, served, sources)  # the unreviewed mistakes are in it, labelled as served
+    seen = range(len(truth))
+    hidden = hidden_mistakes(rows, review_rate=0.5, champion_golden_error=None)
+    assert hidden.per_correction == pytest.approx(1.0) and "review rate 0.5" in hidden.how
+    encoded = encode(rows, hidden, CLASSES)
+    reconstructed = weighted_macro_f1(encoded, class_indices(CLASSES, [model[i] for i in seen]))
+    assert reconstructed == pytest.approx(f1_score(truth, model, average="macro"), abs=1e-9)
+    # counting every unflagged row as right instead flatters the served labels
+    naive = weighted_macro_f1(encode(rows, hidden_mistakes(rows, review_rate=1.0, champion_golden_error=None), CLASSES),
+                              class_indices(CLASSES, [served[i] for i in seen]))
+    truthful = weighted_macro_f1(encoded, class_indices(CLASSES, [served[i] for i in seen]))
+    assert naive > truthful + 0.05
+    assert truthful == pytest.approx(f1_score(truth, served, average="macro"), abs=1e-9)
+
+
+def test_hidden_mistakes_come_from_the_review_rate_then_the_golden_slice_then_confirmations():
+    rows = Rows(("",) * 10, ("a",) * 10, ("b",) * 2 + ("a",) * 8, ("feedback",) * 2 + ("confirmed",) * 6 + ("sampled",) * 2,
+                (1.0,) * 10)
+    assert hidden_mistakes(rows, review_rate=0.25, champion_golden_error=0.5).per_correction == pytest.approx(3.0)
+    golden = hidden_mistakes(rows, review_rate=None, champion_golden_error=0.4)
+    assert golden.per_correction == pytest.approx((0.4 * 10 - 2) / 2) and "golden slice" in golden.how
+    confirmed = hidden_mistakes(rows, review_rate=None, champion_golden_error=None)
+    assert confirmed.per_correction == pytest.approx(0.25 * 2 / 2)  # error 2/8 of the reviewed, times 2 unflagged
+    assert "8 reviewed rows" in confirmed.how
+    plain = Rows(rows.texts, rows.labels, rows.served, ("feedback",) * 2 + ("sampled",) * 8, rows.weights)
+    assert hidden_mistakes(plain, review_rate=None, champion_golden_error=None).per_correction == 0
+
+
+def test_per_source_scores_and_the_representative_part():
+    rows = Rows(("",) * 6, ("a", "b", "a", "b", "a", "a"), (None, None, "b", "a", "a", "a"),
+                ("base", "base", "feedback", "feedback", "confirmed", "sampled"), (1.0,) * 6)
+    predicted = ["a", "b", "b", "b", "a", "a"]
+    assert per_source(rows, predicted) == {"golden": 1.0, "feedback": pytest.approx(1 / 3, abs=1e-4), "confirmed": 1.0}
+    encoded = encode(rows, hidden_mistakes(rows, review_rate=None, champion_golden_error=None), ["a", "b"])
+    assert encoded.golden.tolist() == [True, True, False, False, False, False]  # the representative part
+
+
+def test_the_sign_test_needs_more_than_two_lost_rows_to_call_a_challenger_worse():
+    from orchestrator.jobs.evaluate import sign_test
+
+    assert sign_test(2, 0) == 0.25
+    assert sign_test(4, 0) == 0.0625
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(5, 1) == pytest.approx(7 / 64)
+    assert sign_test(0, 3) == 1.0
+
+
+def test_compare_is_paired_and_sees_a_clear_gain():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, size=600)
+    champion = np.where(rng.random(600) < 0.7, truth, (truth + 1) % 3)
+    challenger = np.where(rng.random(600) < 0.5, truth, champion)  # fixes about half of the mistakes
+    rows = Rows(("",) * 600, tuple(CLASSES[i] for i in truth), (None,) * 600, ("base",) * 600, (1.0,) * 600)
+    encoded = encode(rows, hidden_mistakes(rows, review_rate=None, champion_golden_error=None), CLASSES)
+    result = compare(encoded, champion, challenger, resamples=300)
+    expected = f1_score(truth, challenger, average="macro") - f1_score(truth, champion, average="macro")
+    assert result.delta == pytest.approx(expected)
+    assert result.representative_delta == pytest.approx(expected)
+    assert result.wins == 1.0 and result.risk == 0.0
+    assert result.representative_lost == 0 and result.representative_won > 50 and result.representative_p == 1.0
+    same = compare(encoded, champion, champion, resamples=100)
+    assert same.delta == 0 and same.wins == 0.5  # ties count half
+    with pytest.raises(ValueError, match="differ in length"):
+        Rows(("",), ("a", "b"), (None,), ("base",), (1.0,))

@@ -1,0 +1,163 @@
+"""The retrain job's evaluation rows: never trained on, in any version, by any candidate; and what a
+decision records. Run as a user runs it: ``prepare`` and ``retrain`` as subprocesses on SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from conftest import run_cli
+from sqlalchemy import insert, select
+
+from orchestrator import sambodhan
+from orchestrator.db import make_engine
+from orchestrator.jobs import synthetic
+from orchestrator.jobs.dataset import split_path
+from orchestrator.jobs.model import load
+
+SPLITS = ("train", "eval", "test")
+
+
+def marker(row_id: str) -> str:
+    """A word that appears in one row only: if a model's vocabulary has it, the model trained on the row."""
+    return "mk" + "".join(chr(ord("a") + int(d)) for d in row_id.lstrip("bc"))
+
+
+def write_config(tmp: Path, url: str) -> str:
+    path = tmp / "orchestrator.toml"
+    path.write_text(
+        f"""
+[orchestrator]
+database_url = "{url}"
+[prepare]
+target = {{ command = ["true"] }}
+[jobs]
+min_f1 = 0.0
+keep_challengers = true
+review_rate = 0.5
+sampled_weights = [0.0, 1.0]
+crossfit_folds = 2
+[labels.department]
+threshold = 10
+dataset = "hub/department"
+model = "models/department"
+base_dataset = "base.parquet"
+retrain = {{ command = ["true"] }}
+""",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def add_complaints(url: str, rows, *, correct: set[int]) -> None:
+    """Complaints labelled by a weak "model" (the gold label, but the first class for every third row);
+    the mistakes among ``correct`` (positions in ``rows``) are corrected."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for index, g in enumerate(rows):
+            served = sambodhan.DEPARTMENTS[0] if index % 3 == 0 else g.department
+            conn.execute(insert(sambodhan.complaints).values(id=g.id, message=f"{g.text} {marker(str(g.id))}", department=served))
+            if index in correct and served != g.department:
+                conn.execute(insert(sambodhan.misclassified_complaints).values(
+                    complaint_id=g.id, reviewed=True, model_predicted_department=served, correct_department=g.department))
+    engine.dispose()
+
+
+def correct_later(url: str, ids: list[int], gold: dict[int, str]) -> None:
+    """Staff review older complaints: the reviews arrive after those complaints were in a dataset."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        served = dict(conn.execute(select(sambodhan.complaints.c.id, sambodhan.complaints.c.department)).all())
+        for cid in ids:
+            if served[cid] != gold[cid]:
+                conn.execute(insert(sambodhan.misclassified_complaints).values(
+                    complaint_id=cid, reviewed=True, model_predicted_department=served[cid], correct_department=gold[cid]))
+    engine.dispose()
+
+
+def splits(version: Path) -> dict[str, str]:
+    return {
+        row_id: split
+        for split in SPLITS
+        for row_id in pq.read_table(version / split_path(split), columns=["id"]).column("id").to_pylist()
+    }
+
+
+def vocabulary(model_file: Path) -> set[str]:
+    words = dict(load(model_file).pipeline.steps[0][1].transformer_list)["words"]
+    return set(words.vocabulary_)
+
+
+def test_evaluation_rows_never_enter_training_across_versions(sqlite_url, tmp_path):
+    base = synthetic.generate(300, seed=1)
+    synthetic.write_parquet(tmp_path / "base.parquet", [
+        synthetic.Grievance(g.id, f"{g.text} {marker(f'b{g.id}')}", g.department, g.urgency) for g in base
+    ])
+    engine = make_engine(sqlite_url)
+    sambodhan.create_schema(engine)
+    engine.dispose()
+    cfg = write_config(tmp_path, sqlite_url)
+    first = synthetic.generate(240, seed=2, start_id=10_000)
+    add_complaints(sqlite_url, first, correct=set(range(0, 240, 2)))
+
+    def cycle() -> dict:
+        assert (done := run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300)).returncode == 0, done.stderr
+        trained = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+        assert trained.returncode == 0, trained.stderr
+        return json.loads(trained.stdout)
+
+    v1 = cycle()
+    # more traffic, and reviews of complaints the first version held as unflagged or held out
+    second = synthetic.generate(240, seed=3, start_id=20_000)
+    add_complaints(sqlite_url, second, correct=set(range(0, 240, 2)))
+    correct_later(sqlite_url, [g.id for g in first[1::2]], {g.id: g.department for g in first})
+    v2 = cycle()
+    assert v2["evidence"]["fresh_rows"] > 0  # the champion of v1 never saw these: scored out of fold
+    assert {c["recipe"] for c in v2["candidates"]} == {"sampled×0", "sampled×1"}
+
+    versions = tmp_path / "hub/department/versions"
+    first_splits, second_splits = splits(versions / v1["dataset_version"]), splits(versions / v2["dataset_version"])
+    assert {i: second_splits[i] for i in first_splits} == first_splits  # no row ever moves between splits
+    later_corrections = {f"c{g.id}" for g in first[1::2]}
+    assert any(second_splits[i] != "train" for i in later_corrections)  # some reviewed rows are held out
+
+    models = sorted((tmp_path / "models/department").rglob("*.skops"))
+    assert len(models) >= 3  # each version's deployed model, and every rejected challenger, kept
+    for model_file in models:
+        seen = vocabulary(model_file)
+        for row_id, split in second_splits.items():
+            if split != "train":
+                assert marker(row_id) not in seen, f"{model_file.name} trained on held-out row {row_id}"
+    deployed = vocabulary(tmp_path / "models/department/model.skops")
+    trained_on = {i for i, split in second_splits.items() if split == "train"}
+    assert sum(marker(i) in deployed for i in trained_on) > 0.9 * len(trained_on)  # it did learn from the train rows
+
+
+def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
+    engine = make_engine(sqlite_url)
+    sambodhan.create_schema(engine)
+    engine.dispose()
+    cfg = write_config(tmp_path, sqlite_url)
+    add_complaints(sqlite_url, synthetic.generate(300, seed=5, start_id=10_000), correct=set(range(300)))
+    assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
+    first = json.loads(run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300).stdout)
+    assert first["accepted"] and first["champion"] is None
+    add_complaints(sqlite_url, synthetic.generate(300, seed=6, start_id=20_000), correct=set(range(300)))
+    assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
+    done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+    decision = json.loads(done.stdout)
+    assert set(decision["challenger"]) >= {"pooled", "golden", "feedback"}
+    assert set(decision["champion"]) >= {"pooled", "golden", "feedback"}
+    assert "pooled macro-F1" in decision["reason"] and "golden" in decision["reason"]
+    assert "review rate 0.5 (jobs.review_rate)" in decision["reason"]
+    assert decision["recipe"] in {c["recipe"] for c in decision["candidates"]}
+    for candidate in decision["candidates"]:
+        assert {"delta", "wins", "risk", "golden_delta", "golden_lost", "golden_won", "golden_p", "scores"} <= set(candidate)
+    chosen = next(c for c in decision["candidates"] if c["recipe"] == decision["recipe"])
+    assert chosen["delta"] == max(c["delta"] for c in decision["candidates"])  # the best candidate is gated
+    assert decision["evidence"]["sources"]["feedback"] > 0 and decision["evidence"]["golden_rows"] > 0
+    stamp = sorted((tmp_path / "models/department/decisions").glob("*.json"))[-1]
+    assert json.loads(stamp.read_text())["reason"] == decision["reason"]
+    assert "candidate sampled×0: pooled" in done.stderr
