@@ -26,10 +26,23 @@ CONFIG_OPTION = click.option(
 ENV_FILE_OPTION = click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".env"),
-    show_default=True,
-    help="Read settings from this .env file too (the environment wins).",
+    default=None,
+    help="Read settings from this .env file too (the environment wins). Default: .env, if there is one.",
 )
+INSTALL_ML = "pip install 'continuous-learning-orchestrator[ml]' (from a clone: pip install -e '.[ml]')"
+
+
+def _settings(config_file: Path | None, env_file: Path | None, **overrides):
+    """The settings, read once: the environment over the env file over the TOML file."""
+    from .config import load_settings
+
+    return load_settings(
+        os.environ,
+        config_file=config_file,
+        env_file=env_file or Path(".env"),
+        require_env_file=env_file is not None,
+        overrides=overrides or None,
+    )
 
 
 def _fail(exc: OrchestratorError) -> None:
@@ -66,19 +79,15 @@ def cli() -> None:
 )
 def run(
     config_file: Path | None,
-    env_file: Path,
+    env_file: Path | None,
     dry_run: bool | None,
     wait: bool | None,
     json_stdout: bool,
     summary_file: Path | None,
 ) -> None:
     """Run one orchestration cycle."""
-    from .config import load_settings
-
     try:
-        settings = load_settings(
-            os.environ, config_file=config_file, env_file=env_file, overrides={"dry_run": dry_run or None, "wait": wait}
-        )
+        settings = _settings(config_file, env_file, dry_run=dry_run or None, wait=wait)
     except OrchestratorError as exc:
         _fail(exc)
         return
@@ -109,11 +118,10 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
     return result.exit_code
 
 
-def _settings_and_engines(config_file: Path | None, env_file: Path):
-    from .config import load_settings
+def _settings_and_engines(config_file: Path | None, env_file: Path | None):
     from .db import engines
 
-    settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
+    settings = _settings(config_file, env_file)
     return (settings, *engines(settings))
 
 
@@ -130,7 +138,7 @@ def _emit(rows, as_json: bool, render) -> None:
 @CONFIG_OPTION
 @ENV_FILE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status(config_file: Path | None, env_file: Path, as_json: bool) -> None:
+def status(config_file: Path | None, env_file: Path | None, as_json: bool) -> None:
     """Per label: corrections, dataset_len against the threshold, what is new, state, versions, last run."""
     from .overview import status_rows
     from .report import render_status
@@ -150,7 +158,7 @@ def status(config_file: Path | None, env_file: Path, as_json: bool) -> None:
 @click.option("--label", default=None, help="Only this label's decisions and outcomes.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def history(config_file: Path | None, env_file: Path, label: str | None, limit: int, as_json: bool) -> None:
+def history(config_file: Path | None, env_file: Path | None, label: str | None, limit: int, as_json: bool) -> None:
     """Past runs, newest first, with each label's decision and outcome."""
     from .overview import history_rows
     from .report import render_history
@@ -166,6 +174,36 @@ def history(config_file: Path | None, env_file: Path, label: str | None, limit: 
     _emit(rows, as_json, render_history)
 
 
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--apply", is_flag=True, help="Create the tables (those that are missing) instead of printing them.")
+def schema(config_file: Path | None, env_file: Path | None, apply: bool) -> None:
+    """Print, or create, the default app schema (complaints, misclassified_complaints) for DATABASE_URL.
+
+    For local mode or a staging database; `orchestrator run` itself only ever reads these tables."""
+    from . import sambodhan
+    from .config import database_url_only
+    from .db import display_url, make_engine, translate_errors
+
+    try:
+        url, origin = database_url_only(
+            os.environ, config_file=config_file, env_file=env_file or Path(".env"), require_env_file=env_file is not None
+        )
+        engine = make_engine(url, variable=origin)
+        if not apply:
+            click.echo(f"-- the default app schema for {engine.dialect.name} ({display_url(engine.url)})\n")
+            click.echo(sambodhan.ddl(engine))
+            return
+        with translate_errors(engine, "creating the app tables"):
+            existing = set(sambodhan.existing_tables(engine))
+            sambodhan.create_schema(engine)
+        created = [t.name for t in sambodhan.metadata.sorted_tables if t.name not in existing]
+        click.echo(f"created {', '.join(created) or 'nothing (the tables exist)'} in {display_url(engine.url)}", err=True)
+    except OrchestratorError as exc:
+        _fail(exc)
+
+
 def _ml(what: str):
     """Import the jobs library, or explain how to install it."""
     import importlib
@@ -174,11 +212,25 @@ def _ml(what: str):
         return importlib.import_module(f"orchestrator.{what}" if what == "demo" else f"orchestrator.jobs.{what}")
     except ImportError as exc:
         _fail(
-            ConfigError(
-                f"`orchestrator {what}` needs the ML extra ({exc.name} is not installed)",
-                hint="pip install 'orchestrator[ml]'",
-            )
+            ConfigError(f"`orchestrator {what}` needs the ML extra ({exc.name} is not installed)", hint=INSTALL_ML)
         )
+
+
+ML_MODULES = ("sklearn", "skops", "pyarrow", "matplotlib")
+
+
+def _require_ml(what: str) -> None:
+    """Fail with the install hint if a library of the ML extra cannot be imported."""
+    import importlib
+
+    missing = []
+    for name in ML_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        _fail(ConfigError(f"`orchestrator {what}` needs the ML extra ({', '.join(missing)} not installed)", hint=INSTALL_ML))
 
 
 def _split_labels(values: tuple[str, ...]) -> list[str]:
@@ -189,7 +241,7 @@ def _split_labels(values: tuple[str, ...]) -> list[str]:
 @CONFIG_OPTION
 @ENV_FILE_OPTION
 @click.option("--label", "labels", multiple=True, help="Label(s) to prepare (repeat, or comma-separate). Default: all.")
-def prepare(config_file: Path | None, env_file: Path, labels: tuple[str, ...]) -> None:
+def prepare(config_file: Path | None, env_file: Path | None, labels: tuple[str, ...]) -> None:
     """Build and publish one versioned dataset per label from the database (the reference prepare job)."""
     jobs = _ml("prepare")
     try:
@@ -206,16 +258,14 @@ def prepare(config_file: Path | None, env_file: Path, labels: tuple[str, ...]) -
 @click.option("--label", required=True, help="The label whose model to retrain.")
 @click.option("--dataset-version", default=None, help="The dataset version (tag) to train on. Default: the newest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
-def retrain(config_file: Path | None, env_file: Path, label: str, dataset_version: str | None, as_json: bool) -> None:
+def retrain(config_file: Path | None, env_file: Path | None, label: str, dataset_version: str | None, as_json: bool) -> None:
     """Train a challenger, gate it against the deployed champion, deploy only if it is better."""
     import json
     from dataclasses import asdict
 
-    from .config import load_settings
-
     jobs = _ml("retrain")
     try:
-        settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
+        settings = _settings(config_file, env_file)
         outcome = jobs.retrain(
             settings, settings.label(label), dataset_version=dataset_version, log=_log
         )
@@ -231,26 +281,29 @@ def retrain(config_file: Path | None, env_file: Path, label: str, dataset_versio
 @click.option("--label", required=True, help="The label to predict.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A model file (model.skops). Default: the label's deployed model.")
-@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), default="-",
-              help="Texts, one per line. Default: standard input.")
+@click.option("--input", "input_file", type=click.File("rb"), default="-",
+              help="Texts, one per line (UTF-8), or JSON Lines with --input-format jsonl. Default: standard input.")
+@click.option("--input-format", type=click.Choice(["lines", "jsonl"]), default=None,
+              help='"lines": one text per line; "jsonl": one {"id": ..., "text": ...} object per line, for texts '
+              "with newlines. Default: jsonl for a .jsonl file, else lines.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines with the scores of every class.")
-def predict(config_file: Path | None, env_file: Path, label: str, model_path: Path | None, input_file, as_json: bool) -> None:
+def predict(
+    config_file: Path | None, env_file: Path | None, label: str, model_path: Path | None, input_file, input_format, as_json: bool
+) -> None:
     """Predict one label per input line with the deployed (or given) model."""
     import tempfile
 
-    from .config import load_settings
-
     jobs = _ml("predict")
+    if input_format is None:
+        input_format = "jsonl" if str(getattr(input_file, "name", "")).endswith(".jsonl") else "lines"
     try:
-        settings = load_settings(os.environ, config_file=config_file, env_file=env_file)
+        settings = _settings(config_file, env_file)
         with tempfile.TemporaryDirectory(prefix="predict-") as scratch:
             model = jobs.load_model(settings, settings.label(label), model_path, Path(scratch))
-            for line in jobs.predict_lines(model, input_file, scores=as_json):
+            for line in jobs.predict_input(model, input_file, input_format=input_format, scores=as_json):
                 click.echo(line)
     except OrchestratorError as exc:
         _fail(exc)
-    except (OSError, ValueError) as exc:  # an unreadable or untrusted model file
-        _fail(ConfigError(f"cannot use the model: {exc}", hint="pass a model.skops written by `orchestrator retrain`"))
 
 
 @cli.command()
@@ -270,6 +323,7 @@ def demo(workdir: Path, fresh: bool, rounds: int, size: str) -> None:
     import shutil
 
     module = _ml("demo")
+    _require_ml("demo")  # before anything is written: no half-built folder
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
     click.echo(f"demo folder: {workdir.resolve()}", err=True)

@@ -179,6 +179,29 @@ class LocalFileSource(_Frozen):
         return self.path
 
 
+_HOST = re.compile(r"(?i)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}|\d{1,3}(\.\d{1,3}){3})(:\d+)?")
+
+
+def missing_scheme(spec: str) -> str | None:
+    """Why ``spec`` looks like a URL written without ``https://`` (None if it does not): its first part is a
+    host name and no such local folder exists."""
+    first = spec.split("/", 1)[0]
+    if "/" in spec and _HOST.fullmatch(first) and not Path(first).exists():
+        return f"{spec!r} looks like a URL without its scheme (there is no local folder {first!r})"
+    return None
+
+
+def _local_metadata_path(spec: str) -> Path:
+    """The metadata file a local value means: the file itself (``.json``), or that folder's metadata file."""
+    path = Path(spec)
+    if path.suffix != ".json":  # a folder standing in for a dataset repo
+        for part in (path, *path.parents):
+            if part.exists() and not part.is_dir():
+                raise ValueError(f"{spec!r}: {part} is a file, not a folder that could hold {METADATA_FILENAME}")
+        path = path / METADATA_FILENAME
+    return path
+
+
 def _source(value: Any) -> Any:
     if isinstance(value, str):
         spec = value.strip()
@@ -188,10 +211,10 @@ def _source(value: Any) -> Any:
             return {"kind": "hub", "url": spec}
         if spec.startswith("file://"):
             spec = spec[len("file://") :]
-        path = Path(spec)
-        if path.suffix != ".json":  # a folder standing in for a dataset repo
-            path = path / METADATA_FILENAME
-        return {"kind": "local", "path": str(path)}
+        problem = missing_scheme(spec)
+        if problem:
+            raise ValueError(f"{problem}: write it as https://{spec}")
+        return {"kind": "local", "path": str(_local_metadata_path(spec))}
     if isinstance(value, Mapping) and "kind" not in value:
         if "repo" in value:  # {repo = "owner/name", revision = "main", path = "dataset_metadata.json"}
             repo = _repo_id(value["repo"])
@@ -349,10 +372,16 @@ class HubConfig(_Frozen):
 
     @property
     def host(self) -> str:
-        return urlsplit(self.endpoint).netloc.lower()
+        return host_of(self.endpoint)
 
     def may_receive_token(self, url: str) -> bool:
-        return urlsplit(url).netloc.lower() in {self.host, *self.token_hosts}
+        return host_of(url) in {self.host, *self.token_hosts}
+
+
+def host_of(url: str) -> str:
+    """``host[:port]`` of a URL, lower-cased, without any user info."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    return netloc.lower()
 
 
 class Settings(_Frozen):
@@ -378,10 +407,10 @@ class Settings(_Frozen):
         if len(set(names)) != len(names):
             raise ValueError(f"label names must be unique, got {names}")
         if self.poll_interval > self.poll_timeout:
-            raise ValueError("poll_interval must not exceed poll_timeout")
+            raise ValueError(f"poll_interval ({self.poll_interval:g}s) must not exceed poll_timeout ({self.poll_timeout:g}s)")
         for label in self.labels:
             if label.prepare is None and self.prepare is None:
-                raise ValueError(f"label {label.name!r} has no prepare target (set PREPARE_DATASET_REPO)")
+                raise ValueError(f"label {label.name!r} has no prepare target: set prepare (PREPARE_DATASET_REPO)")
         return self
 
     @property
@@ -459,15 +488,20 @@ def load_settings(
     *,
     config_file: Path | None = None,
     env_file: Path | None = Path(".env"),
+    require_env_file: bool = False,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Build :class:`Settings` from ``environ`` (over ``env_file``) over ``config_file``.
 
-    ``overrides`` (CLI flags such as ``--dry-run``) win over everything. Raises :class:`ConfigError`
+    ``overrides`` (CLI flags such as ``--dry-run``) win over everything. An ``env_file`` that does not
+    exist is skipped, unless ``require_env_file`` (the user named it). Raises :class:`ConfigError`
     naming the variable or key at fault.
     """
+    if env_file is not None and require_env_file and not env_file.is_file():
+        raise ConfigError(f"the env file {env_file} does not exist", hint="check --env-file (without it, .env is read if present)")
     env = {**(read_env_file(env_file) if env_file else {}), **environ}
     env = {k: v for k, v in env.items() if v != ""} | {k: v for k, v in env.items() if k == "DRY_RUN"}
+    _register_secrets(env)
     config_file = config_file or (Path(env["ORCHESTRATOR_CONFIG"]) if env.get("ORCHESTRATOR_CONFIG") else None)
 
     tree: dict[str, Any] = {}
@@ -506,7 +540,10 @@ def load_settings(
                 tree[key] = value
                 origin[(key,)] = f"--{key.replace('_', '-')}"
 
-    origin.setdefault(("database_url",), "DATABASE_URL")
+    for var, path in _GLOBAL_ENV:  # a setting left at its default is named as the user would set it
+        origin.setdefault(path, var)
+    _register_secrets({"DATABASE_URL": tree.get("database_url"), "STATE_DATABASE_URL": tree.get("state_database_url"),
+                       "HF_TOKEN": (tree.get("hub") or {}).get("token") if isinstance(tree.get("hub"), dict) else None})
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
@@ -515,11 +552,48 @@ def load_settings(
     redact.register(settings.hub.token.get_secret_value() if settings.hub.token else None)
     for url in (settings.database_url, settings.state_database_url):
         if url is not None:
-            redact.register(_url_password(url.get_secret_value()))
+            redact.register_url(url.get_secret_value())
+    for label in settings.labels:
+        if isinstance(label.metadata, HubFileSource):
+            redact.register_url(label.metadata.url)
     return settings
 
 
 _HINT = "see the settings table in README.md, or orchestrator/.env_examples"
+
+
+def database_url_only(
+    environ: Mapping[str, str], *, config_file: Path | None = None, env_file: Path | None = Path(".env"),
+    require_env_file: bool = False,
+) -> tuple[str, str]:
+    """Just ``DATABASE_URL`` (and where it came from), with the same precedence as :func:`load_settings`,
+    for commands that need nothing else (``orchestrator schema``)."""
+    if env_file is not None and require_env_file and not env_file.is_file():
+        raise ConfigError(f"the env file {env_file} does not exist", hint="check --env-file (without it, .env is read if present)")
+    env = {**(read_env_file(env_file) if env_file else {}), **environ}
+    config_file = config_file or (Path(env["ORCHESTRATOR_CONFIG"]) if env.get("ORCHESTRATOR_CONFIG") else None)
+    if env.get("DATABASE_URL"):
+        redact.register_url(env["DATABASE_URL"])
+        return env["DATABASE_URL"], "DATABASE_URL"
+    if config_file is not None:
+        tree = _normalise_tree(_read_toml(config_file), {}, config_file)
+        if isinstance(tree.get("database_url"), str):
+            redact.register_url(tree["database_url"])
+            return tree["database_url"], f"{config_file.name}: orchestrator.database_url"
+    raise ConfigError("DATABASE_URL is required but not set", hint=_HINT)
+_SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def _register_secrets(values: Mapping[str, Any]) -> None:
+    """Register every secret a raw setting holds, before anything could print it (an error message
+    included): tokens, and the credentials any URL carries."""
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if name in _SECRET_VARIABLES:
+            redact.register(value)
+        elif "://" in value:
+            redact.register_url(value)
 
 
 def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], str]) -> Settings:
@@ -529,23 +603,22 @@ def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], 
     for index, label in enumerate(settings.labels):
         if isinstance(label.metadata, HubFileSource):
             url = label.metadata.url.replace("{endpoint}", hub.endpoint)
-            if not hub.may_receive_token(url):
-                name = origin.get(("labels", index, "metadata"), f"labels.{label.name}.metadata")
+            name = origin.get(("labels", index, "metadata"), f"labels.{label.name}.metadata")
+            if "@" in urlsplit(url).netloc:
                 raise ConfigError(
-                    f"invalid configuration: {name}: host {urlsplit(url).netloc!r} is not the Hub's "
+                    f"invalid configuration: {name}: the URL carries credentials (user info before '@' in "
+                    f"{host_of(url)!r}); metadata URLs carry none",
+                    hint="remove the user info: the Hub token (HF_TOKEN) is sent as a header, to the Hub's host only",
+                )
+            if not hub.may_receive_token(url):
+                raise ConfigError(
+                    f"invalid configuration: {name}: host {host_of(url)!r} is not the Hub's "
                     f"({hub.host}, from HF_ENDPOINT); the Hub token is only ever sent to the Hub's host",
                     hint=f"point the URL at {hub.endpoint}, or add the host to HF_TOKEN_ALLOWED_HOSTS if you trust it",
                 )
             label = label.model_copy(update={"metadata": HubFileSource(url=url)})
         labels.append(label)
     return settings.model_copy(update={"labels": tuple(labels)})
-
-
-def _url_password(url: str) -> str | None:
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -582,6 +655,12 @@ def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], co
                 meta = merged.get("metadata")
                 if isinstance(meta, str) and not meta.startswith(("http://", "https://")):
                     meta = meta[len("file://") :] if meta.startswith("file://") else meta
+                    problem = missing_scheme(meta)
+                    if problem:
+                        raise ConfigError(
+                            f"invalid configuration: {config_file.name if config_file else 'TOML'}: labels.{name}.metadata: {problem}",
+                            hint=f"write it as https://{meta}",
+                        )
                     merged["metadata"] = str(base / meta)
                 for key in ("dataset", "model", "base_dataset"):
                     value = merged.get(key)
@@ -638,6 +717,14 @@ def _describe(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree:
             message = "is required but not set"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        if not loc:  # a check across settings: name each one as the user set it
+            message = re.sub(
+                r"\b(poll_interval|poll_timeout|prepare)\b(?! target)",
+                lambda m: origin.get((m[1],), m[1]),
+                message,
+            )
+            lines.append(message)
+            continue
         lines.append(f"{name}: {message}")
     unique = list(dict.fromkeys(lines))
     text = unique[0] if len(unique) == 1 else "".join(f"\n  - {line}" for line in unique)

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
-from .config import CommandTarget, LabelConfig, Settings, SpaceTarget
+from .config import CommandTarget, LabelConfig, LocalFileSource, Settings, SpaceTarget
 from .errors import (
     EXIT_LABEL_FAILED,
     EXIT_OK,
@@ -55,7 +55,7 @@ from .results import (
     LabelResult,
     RunResult,
 )
-from .sources import MetadataReader
+from .sources import MetadataReader, Observation
 from .state import (
     DATASET_READY,
     HEAD,
@@ -115,11 +115,11 @@ class Cycle:
         self.reconcile_errors: dict[str, OrchestratorError] = {}
         self.heartbeat: _Heartbeat | None = None
         self.wait = self.settings.wait
+        self.warned: set[tuple[str, str | None]] = set()
 
     # ================================================================================== the run
     def run(self) -> RunResult:
         started = iso()
-        self.reporter.mask_secrets()
         try:
             try:
                 if self.dry_run:
@@ -418,27 +418,44 @@ class Cycle:
 
     # ---------------------------------------------------------------------------------- before acting
     def _read_baselines(self, firing: list[LabelConfig]) -> dict[str, DatasetMetadata | None]:
-        """Each firing label's current version, read BEFORE anything is triggered."""
+        """Each firing label's current version, read BEFORE anything is triggered. A baseline that breaks
+        the contract counts as no version; its ETag is kept, so that only a document that differs from
+        it can end the wait."""
         baselines: dict[str, DatasetMetadata | None] = {}
         for label in firing:
             try:
                 seen = self.reader.read(label)
-            except MetadataError as exc:
-                self.reporter.warning(f"{exc.message}; treating it as no previous version", title=f"label {label.name}: metadata")
-                baselines[label.name] = None
-                self.etags[label.name] = None
-                continue
             except (AuthError, HubUnavailable):
                 raise  # the token or the Hub itself is the problem: nothing can work, stop now
-            except HubError as exc:
+            except (HubError, MetadataError) as exc:
                 self._fail(label.name, exc)
                 continue
-            baselines[label.name] = seen.metadata
             self.etags[label.name] = seen.etag
+            if seen.status == "malformed":
+                assert seen.error is not None
+                self.reporter.warning(
+                    f"{seen.error.message}; it counts as no version yet, and only a new document ends the wait",
+                    title=f"label {label.name}: metadata",
+                )
+                baselines[label.name] = None
+                continue
+            baselines[label.name] = seen.metadata
+            self._warn_optional(label.name, seen)
             version = seen.metadata.version_tag if seen.metadata else None
             self.results[label.name] = self.results[label.name].with_(old_version=version)
             self.reporter.info(f"[{label.name}] current dataset version: {version or 'none yet'}")
         return baselines
+
+    def _warn_optional(self, name: str, seen: Observation) -> None:
+        """Once per document: what is missing or mistyped among the optional metadata fields."""
+        if seen.metadata is None or not seen.metadata.warnings or (name, seen.etag) in self.warned:
+            return
+        self.warned.add((name, seen.etag))
+        self.reporter.warning(
+            f"metadata {seen.metadata.version_tag}: {'; '.join(seen.metadata.warnings)} (optional fields; the cycle "
+            "needs only version_tag and num_samples)",
+            title=f"label {name}: metadata",
+        )
 
     def _preflight(self, firing: list[LabelConfig]) -> list[LabelConfig]:
         """Read-only checks of every target a firing label needs, before anything is triggered."""
@@ -482,6 +499,12 @@ class Cycle:
                 f"{old.version_tag if old else 'none'} with num_samples >= {result.required}, "
                 f"then launch retrain: {label.retrain.describe()}"
             )
+            if isinstance(label.metadata, LocalFileSource) and not os.path.isdir(os.path.dirname(label.metadata.path)):
+                self.reporter.warning(
+                    f"the metadata folder {os.path.dirname(label.metadata.path)} does not exist: unless the prepare "
+                    "job creates it, a real run would wait for nothing",
+                    title=f"label {label.name}: plan",
+                )
             self.results[label.name] = result.with_(outcome=PLANNED)
         for label in waiting:
             state = self.state(label.name)
@@ -604,9 +627,16 @@ class Cycle:
         except HubUnavailable as exc:  # the Hub is having a bad minute: keep waiting
             progress.update(name, f"Hub unavailable, will poll again ({exc.message})")
             return False
+        if seen.status == "malformed":  # a document that differs from the last one seen, and breaks the contract
+            assert seen.error is not None
+            self._save(state.with_(last_error=seen.error.message))
+            self._fail(name, seen.error)
+            self._note_state(name)
+            return True
         if seen.status == "changed":
             self.etags[name] = seen.etag
             latest[name] = seen.metadata
+            self._warn_optional(name, seen)
         current = latest.get(name)
         required = state.required or 0
         if current is not None and has_arrived(

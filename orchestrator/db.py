@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from collections.abc import Iterator
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -21,16 +22,35 @@ from .errors import ConfigError, DatabaseUnavailable
 CONNECT_TIMEOUT_SECONDS = 5
 
 
+def repair_userinfo(raw: str) -> str:
+    """A password holding an unencoded ``@`` (``app:pa@ss@host``) is read up to the last ``@``, as URL
+    parsing does, and percent-encoded, so that SQLAlchemy does not take its tail for the host."""
+    scheme, found, rest = raw.partition("://")
+    netloc, _, tail = rest.partition("/")
+    if not found or netloc.count("@") < 2:
+        return raw
+    userinfo, _, host = netloc.rpartition("@")
+    user, has_password, password = userinfo.partition(":")
+    encoded = quote(unquote(user), safe="") + (":" + quote(unquote(password), safe="") if has_password else "")
+    return f"{scheme}://{encoded}@{host}" + (f"/{tail}" if tail or rest.endswith("/") else "")
+
+
 def normalise_url(raw: str, *, variable: str = "DATABASE_URL") -> URL:
     """Parse ``raw``; map postgres://, postgresql:// and +psycopg2 onto an installed driver."""
+    redact.register_url(raw)
     try:
-        url = make_url(raw)
+        url = make_url(repair_userinfo(raw))
     except ArgumentError:
         raise ConfigError(
             f"{variable} is not a valid SQLAlchemy URL",
             hint="expected e.g. postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to.db",
         ) from None
     backend, _, driver = url.drivername.partition("+")
+    if backend not in ("postgres", "postgresql", "sqlite"):
+        raise ConfigError(
+            f"{variable}: {backend} databases are not supported",
+            hint="the orchestrator works with PostgreSQL (postgresql://...) and SQLite (sqlite:///path.db)",
+        )
     if backend in ("postgres", "postgresql"):
         if driver in ("", "psycopg2") and importlib.util.find_spec("psycopg2") is None:
             driver = "psycopg"
@@ -39,8 +59,9 @@ def normalise_url(raw: str, *, variable: str = "DATABASE_URL") -> URL:
 
 
 def display_url(url: URL) -> str:
-    """The URL with its password hidden, for messages."""
-    return url.render_as_string(hide_password=True)
+    """The URL with its password hidden, also one given in the query string, for messages."""
+    query = {key: (redact.MASK if key.lower() in redact.SECRET_KEYS else value) for key, value in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True)
 
 
 def make_engine(raw: str, *, variable: str = "DATABASE_URL", immediate: bool = False) -> Engine:
@@ -48,7 +69,6 @@ def make_engine(raw: str, *, variable: str = "DATABASE_URL", immediate: bool = F
     its start (what the state store needs to serialise runs); readers of app data leave it off, so a
     long read never holds the write lock."""
     url = normalise_url(raw, variable=variable)
-    redact.register(url.password if isinstance(url.password, str) else None)
     connect_args: dict[str, object] = {}
     if url.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
@@ -59,7 +79,7 @@ def make_engine(raw: str, *, variable: str = "DATABASE_URL", immediate: bool = F
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(
             f"{variable} names a database driver that is not installed ({url.drivername})",
-            hint=f"install it, or use postgresql+psycopg:// or sqlite:/// ({exc})",
+            hint=f"use postgresql+psycopg:// (installed with the orchestrator) or sqlite:/// ({exc})",
         ) from None
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
@@ -112,7 +132,20 @@ def _is_connect_failure(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return any(
         marker in text
-        for marker in ("connection", "could not connect", "timeout", "unable to open", "password authentication")
+        for marker in (
+            "connection",
+            "could not connect",
+            "timeout",
+            "unable to open",
+            "password authentication",
+            "resolve host",  # an unknown host name (psycopg 3)
+            "translate host name",  # the same, from libpq
+            "name or service not known",
+            "temporary failure in name resolution",
+            "nodename nor servname",
+            "no route to host",
+            "network is unreachable",
+        )
     )
 
 

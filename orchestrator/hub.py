@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import HubConfig
-from .errors import AuthError, HubError, HubUnavailable
+from .errors import AuthError, HubError, HubUnavailable, MetadataError
+from .metadata import too_large
 from .retry import RetryAfterTooLong, is_transient, is_transient_before_sending, retrying, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +79,7 @@ class Hub:
         self._sleep = sleep
         self._on_retry = on_retry
         self._api: HfApi | None = None
+        self._whoami: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------- plumbing
     @property
@@ -141,7 +143,7 @@ class Hub:
                 f"{what}: the Hub's answer could not be read ({type(exc).__name__}: {exc})",
                 hint=f"check that HF_ENDPOINT ({self.config.endpoint}) is a Hugging Face Hub",
             )
-        if not isinstance(exc, HfHubHTTPError):
+        if isinstance(exc, MetadataError) or not isinstance(exc, HfHubHTTPError):
             return exc
         server = _server_message(exc)
         error_code = (getattr(getattr(exc, "response", None), "headers", None) or {}).get("x-error-code")
@@ -176,6 +178,45 @@ class Hub:
             status=status,
             hint="read the Hub's message above; a static Space, for one, cannot be restarted",
         )
+
+    # ------------------------------------------------------------------------------------- the token
+    def whoami(self) -> dict[str, Any]:
+        """What the Hub knows of the token (``whoami-v2``), read once per Hub object: it is rate-limited."""
+        if self._whoami is None:
+            if not self.config.token:
+                raise AuthError(
+                    "HF_TOKEN is not set, and restarting a Space needs a token",
+                    hint="set HF_TOKEN to a token with write access to the Spaces it restarts",
+                )
+            self._whoami = self._call(
+                "checking HF_TOKEN (whoami)", lambda: self.api.whoami(), not_found="check HF_ENDPOINT"
+            )
+        return self._whoami
+
+    def write_problem(self, repo_id: str, *, repo_type: str = "space") -> str | None:
+        """Why the token may not write to ``repo_id`` (restart it, for a Space), as far as ``whoami`` can
+        tell without acting; None when it may, or when the Hub's answer does not say."""
+        info = self.whoami()
+        user = info.get("name")
+        orgs = {org.get("name") for org in info.get("orgs") or () if isinstance(org, dict)}
+        token = ((info.get("auth") or {}).get("accessToken") or {}) if isinstance(info.get("auth"), dict) else {}
+        role = token.get("role")
+        namespace = repo_id.split("/", 1)[0]
+        if role == "read":
+            return f"HF_TOKEN is a read token of {user}; restarting {repo_type} {repo_id} needs write access"
+        if role in ("write", "admin") and user and namespace != user and namespace not in orgs:
+            return f"HF_TOKEN belongs to {user}, who is neither {namespace} nor a member of it"
+        if role == "fineGrained":
+            scoped = ((token.get("fineGrained") or {}).get("scoped")) or []
+            for scope in scoped:
+                entity = scope.get("entity") or {}
+                covers = (entity.get("type") == repo_type and entity.get("name") == repo_id) or (
+                    entity.get("type") in ("user", "org") and entity.get("name") == namespace
+                )
+                if covers and "repo.write" in (scope.get("permissions") or ()):
+                    return None
+            return f"HF_TOKEN is a fine-grained token without repo.write on {repo_type} {repo_id} or on {namespace}"
+        return None
 
     # ------------------------------------------------------------------------------------- spaces
     def restart_space(self, repo_id: str) -> str:
@@ -266,8 +307,9 @@ class Hub:
         return f"{self.config.endpoint}/{prefix}{repo_id}/resolve/{revision}/{filename}"
 
     # ------------------------------------------------------------------------------------- files
-    def fetch(self, url: str, *, etag: str | None = None, what: str | None = None) -> Fetched:
-        """Conditional GET of a file on the Hub; a missing file is ``Fetched('missing')``."""
+    def fetch(self, url: str, *, etag: str | None = None, what: str | None = None, limit: int | None = None) -> Fetched:
+        """Conditional GET of a file on the Hub; a missing file is ``Fetched('missing')``. With ``limit``,
+        the body is streamed and a larger one refused (:class:`MetadataError`) without reading it all."""
         from huggingface_hub.errors import RemoteEntryNotFoundError
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
@@ -281,16 +323,24 @@ class Hub:
                 headers.pop("authorization", None)
             if etag:
                 headers["If-None-Match"] = etag
-            response = get_session().get(url, headers=headers)
-            if response.status_code == 304:
-                return Fetched("unchanged", etag=etag)
-            try:
-                hf_raise_for_status(response)
-            except RemoteEntryNotFoundError:
-                return Fetched("missing")
-            return Fetched("changed", etag=response.headers.get("etag"), content=response.content)
+            with get_session().stream("GET", url, headers=headers) as response:
+                if response.status_code == 304:
+                    return Fetched("unchanged", etag=etag)
+                if response.status_code >= 400:
+                    response.read()  # an error body is small: hf_raise_for_status reads its message
+                try:
+                    hf_raise_for_status(response)
+                except RemoteEntryNotFoundError:
+                    return Fetched("missing")
+                content = bytearray()
+                for chunk in response.iter_bytes():
+                    content += chunk
+                    if limit is not None and len(content) > limit:
+                        raise too_large(what, len(content))
+                return Fetched("changed", etag=response.headers.get("etag"), content=bytes(content))
 
         return self._call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
+
 
 def _server_message(exc: Exception) -> str:
     response = getattr(exc, "response", None)

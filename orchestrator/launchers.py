@@ -75,7 +75,15 @@ class SpaceLauncher:
         return f"Space {self.repo_id}"
 
     def check(self) -> None:
+        """The Space exists and the token may restart it (as far as the Hub can tell without acting)."""
         self.hub.space_stage(self.repo_id)
+        problem = self.hub.write_problem(self.repo_id, repo_type="space")
+        if problem:
+            raise LaunchError(
+                f"{self.describe()} cannot be restarted with this token: {problem}",
+                hint="give HF_TOKEN write access to the Space (a write token of its owner, or a fine-grained "
+                "token with repo.write on it)",
+            )
 
     def launch(self, job: Job) -> Launched:
         stage = self.hub.restart_space(self.repo_id)

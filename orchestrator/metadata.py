@@ -1,7 +1,10 @@
 """The ``dataset_metadata.json`` contract, shared by the orchestrator and the prepare job.
 
-Required (the seed's fields): ``dataset_name``, ``version_tag``, ``num_samples``, ``splits``,
-``created_at``. Further fields are allowed and kept.
+Required: what the cycle uses, as the seed's program did: ``version_tag`` (a non-empty string) and
+``num_samples`` (an integer ≥ 0). The seed's other fields, ``dataset_name``, ``splits`` and
+``created_at``, are optional: prepare Spaces in the wild write less (the seed's own prepare guide shows
+an example without ``created_at``). A missing or mistyped optional field is a warning, never a failure.
+Further fields are allowed and kept. A document larger than :data:`MAX_BYTES` is refused unread.
 """
 
 from __future__ import annotations
@@ -10,32 +13,61 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, StrictStr, ValidationError
 
 from .errors import MetadataError
+
+MAX_BYTES = 1024 * 1024  # 1 MiB: a metadata file is a few hundred bytes
+OPTIONAL_FIELDS = ("dataset_name", "splits", "created_at")
+_HINT = "required fields: version_tag (a non-empty string) and num_samples (an integer >= 0)"
 
 
 class DatasetMetadata(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    dataset_name: StrictStr
     version_tag: StrictStr = Field(min_length=1)
     num_samples: StrictInt = Field(ge=0)
-    splits: dict[str, StrictInt]
-    created_at: StrictStr
+    dataset_name: Any = None
+    splits: Any = None
+    created_at: Any = None
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
 
-    @field_validator("created_at")
-    @classmethod
-    def _iso(cls, value: str) -> str:
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What is missing or mistyped among the optional fields."""
+        return self._warnings
+
+
+def optional_field_problems(document: dict[str, Any]) -> list[str]:
+    """What is missing or mistyped among the optional fields (for a warning)."""
+    problems = []
+    for name in OPTIONAL_FIELDS:
+        if name not in document:
+            problems.append(f"{name} is missing")
+    name = document.get("dataset_name")
+    if "dataset_name" in document and not isinstance(name, str):
+        problems.append("dataset_name is not a string")
+    splits = document.get("splits")
+    if "splits" in document and not (
+        isinstance(splits, dict) and all(isinstance(v, int) and not isinstance(v, bool) for v in splits.values())
+    ):
+        problems.append("splits is not an object of integers")
+    created = document.get("created_at")
+    if "created_at" in document:
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
+            datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+            if not isinstance(created, str):
+                raise ValueError
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
-        return value
+            problems.append(f"created_at {created!r} is not an ISO-8601 timestamp")
+    return problems
 
 
 def parse_metadata(raw: bytes | str, *, source: str) -> DatasetMetadata:
-    """Validate a metadata document; :class:`MetadataError` names the source and each bad field."""
+    """Validate a metadata document; :class:`MetadataError` names the source and each bad required field.
+    The result's ``warnings`` say what is wrong with the optional fields."""
+    if len(raw) > MAX_BYTES:
+        raise too_large(source, len(raw))
     try:
         document: Any = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -49,14 +81,20 @@ def parse_metadata(raw: bytes | str, *, source: str) -> DatasetMetadata:
             hint="check what the prepare job writes to dataset_metadata.json",
         )
     try:
-        return DatasetMetadata.model_validate(document)
+        metadata = DatasetMetadata.model_validate(document)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
             field = ".".join(str(p) for p in error["loc"]) or "document"
             message = "is missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
             problems.append(f"{field} {message}")
-        raise MetadataError(
-            f"{source} is malformed: " + "; ".join(problems),
-            hint="required fields: dataset_name, version_tag, num_samples (integer), splits, created_at",
-        ) from None
+        raise MetadataError(f"{source} is malformed: " + "; ".join(problems), hint=_HINT) from None
+    metadata._warnings = tuple(optional_field_problems(document))
+    return metadata
+
+
+def too_large(source: str, size: int) -> MetadataError:
+    return MetadataError(
+        f"{source} is larger than {MAX_BYTES // 1024} KiB ({size} bytes or more): refusing to read it",
+        hint="dataset_metadata.json holds a few fields; check what the prepare job writes there",
+    )

@@ -56,15 +56,6 @@ class Reporter:
         self.stream.write(redact.redact(line) + "\n")
         self.stream.flush()
 
-    def mask_secrets(self) -> None:
-        """Ask GitHub to mask every registered secret (before any of them could be printed)."""
-        if not self.github:
-            return
-        for secret in sorted(redact.registered() - self._masked):
-            self.stream.write(f"::add-mask::{secret}\n")
-            self._masked.add(secret)
-        self.stream.flush()
-
     def info(self, message: str) -> None:
         if self.quiet:
             return
@@ -204,9 +195,8 @@ def markdown_summary(result: RunResult) -> str:
             "|---|---:|---:|---|---|---|---|",
         ]
         for r in result.labels:
-            decision = "prepare" if r.fire else "skip"
             lines.append(
-                f"| {_cell(r.label)} | {r.corrections} | {r.dataset_len} / {r.threshold} | {decision} "
+                f"| {_cell(r.label)} | {r.corrections} | {r.dataset_len} / {r.threshold} | {_cell(r.decision)} "
                 f"| {_cell(r.old_version)} | {_cell(r.new_version)} | {_cell(r.outcome)} |"
             )
         lines.append("")

@@ -64,6 +64,21 @@ def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
 
 
+def existing_tables(engine: Engine) -> list[str]:
+    """Which tables of the default schema the database has already."""
+    from sqlalchemy import inspect
+
+    names = set(inspect(engine).get_table_names())
+    return [table.name for table in metadata.sorted_tables if table.name in names]
+
+
+def ddl(engine: Engine) -> str:
+    """The ``CREATE TABLE`` statements of the default schema, in ``engine``'s SQL dialect."""
+    from sqlalchemy.schema import CreateTable
+
+    return "\n".join(f"{str(CreateTable(table).compile(engine)).strip()};\n" for table in metadata.sorted_tables)
+
+
 def add_feedback(
     engine: Engine,
     corrections: Mapping[str, int],

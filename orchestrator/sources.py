@@ -1,6 +1,9 @@
 """Where a label's ``dataset_metadata.json`` is read from: the Hub (conditional GET) or a local folder.
 
-Both give the same :class:`Observation`, so the cycle never knows which one it is talking to.
+Both give the same :class:`Observation`, so the cycle never knows which one it is talking to. A
+document that breaks the contract is an observation too (``malformed``, with its error and its ETag),
+not an exception: whether that fails the label depends on whether the document changed since the
+baseline, which only the cycle knows.
 """
 
 from __future__ import annotations
@@ -10,17 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import HubFileSource, LabelConfig, LocalFileSource
+from .errors import MetadataError
 from .hub import Hub
-from .metadata import DatasetMetadata, parse_metadata
+from .metadata import MAX_BYTES, DatasetMetadata, parse_metadata, too_large
 
 
 @dataclass(frozen=True)
 class Observation:
-    """``missing``: no metadata file yet. ``unchanged``: same ETag as last time. ``changed``: parsed."""
+    """``missing``: no metadata file yet. ``unchanged``: same ETag as last time. ``changed``: parsed.
+    ``malformed``: read, but it breaks the contract (``error`` says how)."""
 
     status: str
     etag: str | None = None
     metadata: DatasetMetadata | None = None
+    error: MetadataError | None = None
+
+
+def _digest(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest() + '"'
 
 
 class MetadataReader:
@@ -28,22 +38,41 @@ class MetadataReader:
         self.hub = hub
 
     def read(self, label: LabelConfig, *, etag: str | None = None) -> Observation:
-        """Read ``label``'s metadata; raises MetadataError (malformed) or HubError (access)."""
+        """Read ``label``'s metadata; raises HubError (access) or MetadataError (an unreadable local file)."""
         source = label.metadata
-        what = f"label {label.name}: metadata {source.describe()}"
+        what = f"metadata {source.describe()}"
         if isinstance(source, LocalFileSource):
-            path = Path(source.path)
-            try:
-                content = path.read_bytes()
-            except FileNotFoundError:
+            content = _read_local(Path(source.path), what)
+            if content is None:
                 return Observation("missing")
-            tag = '"' + hashlib.sha256(content).hexdigest() + '"'
+            tag = _digest(content)
         else:
             assert isinstance(source, HubFileSource)
-            fetched = self.hub.fetch(source.url, etag=etag, what=f"label {label.name}: fetching metadata")
+            fetched = self.hub.fetch(source.url, etag=etag, what="fetching the metadata", limit=MAX_BYTES)
             if fetched.status != "changed":
                 return Observation(fetched.status, etag=fetched.etag)
-            content, tag = fetched.content or b"", fetched.etag
+            content = fetched.content or b""
+            tag = fetched.etag or _digest(content)  # without an ETag, the content itself tells a change
         if etag is not None and tag == etag:
             return Observation("unchanged", etag=tag)
-        return Observation("changed", etag=tag, metadata=parse_metadata(content, source=what))
+        try:
+            return Observation("changed", etag=tag, metadata=parse_metadata(content, source=what))
+        except MetadataError as exc:
+            return Observation("malformed", etag=tag, error=exc)
+
+
+def _read_local(path: Path, what: str) -> bytes | None:
+    """The file's bytes, None if it does not exist yet; a path that cannot hold it is an error."""
+    try:
+        with path.open("rb") as handle:
+            content = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except (NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        raise MetadataError(
+            f"{what}: cannot read {path} ({exc.strerror or type(exc).__name__})",
+            hint="point the label's metadata at a folder holding dataset_metadata.json, or at that file",
+        ) from None
+    if len(content) > MAX_BYTES:
+        raise too_large(what, len(content))
+    return content

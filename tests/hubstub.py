@@ -35,7 +35,9 @@ the Hub sets one, so ``huggingface_hub.utils.hf_raise_for_status`` raises the sa
 typed errors as against huggingface.co. Every response has an ``X-Request-Id``.
 
 Auth: ``Authorization: Bearer <token>``. A token not in ``tokens`` gets ``401
-Invalid credentials in Authorization header`` on every route. Without a token,
+Invalid credentials in Authorization header`` on every route. ``token_access`` gives a token a role
+(``read``, ``write``, or ``fineGrained`` with scoped permissions) and organisations, which
+``whoami-v2`` reports and Space restart/pause enforce. Without a token,
 public reads work, private repos answer ``401`` + ``RepoNotFound`` and Space
 restart/pause answer ``401``. A valid token of another user sees private repos as
 ``404 RepoNotFound`` and gets ``403`` on restart/pause.
@@ -239,6 +241,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
 
+def _may_write(access: dict, user: str, owner: str, repo_type: str, repo_id: str) -> bool:
+    """Whether a token (its user and access, as in ``HubStub.token_access``) may write to a repo."""
+    in_namespace = owner == user or owner in access.get("orgs", [])
+    role = access.get("role", "write")
+    if role == "read" or not in_namespace:
+        return False
+    if role != "fineGrained":
+        return True
+    for scope in access.get("scoped", []):
+        entity = scope.get("entity", {})
+        matches = (entity.get("type") == repo_type and entity.get("name") == repo_id) or (
+            entity.get("type") in ("user", "org") and entity.get("name") == owner
+        )
+        if matches and "repo.write" in scope.get("permissions", []):
+            return True
+    return False
+
+
 class HubStub:
     """A fake Hugging Face Hub on 127.0.0.1; see the module docstring."""
 
@@ -246,6 +266,10 @@ class HubStub:
 
     def __init__(self, tokens: dict[str, str] | None = None) -> None:
         self.tokens: dict[str, str] = dict(tokens or {})
+        # What each token may do, as whoami-v2 reports it: {"role": "read" | "write" | "fineGrained",
+        # "orgs": [...], "scoped": [{"entity": {"type": ..., "name": ...}, "permissions": [...]}]}.
+        # A token not listed here is a "write" token of its user.
+        self.token_access: dict[str, dict] = {}
         self.requests: list[Recorded] = []
         self.callback_errors: list[BaseException] = []  # exceptions raised by on_restart callbacks
         self._lock = threading.RLock()
@@ -536,15 +560,17 @@ class HubStub:
 
         auth = headers.get("authorization")
         user: str | None = None
+        access: dict = {}
         if auth is not None:
             scheme, _, token = auth.partition(" ")
             user = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
             if user is None:
                 return _error(401, INVALID_CREDENTIALS)
+            access = self.token_access.get(token.strip(), {"role": "write"})
 
         callbacks: list[tuple[_Callback, float]] = []
         with self._lock:
-            reply = self._route(method, path, headers, user, callbacks, body, parse_qs(query))
+            reply = self._route(method, path, headers, user, callbacks, body, parse_qs(query), access)
         for callback, delay in callbacks:
             if delay > 0:
                 timer = threading.Timer(delay, self._run_callback, (callback,))
@@ -572,17 +598,23 @@ class HubStub:
         callbacks: list[tuple[_Callback, float]],
         body: bytes = b"",
         query: dict[str, list[str]] | None = None,
+        access: dict | None = None,
     ) -> _Reply:
+        access = access or {}
         if path == "/api/whoami-v2" and method in ("GET", "HEAD"):
             if user is None:
                 return _error(401, "Invalid username or password.")
-            return _json_reply(200, {"name": user, "type": "user", "auth": {"accessToken": {"role": "write"}}})
+            token = {"role": access.get("role", "write")}
+            if token["role"] == "fineGrained":
+                token["fineGrained"] = {"global": [], "scoped": access.get("scoped", [])}
+            orgs = [{"name": org, "type": "org"} for org in access.get("orgs", [])]
+            return _json_reply(200, {"name": user, "type": "user", "orgs": orgs, "auth": {"type": "access_token", "accessToken": token}})
 
         if match := _SPACE_ACTION.match(path):
             owner, name, action = (unquote(g) for g in match.groups())
             if (method, action) not in (("POST", "restart"), ("POST", "pause"), ("GET", "runtime"), ("HEAD", "runtime")):
                 return _error(404, "Not Found")
-            return self._space_action(f"{owner}/{name}", action, user, callbacks)
+            return self._space_action(f"{owner}/{name}", action, user, callbacks, access)
 
         if path == "/api/repos/create":
             return self._create_repo(body, user) if method == "POST" else _error(405, "Method Not Allowed")
@@ -614,7 +646,7 @@ class HubStub:
         return None
 
     def _space_action(
-        self, repo_id: str, action: str, user: str | None, callbacks: list[tuple[_Callback, float]]
+        self, repo_id: str, action: str, user: str | None, callbacks: list[tuple[_Callback, float]], access: dict | None = None
     ) -> _Reply:
         repo = self._repos.get(("space", repo_id))
         if action == "runtime":
@@ -623,7 +655,7 @@ class HubStub:
             return _error(404, "Repository not found", "RepoNotFound")
         if user is None:
             return _error(401, "You must be authenticated to perform this action")
-        if user != repo.owner:
+        if not _may_write(access or {}, user, repo.owner, "space", repo_id):
             return _error(403, f"You don't have the rights to {action} this Space")
         if action == "pause":
             repo.stage, repo.building_until = "PAUSED", None

@@ -18,7 +18,7 @@ from hubstub import HubStub
 
 from orchestrator import launchers, redact
 from orchestrator.config import CommandTarget, HubConfig, SpaceTarget
-from orchestrator.errors import HubError, LaunchError
+from orchestrator.errors import AuthError, HubError, LaunchError
 from orchestrator.hub import Hub
 from orchestrator.launchers import CommandLauncher, Job, Launched, SpaceLauncher, launcher_for
 
@@ -249,8 +249,55 @@ def hub(stub: HubStub) -> Hub:
 
 def test_space_check_passes_for_an_existing_space_without_restarting_it(stub: HubStub, hub: Hub) -> None:
     SpaceLauncher(SpaceTarget(space="owner/prepare"), hub).check()
+    SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub).check()
     assert stub.restarts("owner/prepare") == 0
-    assert [(r.method, r.path) for r in stub.requests] == [("GET", "/api/spaces/owner/prepare/runtime")]
+    # whoami once (it is rate-limited), the runtime of each Space
+    assert [(r.method, r.path) for r in stub.requests] == [
+        ("GET", "/api/spaces/owner/prepare/runtime"),
+        ("GET", "/api/whoami-v2"),
+        ("GET", "/api/spaces/owner/retrain_dept/runtime"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("access", "fragment"),
+    [
+        ({"role": "read"}, "HF_TOKEN is a read token of owner; restarting space owner/prepare needs write access"),
+        ({"role": "fineGrained", "scoped": [{"entity": {"type": "space", "name": "owner/other"}, "permissions": ["repo.write"]}]},
+         "fine-grained token without repo.write on space owner/prepare or on owner"),
+        ({"role": "fineGrained", "scoped": [{"entity": {"type": "user", "name": "owner"}, "permissions": ["repo.content.read"]}]},
+         "fine-grained token without repo.write"),
+    ],
+)
+def test_space_check_refuses_a_token_that_may_not_restart_it_as_the_restart_would(stub: HubStub, hub: Hub, access, fragment) -> None:
+    stub.token_access[TOKEN] = access
+    launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
+    with pytest.raises(LaunchError, match="cannot be restarted with this token") as caught:
+        launcher.check()
+    assert fragment in caught.value.message
+    with pytest.raises(HubError, match="forbidden"):  # the Hub agrees
+        launcher.launch(PREPARE)
+    assert stub.restarts("owner/prepare") == 0
+
+
+@pytest.mark.parametrize(
+    "access",
+    [
+        {"role": "fineGrained", "scoped": [{"entity": {"type": "space", "name": "owner/prepare"}, "permissions": ["repo.write"]}]},
+        {"role": "fineGrained", "scoped": [{"entity": {"type": "user", "name": "owner"}, "permissions": ["repo.write"]}]},
+    ],
+)
+def test_space_check_accepts_a_fine_grained_token_with_repo_write(stub: HubStub, hub: Hub, access) -> None:
+    stub.token_access[TOKEN] = access
+    SpaceLauncher(SpaceTarget(space="owner/prepare"), hub).check()
+    SpaceLauncher(SpaceTarget(space="owner/prepare"), hub).launch(PREPARE)
+    assert stub.restarts("owner/prepare") == 1
+
+
+def test_space_check_without_a_token_stops_the_run(stub: HubStub) -> None:
+    hub = Hub(HubConfig(endpoint=stub.url, token=None, backoff=0.01))
+    with pytest.raises(AuthError, match="HF_TOKEN is not set"):
+        SpaceLauncher(SpaceTarget(space="owner/prepare"), hub).check()
 
 
 def test_space_check_of_a_missing_space_is_a_404_hub_error(stub: HubStub, hub: Hub) -> None:

@@ -12,8 +12,12 @@ from orchestrator.results import LabelResult, RunResult
 
 def result(**kwargs) -> RunResult:
     labels = (
-        LabelResult("department", 40, 60, 30, True, "r", old_version="v1", new_version="v2", outcome="retrain triggered"),
+        LabelResult("department", 40, 60, 30, True, "r", decision="prepare", old_version="v1", new_version="v2",
+                    outcome="retrain triggered"),
         LabelResult("urgency", 9, 13, 30, False, "r", outcome="failed", error="boom | pipe\nnewline", hint="look"),
+        # prepared by an earlier run: its dataset arrived in this one
+        LabelResult("topic", 2, 3, 30, False, "r", decision="pending", old_version="t1", new_version="t2",
+                    outcome="retrain triggered"),
     )
     return RunResult(started_at="t0", finished_at="t1", dry_run=False, labels=labels, exit_code=1, **kwargs)
 
@@ -45,6 +49,7 @@ def test_markdown_summary_has_a_row_per_label_and_escapes_cells():
     markdown = markdown_summary(result())
     assert "| department | 40 | 60 / 30 | prepare | v1 | v2 | retrain triggered |" in markdown
     assert "| urgency | 9 | 13 / 30 | skip | – | – | failed |" in markdown
+    assert "| topic | 2 | 3 / 30 | pending | t1 | t2 | retrain triggered |" in markdown  # not "skip"
     assert "boom \\| pipe newline" in markdown and "What to do: look" in markdown
 
 
