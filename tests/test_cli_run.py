@@ -145,9 +145,9 @@ def test_metadata_mistyping_a_required_field_fails_that_label_naming_the_field(s
     assert "label urgency: metadata: label urgency" not in done.stderr  # the label is named once
 
 
-def test_the_seed_programs_metadata_is_enough_and_optional_fields_only_warn_once(stub, sqlite_url):
+def test_the_seed_programs_metadata_is_enough_and_optional_fields_only_warn_once(stub, db_url):
     """The seed's program reads version_tag and num_samples; its prepare guide shows no created_at."""
-    seed_feedback(sqlite_url, {"department": 40, "urgency": 40})
+    seed_feedback(db_url, {"department": 40, "urgency": 40})
     for repo in ("owner/dept_dataset", "owner/urgency_dataset"):
         stub.put_file(repo, "dataset_metadata.json", json.dumps({"version_tag": "v1", "num_samples": 10}))
 
@@ -158,7 +158,7 @@ def test_the_seed_programs_metadata_is_enough_and_optional_fields_only_warn_once
                      json.dumps({"version_tag": "u2", "num_samples": 500, "splits": "most"}))
 
     stub.on_restart("owner/prepare", publish, delay=0.3)
-    done = run_cli(seed_env(stub, sqlite_url, POLL_INTERVAL="0.2"), "run")
+    done = run_cli(seed_env(stub, db_url, POLL_INTERVAL="0.2"), "run")
     assert done.returncode == 0, done.stderr
     assert stub.restarts("owner/retrain_dept") == 1 and stub.restarts("owner/retrain_urgency") == 1
     assert done.stderr.count("metadata v1: dataset_name is missing; splits is missing; created_at is missing") == 2

@@ -66,7 +66,7 @@ def test_the_built_wheel_carries_every_module_and_migration(tmp_path):
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("orchestrator-*.whl")
+    (wheel,) = tmp_path.glob("continuous_learning_orchestrator-*.whl")  # the distribution name
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"orchestrator/{p.relative_to(REPO / 'orchestrator').as_posix()}" for p in (REPO / "orchestrator").rglob("*.py")}
     expected |= {

@@ -23,15 +23,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "orchestrator.yml"
 
-# The seed's secrets, which the workflow passes on under the same names.
-SEED_SECRETS = (
-    "HF_TOKEN",
+# The seed's settings, which the workflow passes on under the same names: the secrets from secrets, the
+# rest from variables first and the seed's secrets second (a secret's value is masked in the whole log).
+SEED_SECRETS = ("HF_TOKEN", "DATABASE_URL")
+SEED_VARIABLES = (
     "PREPARE_DATASET_REPO",
     "RETRAIN_DEPT_REPO",
     "RETRAIN_URGENCY_REPO",
     "HF_HUB_METADATA_DEPT",
     "HF_HUB_METADATA_URGENCY",
-    "DATABASE_URL",
     "THRESHOLD_DEPARTMENT",
     "THRESHOLD_URGENCY",
     "POLL_INTERVAL",
@@ -171,6 +171,17 @@ def check_secrets(wf: dict[str, Any]) -> None:
         wanted = re.compile(rf"^\$\{{\{{\s*secrets\.{name}\s*\}}\}}$")
         values = mapped.get(name, set())
         assert any(wanted.match(v) for v in values), f"env {name} is not mapped from secrets.{name}: {values!r}"
+    for name in SEED_VARIABLES:
+        wanted = re.compile(rf"^\$\{{\{{\s*vars\.{name}\s*\|\|\s*secrets\.{name}\s*\}}\}}$")
+        values = mapped.get(name, set())
+        assert any(wanted.match(v) for v in values), (
+            f"env {name} is not vars.{name} || secrets.{name}: {values!r}"
+        )
+
+
+def check_environment(wf: dict[str, Any]) -> None:
+    for name, job in jobs(wf).items():
+        assert job.get("environment") == "orchestrator", f"job {name} must run in the environment 'orchestrator'"
 
 
 def check_no_injection(wf: dict[str, Any]) -> None:
@@ -205,6 +216,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "pinned": check_pinned,
     "checkout": check_checkout,
     "secrets": check_secrets,
+    "environment": check_environment,
     "no_injection": check_no_injection,
     "runs_orchestrator": check_runs_orchestrator,
     "upload": check_upload,
@@ -260,6 +272,10 @@ BREAKAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "credentials kept": ("checkout", lambda wf: step_using(wf, "actions/checkout").pop("with")),
     "secret missing": ("secrets", _drop_secret),
     "secret renamed": ("secrets", _rename_secret),
+    "variable from a secret only": ("secrets", lambda wf: [
+        env.update(THRESHOLD_URGENCY="${{ secrets.THRESHOLD_URGENCY }}") for env in env_mappings(wf) if "THRESHOLD_URGENCY" in env
+    ]),
+    "no environment": ("environment", lambda wf: _first_job(wf).pop("environment")),
     "inputs in run": ("no_injection", lambda wf: _run_step(wf).update(run='echo "${{ inputs.config }}"\n' + _run_step(wf)["run"])),
     "event in run": ("no_injection", lambda wf: _run_step(wf).update(run=_run_step(wf)["run"] + "echo ${{github.event.inputs.wait}}\n")),
     "no orchestrator run": ("runs_orchestrator", lambda wf: _run_step(wf).update(run="python orchestrator/orchestrator.py")),
@@ -322,3 +338,28 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path, text: str) -> None
     result = _lint(broken)
     assert result.returncode != 0, "actionlint accepted an undefined expression context"
     assert "inputz" in result.stdout + result.stderr
+
+
+# ----------------------------------------------------------------------------------------- zizmor
+def _zizmor(path: Path) -> subprocess.CompletedProcess[str]:
+    found = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+    if not Path(found).is_file():
+        pytest.fail("zizmor is not installed: it comes with the dev extra (pip install -e '.[dev]')")
+    return subprocess.run(
+        [found, "--persona=auditor", "--offline", "--no-progress", str(path)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_zizmor_is_clean_at_the_auditor_persona() -> None:
+    result = _zizmor(WORKFLOW)
+    assert result.returncode == 0, f"zizmor exit {result.returncode}:\n{result.stdout}{result.stderr}"
+    assert "No findings" in result.stdout + result.stderr
+
+
+def test_zizmor_reports_a_secret_outside_an_environment(tmp_path: Path, text: str) -> None:
+    broken = tmp_path / "orchestrator.yml"
+    broken.write_text(text.replace("    environment: orchestrator\n", ""), encoding="utf-8")
+    assert broken.read_text(encoding="utf-8") != text
+    result = _zizmor(broken)
+    assert result.returncode != 0 and "secrets-outside-env" in result.stdout + result.stderr
