@@ -1,12 +1,14 @@
 """What one retrain cycle costs in CI time: non-blocking runs every I seconds vs one blocking run.
 
-A prepare job that takes T seconds is simulated by the Hub stand-in (tests/hubstub.py) publishing the
+A prepare job that takes T seconds is simulated by the Hub stand-in (tests/support/hubstub/) publishing the
 new datasets T seconds after the prepare Space is restarted. The orchestrator runs as real processes
 against it and a SQLite database. Reported: how many runs the cycle took, the summed wall time of the
 orchestrator processes (what a runner is busy for), and an estimate that adds a per-job overhead for
 runner start, checkout and install (--job-overhead, 0 by default).
 
-    python bench/ci_cost.py --prepare-seconds 20 --interval 5 [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+Run it from the repository root, as a module (so that ``tests.support.hubstub`` is importable):
+
+    python -m bench.ci_cost --prepare-seconds 20 --interval 5 [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from orchestrator.jobs import schema as sambodhan
+from orchestrator.db import make_engine
 
-from hubstub import HubStub  # noqa: E402
-
-from orchestrator import sambodhan  # noqa: E402
-from orchestrator.db import make_engine  # noqa: E402
+try:
+    from tests.support.hubstub import HubStub
+except ModuleNotFoundError as exc:  # run as a script: the repository root is not on sys.path
+    if exc.name not in ("tests", "tests.support"):
+        raise
+    raise SystemExit("run the benchmark from the repository root: python -m bench.ci_cost [options]") from exc
 
 TOKEN = "hf_bench-token-FFFFFFFFFFFF"
 

@@ -49,7 +49,6 @@ ROUNDS = 10
 def load(args: argparse.Namespace) -> pd.DataFrame:
     """The rows, as columns id, text, label."""
     if args.synthetic:
-        sys.path.insert(0, str(REPO))
         from orchestrator.jobs import synthetic
 
         # Half from the base distribution, half from the later, drifted one (new topics, another class mix).
@@ -145,7 +144,6 @@ def decisions(work: Path, label: str) -> list[Path]:
 
 
 def oracle_score(rest: pd.DataFrame, test: pd.DataFrame) -> float:
-    sys.path.insert(0, str(REPO))
     from orchestrator.jobs.model import train
 
     model = train(list(rest.text), list(rest.label))

@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from orchestrator import sambodhan
+from orchestrator.jobs import schema as sambodhan
 from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 

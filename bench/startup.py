@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator import sambodhan
+from orchestrator.jobs import schema as sambodhan
 from orchestrator.db import make_engine
 
 PROBE = (

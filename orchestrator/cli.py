@@ -107,9 +107,7 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
         _fail(exc)
     reporter = Reporter(os.environ)
     hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
-    cycle = Cycle(
-        settings=settings, engine=engine, state_engine=state_engine, hub=hub, reporter=reporter, dry_run=settings.dry_run
-    )
+    cycle = Cycle(settings=settings, engine=engine, state_engine=state_engine, hub=hub, reporter=reporter)
     result = cycle.run()
     engine.dispose()
     state_engine.dispose()
@@ -182,7 +180,7 @@ def schema(config_file: Path | None, env_file: Path | None, apply: bool) -> None
     """Print, or create, the default app schema (complaints, misclassified_complaints) for DATABASE_URL.
 
     For local mode or a staging database; `orchestrator run` itself only ever reads these tables."""
-    from . import sambodhan
+    from .jobs import schema as sambodhan
     from .config import database_url_only
     from .db import display_url, make_engine, translate_errors
 
@@ -209,7 +207,7 @@ def _ml(what: str):
     import importlib
 
     try:
-        return importlib.import_module(f"orchestrator.{what}" if what == "demo" else f"orchestrator.jobs.{what}")
+        return importlib.import_module(f"orchestrator.jobs.{what}")
     except ImportError as exc:
         _fail(
             ConfigError(f"`orchestrator {what}` needs the ML extra ({exc.name} is not installed)", hint=INSTALL_ML)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import Engine, and_, case, column, func, select, table, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from .config import LabelConfig
+from .settings import LabelConfig
 from .db import translate_errors
 
 

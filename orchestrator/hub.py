@@ -12,57 +12,32 @@ This is the one place where:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .config import HubConfig
+from .settings import HubConfig
 from .errors import AuthError, HubError, HubUnavailable, MetadataError
 from .metadata import too_large
 from .retry import RetryAfterTooLong, is_transient, is_transient_before_sending, retrying, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
 T = TypeVar("T")
 
 TRANSITIONAL_STAGES = frozenset({"BUILDING", "RUNNING_BUILDING", "APP_STARTING", "RUNNING_APP_STARTING"})
-_factory_lock = threading.Lock()
-_configured_timeout: float | None = None
 
 
 @dataclass(frozen=True)
 class Fetched:
     """One conditional GET: ``missing`` (404 file), ``unchanged`` (304) or ``changed`` (200, with content)."""
 
-    status: str
+    status: Literal["missing", "unchanged", "changed"]
     etag: str | None = None
     content: bytes | None = None
-
-
-def _install_timeout(seconds: float) -> None:
-    """Give ``huggingface_hub``'s shared HTTP client a timeout (it has none by default)."""
-    global _configured_timeout
-    with _factory_lock:
-        if _configured_timeout == seconds:
-            return
-        import httpx2
-        from huggingface_hub.utils import set_client_factory
-
-        try:  # keep the library's own request hook (offline mode, request ids) when it is there
-            from huggingface_hub.utils._http import default_client_factory
-        except ImportError:  # pragma: no cover - a future huggingface_hub moved it
-            default_client_factory = None
-
-        def factory() -> Any:
-            client = default_client_factory() if default_client_factory else httpx2.Client(follow_redirects=True)
-            client.timeout = httpx2.Timeout(seconds)
-            return client
-
-        set_client_factory(factory)
-        _configured_timeout = seconds
 
 
 class Hub:
@@ -89,21 +64,23 @@ class Hub:
     @property
     def api(self) -> HfApi:
         if self._api is None:
-            self._prepare_client()
             from huggingface_hub import HfApi
 
             self._api = HfApi(endpoint=self.config.endpoint, token=self._token, library_name="orchestrator")
         return self._api
 
-    def _prepare_client(self) -> None:
-        """Configure huggingface_hub's shared HTTP client without importing its (slow) API module."""
-        _install_timeout(self.config.timeout)
+    def _configure_session(self) -> None:
+        """Before each call: our timeout on huggingface_hub's HTTP client (the library shares one per
+        process, and gives it none), without importing its (slow) API module. Set per call, so that
+        every Hub object's own timeout holds, whatever another one set before."""
         from huggingface_hub import constants
+        from huggingface_hub.utils import get_session
 
         # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
         # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
         # air-gapped or mirrored setup must not call out.
         constants.HF_HUB_DISABLE_TELEMETRY = True
+        get_session().timeout = self.config.timeout
 
     def _call(
         self, what: str, fn: Callable[[], T], *, not_found: str, retry_on: Callable[[BaseException], bool] = is_transient
@@ -115,10 +92,14 @@ class Hub:
                 reason = status_of(exc) or type(exc).__name__
                 self._on_retry(f"{what}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s")
 
+        def attempt() -> T:
+            self._configure_session()
+            return fn()
+
         try:
             return retrying(
                 self.config.retries, sleep=self._sleep, on_retry=note, base=self.config.backoff, retry_on=retry_on
-            )(fn)
+            )(attempt)
         except RetryAfterTooLong as exc:
             raise HubUnavailable(
                 f"{what}: the Hub is rate-limiting us and asked to wait {exc.seconds:.0f}s",
@@ -287,7 +268,6 @@ class Hub:
         """Download one file of ``revision`` (a tag, branch or commit) into ``local_dir``; returns its path."""
         from huggingface_hub import hf_hub_download
 
-        self._prepare_client()
         return self._call(
             f"downloading {filename} of {repo_type} repo {repo_id} at {revision}",
             lambda: hf_hub_download(
@@ -303,8 +283,9 @@ class Hub:
         )
 
     def file_url(self, repo_id: str, filename: str, *, repo_type: str, revision: str = "main") -> str:
-        prefix = {"dataset": "datasets/", "space": "spaces/"}.get(repo_type, "")
-        return f"{self.config.endpoint}/{prefix}{repo_id}/resolve/{revision}/{filename}"
+        from huggingface_hub import hf_hub_url
+
+        return hf_hub_url(repo_id, filename, repo_type=repo_type, revision=revision, endpoint=self.config.endpoint)
 
     # ------------------------------------------------------------------------------------- files
     def fetch(self, url: str, *, etag: str | None = None, what: str | None = None, limit: int | None = None) -> Fetched:
@@ -314,8 +295,7 @@ class Hub:
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         what = what or f"fetching {url}"
-        send_token = self.config.may_receive_token(url)
-        self._prepare_client()  # a metadata check needs no HfApi: it stays cheap to start
+        send_token = self.config.may_receive_token(url)  # a metadata check needs no HfApi: it stays cheap to start
 
         def get() -> Fetched:
             headers = build_hf_headers(token=self._token if send_token else False, library_name="orchestrator")
@@ -342,14 +322,8 @@ class Hub:
         return self._call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
 
 
-def _server_message(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    message = headers.get("x-error-message") if headers else None
-    if not message and response is not None:
-        try:
-            body = response.json()
-            message = body.get("error") if isinstance(body, dict) else None
-        except Exception:  # noqa: BLE001 - the body is not JSON: no message
-            message = None
-    return str(message or "").strip()
+def _server_message(exc: HfHubHTTPError) -> str:
+    """The Hub's own words, as huggingface_hub read them: the first line (its ``X-Error-Message`` header,
+    else the body's ``error``)."""
+    lines = (exc.server_message or "").strip().splitlines()
+    return lines[0].strip() if lines else ""

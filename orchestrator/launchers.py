@@ -18,12 +18,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import redact
-from .config import CommandTarget, SpaceTarget
+from .settings import CommandTarget, SpaceTarget
 from .errors import LaunchError
 from .hub import TRANSITIONAL_STAGES, Hub
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .state import ActionKind
 
 OUTPUT_TAIL_LINES = 20
 _PLACEHOLDER = re.compile(r"\{(label|labels|version)\}")
@@ -33,7 +36,7 @@ _PLACEHOLDER = re.compile(r"\{(label|labels|version)\}")
 class Job:
     """What to launch: ``kind`` is ``prepare`` or ``retrain``; ``key`` is its idempotency key."""
 
-    kind: str
+    kind: ActionKind
     labels: tuple[str, ...]
     key: str
     version: str | None = None

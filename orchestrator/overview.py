@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from .config import Settings
+from .settings import Settings
 from .feedback import count_corrections
-from .policy import decide
+from .plan import make_plan
 from .state import HEAD, StateStore
 
 
@@ -26,27 +26,27 @@ def status_rows(settings: Settings, engine: Engine, store: StateStore) -> list[d
     migrated = store.schema_version() == HEAD
     states = store.labels() if migrated else {}
     runs = {run["id"]: run for run in store.history(limit=200)} if migrated else {}
-    cumulative = settings.trigger_mode == "cumulative"
+    plan = make_plan(settings, states, counts, unconfirmed=store.unfinished() if migrated else ())
     rows = []
-    for label in settings.labels:
-        state = states.get(label.name)
-        cursor = state.cursor if state else 0
-        decision = decide(label, counts[label.name], since=0 if cumulative else cursor)
-        last_run = runs.get(state.last_run_id) if state and state.last_run_id else None
+    for entry in plan.labels:
+        state, decision = entry.state, entry.decision
+        last_run = runs.get(state.last_run_id) if state.last_run_id else None
         rows.append(
             {
-                "label": label.name,
-                "corrections": counts[label.name],
+                "label": entry.name,
+                "corrections": decision.corrections,
                 "new_since_last_prepare": decision.counted,
                 "dataset_len": decision.dataset_len,
-                "threshold": label.threshold,
-                "would_fire": decision.fire and not (state and state.pending),
-                "state": state.state if state else "idle",
-                "waiting_since": _iso(state.requested_at) if state else None,
-                "previous_version": state.baseline_version if state else None,
-                "new_version": state.dataset_version if state else None,
-                "last_retrained_version": state.last_retrained_version if state else None,
-                "last_error": state.last_error if state else None,
+                "threshold": decision.threshold,
+                "would_fire": entry.step == "fire",
+                "plan": entry.step,
+                "plan_reason": entry.reason,
+                "state": state.state,
+                "waiting_since": _iso(state.requested_at),
+                "previous_version": state.baseline_version,
+                "new_version": state.dataset_version,
+                "last_retrained_version": state.last_retrained_version,
+                "last_error": state.last_error,
                 "last_run": (
                     {"id": last_run["id"], "started_at": _iso(last_run["started_at"]), "status": last_run["status"]}
                     if last_run

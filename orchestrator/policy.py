@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import floor
 
-from .config import LabelConfig
+from .settings import LabelConfig
 
 
 def dataset_len(corrections: int, ratio: float) -> int:

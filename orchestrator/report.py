@@ -231,14 +231,14 @@ def text_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def render_status(rows: list[dict[str, Any]]) -> str:
     table = text_table(
-        ["label", "corrections", "new", "dataset_len/threshold", "fires", "state", "versions (prev → new)", "retrained", "last run"],
+        ["label", "corrections", "new", "dataset_len/threshold", "plan", "state", "versions (prev → new)", "retrained", "last run"],
         [
             [
                 r["label"],
                 r["corrections"],
                 r["new_since_last_prepare"],
                 f"{r['dataset_len']}/{r['threshold']}",
-                "yes" if r["would_fire"] else "no",
+                r["plan"],
                 r["state"] + (f" since {r['waiting_since']}" if r["waiting_since"] else ""),
                 f"{r['previous_version'] or '–'} → {r['new_version'] or '–'}" if r["state"] != "idle" else "–",
                 r["last_retrained_version"],

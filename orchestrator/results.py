@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .state import StateName
 
 # Outcomes of a label in one run.
-SKIPPED = "skipped"  # below threshold
-PLANNED = "would prepare"  # dry run
-RETRAINED = "retrain triggered"
-TIMED_OUT = "timed out"
-FAILED = "failed"
-PENDING = "pending"  # waiting for its dataset; a later run goes on
-ALREADY_DONE = "already retrained"  # this dataset version was handed to retraining before
+Outcome = Literal["skipped", "would prepare", "retrain triggered", "timed out", "failed", "pending", "already retrained"]
+SKIPPED: Outcome = "skipped"  # below threshold
+PLANNED: Outcome = "would prepare"  # dry run
+RETRAINED: Outcome = "retrain triggered"
+TIMED_OUT: Outcome = "timed out"
+FAILED: Outcome = "failed"
+PENDING: Outcome = "pending"  # waiting for its dataset; a later run goes on
+ALREADY_DONE: Outcome = "already retrained"  # this dataset version was handed to retraining before
+
+# What the cycle decided for a label at the start of the run.
+DecisionName = Literal["prepare", "skip", "pending"]
+# How a run ended, as its history row and the job summary say.
+RunStatus = Literal["ok", "failed", "error", "dry-run"]
 
 
 @dataclass(frozen=True)
@@ -23,14 +32,14 @@ class LabelResult:
     threshold: int
     fire: bool
     reason: str
-    decision: str = "skip"  # prepare, skip or pending (waiting for a dataset prepared earlier)
+    decision: DecisionName = "skip"  # prepare, skip or pending (waiting for a dataset prepared earlier)
     counted: int = 0  # corrections counted towards the threshold (new ones since the last prepare)
-    state: str = "idle"  # the label's persisted state after this run
+    state: StateName = "idle"  # the label's persisted state after this run
     required: int = 0
     old_version: str | None = None
     new_version: str | None = None
     num_samples: int | None = None
-    outcome: str = SKIPPED
+    outcome: Outcome = SKIPPED
     error: str | None = None
     hint: str | None = None
     prepare_target: str | None = None
@@ -56,7 +65,7 @@ class RunResult:
     notes: tuple[str, ...] = field(default=())
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         if self.error:
             return "error"
         if any(label.failed for label in self.labels):

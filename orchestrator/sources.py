@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from .config import HubFileSource, LabelConfig, LocalFileSource
+from .settings import HubFileSource, LabelConfig, LocalFileSource
 from .errors import MetadataError
 from .hub import Hub
 from .metadata import MAX_BYTES, DatasetMetadata, parse_metadata, too_large
@@ -23,7 +24,7 @@ class Observation:
     """``missing``: no metadata file yet. ``unchanged``: same ETag as last time. ``changed``: parsed.
     ``malformed``: read, but it breaks the contract (``error`` says how)."""
 
-    status: str
+    status: Literal["missing", "unchanged", "changed", "malformed"]
     etag: str | None = None
     metadata: DatasetMetadata | None = None
     error: MetadataError | None = None

@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -54,10 +54,12 @@ HEAD = "0002"  # the newest revision in orchestrator/migrations/versions (a test
 LOCK_NAME = "cycle"
 _PG_MIGRATION_LOCK = 0x6F726368  # "orch": serialises concurrent first runs creating the tables
 
-IDLE = "idle"
-PREPARE_REQUESTED = "prepare_requested"
-DATASET_READY = "dataset_ready"
-RETRAIN_REQUESTED = "retrain_requested"
+# A label's states: idle → prepare_requested → dataset_ready → retrain_requested → idle.
+StateName = Literal["idle", "prepare_requested", "dataset_ready", "retrain_requested"]
+IDLE: StateName = "idle"
+PREPARE_REQUESTED: StateName = "prepare_requested"
+DATASET_READY: StateName = "dataset_ready"
+RETRAIN_REQUESTED: StateName = "retrain_requested"
 
 metadata = MetaData()
 runs = Table(
@@ -132,7 +134,7 @@ def _aware(value: datetime | None) -> datetime | None:
 @dataclass(frozen=True)
 class LabelState:
     label: str
-    state: str = IDLE
+    state: StateName = IDLE
     cursor: int = 0  # corrections counted when the label's last dataset was prepared
     pending_corrections: int | None = None  # corrections counted at the pending prepare
     required: int | None = None  # num_samples the pending dataset must reach
@@ -152,17 +154,34 @@ class LabelState:
     def with_(self, **changes: Any) -> LabelState:
         return replace(self, **changes)
 
+    def retrained(self, version: str | None) -> LabelState:
+        """Idle again once ``version`` was handed to retraining: the wait's fields are cleared."""
+        return self.with_(
+            state=IDLE,
+            last_retrained_version=version,
+            pending_corrections=None,
+            required=None,
+            baseline_version=None,
+            dataset_version=None,
+            requested_at=None,
+            last_error=None,
+        )
+
+
+ActionKind = Literal["prepare", "retrain"]
+ActionResult = Literal["ok", "failed", "reconciled"]
+
 
 @dataclass(frozen=True)
 class Action:
     key: str
-    kind: str
+    kind: ActionKind
     labels: tuple[str, ...]
     target: str
     run_id: str
     intent_at: datetime
     version: str | None = None
-    result: str | None = None
+    result: ActionResult | None = None
     result_at: datetime | None = None
     detail: str | None = None
 

@@ -19,11 +19,11 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from hubstub import HubStub  # noqa: E402
+from support.hubstub import HubStub  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from orchestrator import sambodhan  # noqa: E402
+from orchestrator.jobs import schema as sambodhan  # noqa: E402
 from orchestrator.db import make_engine  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

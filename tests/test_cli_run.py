@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import REPO, TOKEN, run_cli, seed_env, seed_feedback
-from hubstub import HubStub
+from support.hubstub import HubStub
 
 
 def publish_both(version: str = "2", samples: int = 500):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import redact
-from orchestrator.config import CommandTarget, HubFileSource, LocalFileSource, SpaceTarget, load_settings
+from orchestrator.config import load_settings
+from orchestrator.settings import CommandTarget, HubFileSource, LocalFileSource, SpaceTarget
 from orchestrator.errors import ConfigError
 
 SEED = {

@@ -8,7 +8,7 @@ import pytest
 from conftest import seed_feedback
 from sqlalchemy import event, text
 
-from orchestrator.config import LabelConfig
+from orchestrator.settings import LabelConfig
 from orchestrator.db import make_engine, normalise_url
 from orchestrator.errors import ConfigError, DatabaseUnavailable
 from orchestrator.feedback import count_corrections

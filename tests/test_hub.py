@@ -14,11 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import TOKEN, wait_for
-from hubstub import HubStub
+from support.hubstub import HubStub
 
-from orchestrator import hub as hub_module
 from orchestrator import retry
-from orchestrator.config import HubConfig
+from orchestrator.settings import HubConfig
 from orchestrator.errors import AuthError, HubError, HubUnavailable
 from orchestrator.hub import Fetched, Hub
 
@@ -29,16 +28,6 @@ PREPARE = "owner/prepare"
 RESOLVE = r"/resolve/"
 RESTART = r"/restart$"
 
-
-@pytest.fixture(autouse=True)
-def _default_http_client() -> Iterator[None]:
-    """Hub installs its timeout on huggingface_hub's process-wide client: put the default back afterwards."""
-    yield
-    from huggingface_hub.utils import set_client_factory
-    from huggingface_hub.utils._http import default_client_factory
-
-    set_client_factory(default_client_factory)
-    hub_module._configured_timeout = None
 
 
 class Rig:

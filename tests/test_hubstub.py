@@ -26,7 +26,7 @@ from huggingface_hub.utils import get_session, hf_raise_for_status
 from huggingface_hub.utils._runtime import is_xet_available
 
 from conftest import wait_for
-from hubstub import HubStub
+from support.hubstub import HubStub
 
 TOKENS = {"hf_good": "owner", "hf_other": "someone"}
 SPACE = "owner/trainer"

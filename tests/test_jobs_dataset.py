@@ -16,8 +16,8 @@ import pytest
 import yaml
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert
 
-from orchestrator import sambodhan
-from orchestrator.config import LabelConfig
+from orchestrator.jobs import schema as sambodhan
+from orchestrator.settings import LabelConfig
 from orchestrator.db import make_engine
 from orchestrator.jobs import dataset
 from orchestrator.jobs.dataset import Row, iter_base_rows, iter_feedback_rows, read_split, write_dataset

@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import OWNER, TOKEN, run_cli
-from hubstub import HubStub, Recorded
+from support.hubstub import HubStub, Recorded
 from sqlalchemy import insert
 
-from orchestrator import sambodhan
+from orchestrator.jobs import schema as sambodhan
 from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path
@@ -56,18 +56,6 @@ DATASET_FILES = {
 }
 WRONG_TOKEN = "hf_wrong-token-CCCCCCCCCCCC"  # known to no one
 
-
-@pytest.fixture(autouse=True)
-def _default_http_client() -> Iterator[None]:
-    """Hub installs its timeout on huggingface_hub's process-wide client: put the default back afterwards."""
-    yield
-    from huggingface_hub.utils import set_client_factory
-    from huggingface_hub.utils._http import default_client_factory
-
-    from orchestrator import hub as hub_module
-
-    set_client_factory(default_client_factory)
-    hub_module._configured_timeout = None
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -419,7 +407,7 @@ def test_the_clients_own_lookup_off_the_hub_is_switched_off(
 
     _detect_agent = pytest.importorskip("huggingface_hub.utils._detect_agent", reason="no agent registry lookup")
 
-    from orchestrator.config import HubConfig
+    from orchestrator.settings import HubConfig
     from orchestrator.hub import Hub
 
     elsewhere = HubStub().start()

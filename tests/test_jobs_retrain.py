@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from conftest import run_cli
 from sqlalchemy import insert, select
 
-from orchestrator import sambodhan
+from orchestrator.jobs import schema as sambodhan
 from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path

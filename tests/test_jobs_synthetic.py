@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.synthetic import Grievance, drift, generate
-from orchestrator.sambodhan import DEPARTMENTS, URGENCIES
+from orchestrator.jobs.schema import DEPARTMENTS, URGENCIES
 
 DEVANAGARI = re.compile(r"[\u0900-\u097f]")
 LATIN = re.compile(r"[A-Za-z]")

@@ -9,15 +9,14 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import TOKEN
-from hubstub import HubStub
+from support.hubstub import HubStub
 
 from orchestrator import launchers, redact
-from orchestrator.config import CommandTarget, HubConfig, SpaceTarget
+from orchestrator.settings import CommandTarget, HubConfig, SpaceTarget
 from orchestrator.errors import AuthError, HubError, LaunchError
 from orchestrator.hub import Hub
 from orchestrator.launchers import CommandLauncher, Job, Launched, SpaceLauncher, launcher_for
@@ -25,18 +24,6 @@ from orchestrator.launchers import CommandLauncher, Job, Launched, SpaceLauncher
 PY = sys.executable
 CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "KEPT_FROM_PARENT": "yes"}
 
-
-@pytest.fixture(autouse=True)
-def _default_http_client() -> Iterator[None]:
-    """Hub installs its timeout on huggingface_hub's process-wide client: put the default back afterwards."""
-    yield
-    from huggingface_hub.utils import set_client_factory
-    from huggingface_hub.utils._http import default_client_factory
-
-    from orchestrator import hub as hub_module
-
-    set_client_factory(default_client_factory)
-    hub_module._configured_timeout = None
 
 
 def python(script: str, *args: str, timeout: float = 30.0, cwd: str | None = None) -> CommandTarget:
@@ -363,7 +350,7 @@ def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> No
 
 CHILD_RUNNER = """
 import sys, threading, time
-from orchestrator.config import CommandTarget
+from orchestrator.settings import CommandTarget
 from orchestrator.launchers import CommandLauncher, Job
 threading.Thread(target=time.sleep, args=(100,), daemon=True).start()  # a second thread, as in a real run
 script = "import os, time; open(os.environ['PID_FILE'], 'w').write(str(os.getpid())); time.sleep(30)"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TOKEN, run_cli, seed_env, seed_feedback
 
-from orchestrator import sambodhan
+from orchestrator.jobs import schema as sambodhan
 from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 
@@ -199,7 +199,7 @@ def test_schema_prints_and_creates_the_default_app_tables(db_url, tmp_path):
     again = run_cli(env, "schema", "--apply")
     assert "created nothing (the tables exist)" in again.stderr
     # the tables it creates are the ones the orchestrator counts corrections in
-    from orchestrator.config import LabelConfig
+    from orchestrator.settings import LabelConfig
     from orchestrator.feedback import count_corrections
 
     sambodhan.add_feedback(engine, {"department": 3})
@@ -211,3 +211,4 @@ def test_schema_prints_and_creates_the_default_app_tables(db_url, tmp_path):
 def test_schema_without_a_database_url_says_so(tmp_path):
     done = run_cli({}, "schema", cwd=Path(tempfile.mkdtemp()))
     assert done.returncode == 2 and "DATABASE_URL is required but not set" in done.stderr
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.config import LabelConfig
+from orchestrator.settings import LabelConfig
 from orchestrator.policy import dataset_len, decide, has_arrived
 
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 from conftest import run_cli, seed_env, seed_feedback
-from hubstub import HubStub
+from support.hubstub import HubStub
 from sqlalchemy import text
 
-from orchestrator.cycle import CRASH_EXIT_CODE, CRASH_POINTS
+from orchestrator.journal import CRASH_EXIT_CODE, CRASH_POINTS
 from orchestrator.db import make_engine
 
 LEASE = "1"

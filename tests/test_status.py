@@ -16,6 +16,7 @@ def test_status_and_history_follow_the_loop(stub, sqlite_url):
         ("department", 40, 60, True, "idle"),
         ("urgency", 10, 15, False, "idle"),
     ]
+    assert [r["plan"] for r in before] == ["fire", "skip"]  # the planner's step, as a run would take it
     assert run_cli(env, "history").stdout.strip() == "no runs recorded yet"
 
     assert run_cli(env, "run").returncode == 0  # prepare triggered; department now waits for its dataset
@@ -23,6 +24,8 @@ def test_status_and_history_follow_the_loop(stub, sqlite_url):
     assert pending["department"]["state"] == "prepare_requested"
     assert pending["department"]["previous_version"] == "v1"
     assert pending["department"]["would_fire"] is False  # a waiting label is not prepared again
+    assert pending["department"]["plan"] == "pending"
+    assert "waiting for a dataset newer than v1" in pending["department"]["plan_reason"]
     assert pending["department"]["last_run"]["status"] == "ok"
 
     stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=100)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LabelConfig, Settings
+from orchestrator.settings import LabelConfig, Settings
 from orchestrator.errors import ConfigError
 
 from .model import Model, UntrustedModelError, load

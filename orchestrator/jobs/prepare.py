@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from orchestrator.config import METADATA_FILENAME, LabelConfig, Settings
+from orchestrator.settings import METADATA_FILENAME, LabelConfig, Settings
 from orchestrator.errors import ConfigError
 from orchestrator.feedback import count_corrections
 from orchestrator.metadata import DatasetMetadata

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.config import METADATA_FILENAME, JobsConfig, LabelConfig, Settings
+from orchestrator.settings import METADATA_FILENAME, JobsConfig, LabelConfig, Settings
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.hub import Hub
 from orchestrator.metadata import parse_metadata

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.config import HubConfig, HubLocation, LabelConfig, LocalLocation, Settings
+from orchestrator.settings import HubConfig, HubLocation, LabelConfig, LocalLocation, Settings
 from orchestrator.errors import ConfigError
 from orchestrator.hub import Hub
 

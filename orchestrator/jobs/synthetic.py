@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.sambodhan import DEPARTMENTS, URGENCIES
+from orchestrator.jobs.schema import DEPARTMENTS, URGENCIES
 
 MUNICIPAL, WELFARE, INFRASTRUCTURE, SECURITY = DEPARTMENTS
 NORMAL, URGENT, HIGHLY_URGENT = URGENCIES

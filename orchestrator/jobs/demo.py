@@ -29,8 +29,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from . import sambodhan
-from .db import engines, make_engine
+from orchestrator.db import engines, make_engine
+
+from . import schema as sambodhan
 
 CONFIG_NAME = "orchestrator.toml"
 STATE_NAME = "demo_state.json"
@@ -103,7 +104,7 @@ class Demo:
 
     # ------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
-        from .jobs import synthetic
+        from . import synthetic
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_config(self.workdir, self.size)
@@ -126,15 +127,15 @@ class Demo:
         self.state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
     def settings(self):
-        from .config import load_settings
+        from orchestrator.config import load_settings
 
         return load_settings({}, config_file=self.config, env_file=None)
 
     # ------------------------------------------------------------------------------------- rounds
     def bootstrap(self) -> dict[str, Any]:
         """Round 0: a dataset from the base set alone, and the first model per label."""
-        from .jobs.prepare import prepare
-        from .jobs.retrain import retrain
+        from .prepare import prepare
+        from .retrain import retrain
 
         settings = self.settings()
         engine = make_engine(self.db_url)
@@ -155,7 +156,7 @@ class Demo:
 
     def feedback_round(self, number: int) -> dict[str, Any]:
         """New grievances, the model's labels, staff reviews, then one real orchestrator cycle."""
-        from .jobs import synthetic
+        from . import synthetic
 
         counts_before = self.corrections()
         stream = synthetic.mixed(self.size.stream, seed=100 + number, start_id=10_000_000 * number)
@@ -207,7 +208,7 @@ class Demo:
         engine.dispose()
 
     def corrections(self) -> dict[str, int]:
-        from .feedback import count_corrections
+        from orchestrator.feedback import count_corrections
 
         engine = make_engine(self.db_url)
         try:
@@ -218,9 +219,9 @@ class Demo:
     def run_cycle(self):
         import os
 
-        from .cycle import Cycle
-        from .hub import Hub
-        from .report import Reporter
+        from orchestrator.cycle import Cycle
+        from orchestrator.hub import Hub
+        from orchestrator.report import Reporter
 
         settings = self.settings()
         engine, state_engine = engines(settings)
@@ -233,7 +234,7 @@ class Demo:
 
     # ------------------------------------------------------------------------------------- models
     def deployed(self, label: str):
-        from .jobs.model import load
+        from .model import load
 
         return load(self.workdir / "hub" / "models" / label / "model.skops")
 
@@ -257,7 +258,7 @@ class Demo:
         """Held-out macro-F1 of the deployed models, and of the challengers the gate rejected ("shadow")."""
         import pyarrow.parquet as pq
 
-        from .jobs.model import load, macro_f1
+        from .model import load, macro_f1
 
         table = pq.read_table(self.workdir / "holdout.parquet")
         texts = table.column("text").to_pylist()
@@ -290,7 +291,7 @@ def short_reason(decision: dict[str, Any]) -> str:
 
 def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``rounds`` more rounds in ``workdir`` (after round 0 the first time); returns the demo state."""
-    from .report import text_table
+    from orchestrator.report import text_table
 
     demo = Demo(workdir, SIZES[size], log)
     demo.setup()

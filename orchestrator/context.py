@@ -1,0 +1,78 @@
+"""What one run's steps share: the settings, the boundaries (Hub, launchers, metadata reader, reporter),
+the journal, and each label's result as the run goes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .settings import CommandTarget, LabelConfig, Settings, SpaceTarget
+from .errors import OrchestratorError
+from .hub import Hub
+from .journal import Journal, crash_point
+from .launchers import Launcher, launcher_for
+from .lease import RunLock
+from .report import Reporter
+from .results import FAILED, PENDING, TIMED_OUT, LabelResult, Outcome
+from .sources import MetadataReader, Observation
+
+Target = SpaceTarget | CommandTarget
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    hub: Hub
+    reporter: Reporter
+    journal: Journal
+    lock: RunLock
+    launcher_factory: Callable[..., Launcher] = launcher_for
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    results: dict[str, LabelResult] = field(default_factory=dict)
+    etags: dict[str, str | None] = field(default_factory=dict)  # the metadata ETag last seen, per label
+    warned: set[tuple[str, str | None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.reader = MetadataReader(self.hub)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    def launcher(self, target: Target) -> Launcher:
+        return self.launcher_factory(target, self.hub)
+
+    def crash_point(self, name: str) -> None:
+        crash_point(self.settings.crash_at, name, self.reporter.info)
+
+    def by_prepare_target(self, labels: list[LabelConfig]) -> dict[Target, list[LabelConfig]]:
+        """Labels that share a prepare target are prepared by one launch."""
+        groups: dict[Target, list[LabelConfig]] = {}
+        for label in labels:
+            groups.setdefault(self.settings.prepare_target(label), []).append(label)
+        return groups
+
+    # ---------------------------------------------------------------------------------- results
+    def update(self, name: str, **changes) -> None:
+        self.results[name] = self.results[name].with_(**changes)
+
+    def fail(self, name: str, exc: OrchestratorError, *, outcome: Outcome = FAILED) -> None:
+        self.update(name, outcome=outcome, error=exc.message, hint=exc.hint)
+        level = self.reporter.warning if outcome in (TIMED_OUT, PENDING) else self.reporter.error
+        level(str(exc), title=f"label {name}: {outcome}")
+
+    def note_state(self, name: str) -> None:
+        self.update(name, state=self.journal.state(name).state)
+
+    def warn_optional(self, name: str, seen: Observation) -> None:
+        """Once per document: what is missing or mistyped among the optional metadata fields."""
+        if seen.metadata is None or not seen.metadata.warnings or (name, seen.etag) in self.warned:
+            return
+        self.warned.add((name, seen.etag))
+        self.reporter.warning(
+            f"metadata {seen.metadata.version_tag}: {'; '.join(seen.metadata.warnings)} (optional fields; the cycle "
+            "needs only version_tag and num_samples)",
+            title=f"label {name}: metadata",
+        )

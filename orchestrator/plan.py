@@ -1,0 +1,99 @@
+"""The planner: label states, correction counts and the open ledger in, a :class:`Plan` out. No I/O here.
+
+Per label the plan says one of:
+
+- ``skip``: below its threshold, nothing pending;
+- ``fire``: its threshold is reached: prepare a dataset;
+- ``pending``: a prepare was requested earlier: wait for the new dataset version;
+- ``ready``: its dataset arrived (or a retrain intent was settled): retrain on it;
+- ``reconcile``: an action of an earlier run is unconfirmed (seen by a dry run, which does not
+  reconcile), or re-sending it just failed: a later run settles it first.
+
+``orchestrator run`` acts on the plan (:mod:`orchestrator.execute`), the dry run prints it, and
+``orchestrator status`` shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .settings import LabelConfig, Settings
+from .policy import Decision, decide
+from .state import DATASET_READY, PREPARE_REQUESTED, RETRAIN_REQUESTED, Action, LabelState
+
+Step = Literal["skip", "fire", "pending", "ready", "reconcile"]
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    label: LabelConfig
+    step: Step
+    reason: str
+    decision: Decision  # the threshold rule's verdict on the counts (also for a label that is pending)
+    state: LabelState
+    unconfirmed: Action | None = None  # an earlier run's intent without a result (dry runs only)
+
+    @property
+    def name(self) -> str:
+        return self.label.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    labels: tuple[LabelPlan, ...]
+    cumulative: bool  # the seed's rule: every correction counts, not only those since the last prepare
+
+    def of(self, *steps: Step) -> list[LabelConfig]:
+        return [entry.label for entry in self.labels if entry.step in steps]
+
+    def get(self, name: str) -> LabelPlan:
+        return next(entry for entry in self.labels if entry.name == name)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to prepare, await, retrain or reconcile (a label whose reconciliation just failed waits
+        for a later run)."""
+        return not self.of("fire", "pending", "ready") and not any(entry.unconfirmed for entry in self.labels)
+
+
+def make_plan(
+    settings: Settings,
+    states: Mapping[str, LabelState],
+    counts: Mapping[str, int],
+    *,
+    unconfirmed: Iterable[Action] = (),
+    blocked: Collection[str] = (),
+) -> Plan:
+    """The plan for every configured label. ``unconfirmed`` are ledger intents without a result (a dry
+    run's view; a real run reconciles them first); ``blocked`` are labels whose reconciliation failed in
+    this run, which are not retrained again until a later run."""
+    cumulative = settings.trigger_mode == "cumulative"
+    open_by_label: dict[str, Action] = {}
+    for action in unconfirmed:
+        for name in action.labels:
+            open_by_label.setdefault(name, action)
+    entries = []
+    for label in settings.labels:
+        state = states.get(label.name) or LabelState(label.name)
+        decision = decide(label, counts[label.name], since=0 if cumulative else state.cursor)
+        unconfirmed_action = open_by_label.get(label.name)
+        step, reason = _step(state, decision, unconfirmed_action, label.name in blocked)
+        entries.append(LabelPlan(label, step, reason, decision, state, unconfirmed_action))
+    return Plan(tuple(entries), cumulative)
+
+
+def _step(state: LabelState, decision: Decision, unconfirmed: Action | None, blocked: bool) -> tuple[Step, str]:
+    if unconfirmed is not None:
+        return "reconcile", (
+            f"{unconfirmed.kind} recorded by run {unconfirmed.run_id[:8]} is unconfirmed: the next real run checks "
+            f"{unconfirmed.target} before sending anything"
+        )
+    if state.state == PREPARE_REQUESTED:
+        return "pending", f"waiting for a dataset newer than {state.baseline_version or 'none'}"
+    if state.state in (DATASET_READY, RETRAIN_REQUESTED):
+        if blocked:
+            return "reconcile", "re-sending its retrain failed: a later run tries again"
+        return "ready", f"dataset {state.dataset_version or '?'} arrived: retrain on it"
+    return ("fire" if decision.fire else "skip"), decision.reason

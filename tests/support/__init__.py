@@ -1,0 +1,1 @@
+"""Test helpers shared by the tests and the benchmarks (``support.hubstub``: the Hub stand-in)."""

@@ -1,0 +1,65 @@
+"""A local, in-process stand-in for the Hugging Face Hub HTTP API: ``HubStub`` (and ``Recorded``).
+
+``HubStub`` runs a real HTTP/1.1 server on ``127.0.0.1`` (random port) so that the
+*real* ``huggingface_hub`` client can be pointed at it with
+``HfApi(endpoint=stub.url)`` or ``HF_ENDPOINT``. It emulates the small part of the
+Hub the project talks to, with the status codes and headers the client parses:
+
+* ``POST /api/spaces/{owner}/{name}/restart[?factory=true]`` and ``.../pause`` and
+  ``GET /api/spaces/{owner}/{name}/runtime`` -> Space runtime JSON
+  (as parsed by ``huggingface_hub.SpaceRuntime``). After a restart the Space is
+  ``BUILDING`` for ``build_seconds`` and then ``RUNNING`` (derived lazily from
+  timestamps, no background thread).
+* ``GET``/``HEAD /{datasets/|spaces/|}{repo_id}/resolve/{revision}/{path}`` -> file
+  bytes with ``ETag`` (quoted sha256 of the content), ``X-Repo-Commit`` and
+  ``Content-Length``; ``If-None-Match`` on the current ETag -> ``304``.
+* ``GET /api/whoami-v2``.
+* Publishing with the real client (``create_repo``, ``upload_folder``/``upload_file``/
+  ``create_commit``, ``create_tag``): ``POST /api/repos/create``; ``POST
+  /api/{type}s/{repo_id}/preupload/{revision}``, which answers ``"uploadMode": "regular"``
+  for every file so the client inlines the bytes (base64) in the commit instead of
+  uploading them through LFS or Xet; ``POST /api/{type}s/{repo_id}/commit/{revision}``
+  (NDJSON: ``header``, ``file``, ``deletedFile``, ``deletedFolder``; ``lfsFile`` is refused);
+  ``POST``/``DELETE /api/{type}s/{repo_id}/tag/{revision|tag}``; ``POST /api/validate-yaml``.
+  ``{type}s`` is ``models``, ``datasets`` or ``spaces``; preupload reports the git blob
+  ``oid`` of files already on the revision, so the client skips unchanged files.
+* Reading (``repo_info``, ``list_repo_refs``, ``list_repo_tree``, ``snapshot_download``):
+  ``GET /api/{type}s/{repo_id}[/revision/{revision}]``, ``.../refs``,
+  ``.../tree/{revision}[/{path}]``. Every ``revision`` (API and resolve) may be a branch, a
+  tag, ``refs/heads/..``/``refs/tags/..`` or a (7+ char prefix of a) commit sha. Resolve never
+  sends Xet headers (``X-Xet-Hash``), so downloads are plain HTTP; ``Range`` is honoured.
+
+Errors carry a JSON body ``{"error": message}`` plus ``X-Error-Message``, and
+``X-Error-Code`` (``RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound``) where
+the Hub sets one, so ``huggingface_hub.utils.hf_raise_for_status`` raises the same
+typed errors as against huggingface.co. Every response has an ``X-Request-Id``.
+
+Auth: ``Authorization: Bearer <token>``. A token not in ``tokens`` gets ``401
+Invalid credentials in Authorization header`` on every route. ``token_access`` gives a token a role
+(``read``, ``write``, or ``fineGrained`` with scoped permissions) and organisations, which
+``whoami-v2`` reports and Space restart/pause enforce. Without a token,
+public reads work, private repos answer ``401`` + ``RepoNotFound`` and Space
+restart/pause answer ``401``. A valid token of another user sees private repos as
+``404 RepoNotFound`` and gets ``403`` on restart/pause.
+
+Writes (preupload, commit, tag) need a token of the repo's namespace owner: no token
+is ``401``, another user's token ``403`` (``404 RepoNotFound`` if the repo is private).
+``create_repo`` is allowed only in the token user's own namespace (else ``403``) and answers
+``409`` when the repo exists.
+
+Test hooks: ``fail`` (queued faults that replace the real handling), ``delay``,
+``redirect``, ``on_restart`` callbacks, ``set_stage``; every request is recorded
+in ``requests``. Inspection: ``file``, ``files``, ``tags``, ``commits``, ``head``.
+Standard library only; all state is guarded by one lock.
+
+Modules: ``stub`` (``HubStub``: state, setup and inspection), ``server`` (HTTP server, handler,
+lifecycle, ``Recorded``), ``routes`` (faults/delays/redirects, authentication, whoami, Spaces,
+resolve), ``repo_api`` (create/read/publish repos), ``access`` (who may see or write a repo),
+``repos`` (the in-memory repositories). Tests import ``from support.hubstub import HubStub``
+(``tests/`` is on ``sys.path``); from the repository root it is ``tests.support.hubstub``.
+"""
+
+from .server import Recorded
+from .stub import HubStub
+
+__all__ = ["HubStub", "Recorded"]
