@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from . import redact
 from .errors import ConfigError
-from .settings import SEED_ALIASES, SEED_LABELS, HubFileSource, Settings, host_of, missing_scheme
+from .settings import SEED_ALIASES, SEED_LABELS, URL_SCHEME, HubFileSource, Settings, host_of, missing_scheme
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,7 +72,14 @@ def read_env_file(path: Path) -> dict[str, str]:
         return {}
     from dotenv import dotenv_values
 
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    try:
+        values = dotenv_values(path, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"the env file {path} is not UTF-8 text",
+            hint="save it as UTF-8 (an editor's 'Save as' offers the encoding; Notepad's 'Unicode' is UTF-16)",
+        ) from None
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def load_settings(
@@ -245,8 +252,7 @@ def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], co
             if isinstance(fields, dict):
                 merged = {**defaults, **fields}
                 meta = merged.get("metadata")
-                if isinstance(meta, str) and not meta.startswith(("http://", "https://")):
-                    meta = meta[len("file://") :] if meta.startswith("file://") else meta
+                if isinstance(meta, str) and not URL_SCHEME.match(meta):  # a path: relative to this file
                     problem = missing_scheme(meta)
                     if problem:
                         raise ConfigError(
@@ -311,7 +317,7 @@ def _describe(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree:
             message = message[len("Value error, ") :]
         if not loc:  # a check across settings: name each one as the user set it
             message = re.sub(
-                r"\b(poll_interval|poll_timeout|prepare)\b(?! target)",
+                r"\b(poll_interval|poll_timeout|prepare)\b(?! target)",  # named as the user would set it
                 lambda m: origin.get((m[1],), m[1]),
                 message,
             )

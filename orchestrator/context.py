@@ -74,5 +74,5 @@ class RunContext:
         self.reporter.warning(
             f"metadata {seen.metadata.version_tag}: {'; '.join(seen.metadata.warnings)} (optional fields; the cycle "
             "needs only version_tag and num_samples)",
-            title=f"label {name}: metadata",
+            title=f"label {name}",
         )

@@ -40,9 +40,11 @@ def normalise_url(raw: str, *, variable: str = "DATABASE_URL") -> URL:
     redact.register_url(raw)
     try:
         url = make_url(repair_userinfo(raw))
-    except ArgumentError:
+        url.port  # noqa: B018 - parsed lazily: a port that is not a number fails here
+    except (ArgumentError, ValueError) as exc:
+        why = "its port is not a number" if "int()" in str(exc) else "it cannot be parsed"
         raise ConfigError(
-            f"{variable} is not a valid SQLAlchemy URL",
+            f"{variable} is not a valid SQLAlchemy URL ({why})",
             hint="expected e.g. postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to.db",
         ) from None
     backend, _, driver = url.drivername.partition("+")

@@ -35,8 +35,9 @@ class Executor:
         firing, pending, ready = plan.of("fire"), plan.of("pending"), plan.of("ready")
         baselines = self._read_baselines(firing)
         firing = self._preflight([label for label in firing if label.name in baselines])
-        if ctx.dry_run:
-            self._print_plan(plan, firing, baselines)
+        if ctx.dry_run:  # a waiting label's retrain is checked as a firing label's is
+            waiting = [label for label in [*pending, *ready] if self._check(label.retrain, [label])]
+            self._print_plan(plan, firing, waiting, baselines)
             return
         for label in ready:  # a dataset that arrived before a crash: straight to retraining
             self.retrain(label, ctx.journal.state(label.name).dataset_version or "")
@@ -63,7 +64,7 @@ class Executor:
                 assert seen.error is not None
                 ctx.reporter.warning(
                     f"{seen.error.message}; it counts as no version yet, and only a new document ends the wait",
-                    title=f"label {label.name}: metadata",
+                    title=f"label {label.name}",
                 )
                 baselines[label.name] = None
                 continue
@@ -93,7 +94,7 @@ class Executor:
             return False
         return True
 
-    def _print_plan(self, plan: Plan, firing: list[LabelConfig], baselines: Baselines) -> None:
+    def _print_plan(self, plan: Plan, firing: list[LabelConfig], waiting: list[LabelConfig], baselines: Baselines) -> None:
         ctx, settings = self.ctx, self.ctx.settings
         say = ctx.reporter.info
         say("DRY RUN: nothing is restarted, recorded or awaited. The plan:")
@@ -115,7 +116,7 @@ class Executor:
                     title=f"label {label.name}: plan",
                 )
             ctx.update(label.name, outcome=PLANNED)
-        for label in [*plan.of("pending"), *plan.of("ready")]:
+        for label in waiting:
             state = ctx.journal.state(label.name)
             say(
                 f"  [{label.name}] pending: would check {how_long} for a version newer than "

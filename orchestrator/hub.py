@@ -316,7 +316,7 @@ class Hub:
                 for chunk in response.iter_bytes():
                     content += chunk
                     if limit is not None and len(content) > limit:
-                        raise too_large(what, len(content))
+                        raise too_large(url, len(content))
                 return Fetched("changed", etag=response.headers.get("etag"), content=bytes(content))
 
         return self._call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")

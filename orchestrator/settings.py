@@ -175,6 +175,8 @@ class LocalFileSource(_Frozen):
         return self.path
 
 
+# A URL scheme: two letters or more (C:\\ is a Windows drive), and not host:port.
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!\d)")
 _HOST = re.compile(r"(?i)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}|\d{1,3}(\.\d{1,3}){3})(:\d+)?")
 
 
@@ -202,10 +204,21 @@ def _file(spec: str) -> dict[str, str]:
     """An http(s) URL is a file on the Hub; a path (or file:// URL) a local file or folder."""
     if not spec:
         raise ValueError("is empty")
-    if spec.startswith(("http://", "https://")):
+    scheme = URL_SCHEME.match(spec)
+    if scheme and scheme[1].lower() in ("http", "https"):
         return {"kind": "hub", "url": spec}
-    if spec.startswith("file://"):
-        spec = spec[len("file://") :]
+    if scheme and scheme[1].lower() == "file":
+        rest = spec[scheme.end() :]
+        if not rest.startswith("//"):
+            raise ValueError(f"{spec!r} is not a file URL: write a local path as file:///path, or the path itself")
+        spec = rest[2:]
+        if not spec.startswith("/"):  # file://host/path: a file on another machine
+            raise ValueError(f"file://{spec} names a host ({spec.split('/', 1)[0]!r}): write a local path as file:///path")
+    elif scheme:
+        raise ValueError(
+            f"{scheme[1]}: URLs cannot be read; use https:// for a file on the Hub (…/resolve/main/dataset_metadata.json) "
+            "or a local path"
+        )
     problem = missing_scheme(spec)
     if problem:
         raise ValueError(f"{problem}: write it as https://{spec}")
@@ -349,6 +362,11 @@ class HubConfig(_Frozen):
     @classmethod
     def _endpoint(cls, value: str) -> str:
         parts = urlsplit(value)
+        if "@" in parts.netloc:  # the value itself is not repeated: it holds a secret
+            raise ValueError(
+                "the URL carries credentials (user info before '@'); the Hub token is sent as a header "
+                "(HF_TOKEN), so remove them"
+            )
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
@@ -400,7 +418,7 @@ class Settings(_Frozen):
             raise ValueError(f"poll_interval ({self.poll_interval:g}s) must not exceed poll_timeout ({self.poll_timeout:g}s)")
         for label in self.labels:
             if label.prepare is None and self.prepare is None:
-                raise ValueError(f"label {label.name!r} has no prepare target: set prepare (PREPARE_DATASET_REPO)")
+                raise ValueError(f"label {label.name!r} has no prepare target: set prepare")
         return self
 
     @property

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from .settings import LabelConfig
 from .context import RunContext
-from .errors import HubError, HubUnavailable, MetadataError, OrchestratorError
+from .errors import AuthError, HubError, HubUnavailable, MetadataError, OrchestratorError
 from .metadata import DatasetMetadata
 from .policy import has_arrived
 from .results import PENDING, TIMED_OUT
@@ -57,6 +57,8 @@ class Waiter:
         state = journal.state(name)
         try:
             seen = ctx.reader.read(label, etag=ctx.etags.get(name))
+        except AuthError:
+            raise  # a refused token stops the run, as it does before anything is triggered
         except (MetadataError, HubError) as exc:  # broken metadata or a permanent HTTP error: this label only
             return self._failed(name, exc)
         except HubUnavailable as exc:  # the Hub is having a bad minute: keep waiting

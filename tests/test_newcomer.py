@@ -212,3 +212,111 @@ def test_schema_without_a_database_url_says_so(tmp_path):
     done = run_cli({}, "schema", cwd=Path(tempfile.mkdtemp()))
     assert done.returncode == 2 and "DATABASE_URL is required but not set" in done.stderr
 
+
+# ---------------------------------------------------------------------------------------------- a second trial
+def _department_pending_with_a_new_version(stub, sqlite_url) -> None:
+    seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
+    first = run_cli(seed_env(stub, sqlite_url, ORCHESTRATOR_WAIT="false"), "run")
+    assert first.returncode == 0, first.stderr
+    stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=100)
+
+
+@pytest.mark.parametrize("token", ["hf_refused-CCCCCCCCCCCC", ""])
+def test_the_dry_run_checks_the_token_for_a_pending_label_too(stub, sqlite_url, token):
+    _department_pending_with_a_new_version(stub, sqlite_url)
+    env = seed_env(stub, sqlite_url, HF_TOKEN=token)
+    dry = run_cli(env, "run", "--dry-run")
+    assert dry.returncode == 2, dry.stderr
+    assert ("the Hub rejected HF_TOKEN" if token else "HF_TOKEN is not set") in dry.stderr
+    real = run_cli(env, "run")
+    assert real.returncode != 0, real.stderr  # the dry run's red light was right
+    assert stub.restarts("owner/retrain_dept") == 0
+    for done in (dry, real):
+        no_traceback(done)
+
+
+def test_a_refused_token_stops_the_wait_as_it_stops_everything_else(stub, sqlite_url):
+    _department_pending_with_a_new_version(stub, sqlite_url)
+    done = run_cli(seed_env(stub, sqlite_url, HF_TOKEN="hf_refused-CCCCCCCCCCCC"), "run")
+    assert done.returncode == 2, done.stderr  # as the README's exit codes say for a 401
+    assert "fetching the metadata: the Hub rejected HF_TOKEN (401" in done.stderr
+    no_traceback(done)
+
+
+def test_the_dry_run_with_a_read_token_fails_for_a_pending_label_as_the_real_run_would(stub, sqlite_url):
+    _department_pending_with_a_new_version(stub, sqlite_url)
+    stub.token_access[TOKEN] = {"role": "read"}
+    dry = run_cli(seed_env(stub, sqlite_url), "run", "--dry-run")
+    assert dry.returncode == 1, dry.stderr
+    assert "owner/retrain_dept cannot be restarted with this token" in dry.stderr
+    real = run_cli(seed_env(stub, sqlite_url), "run")
+    assert real.returncode == 1 and stub.restarts("owner/retrain_dept") == 0
+    no_traceback(dry)
+
+
+@pytest.mark.parametrize("url, words", [
+    ("postgresql+psycopg2://app:pw-secret-1@db.example.com:543O/db", "its port is not a number"),
+    ("postgresql+psycopg2://app:pw-secret-1@[::1/db", "its port is not a number"),
+    ("postgresql+psycopg2:/app:pw-secret-1@host/db", "it cannot be parsed"),
+])
+def test_a_database_url_that_does_not_parse_is_a_clear_error(stub, url, words):
+    for command in (("run", "--dry-run"), ("status",), ("schema",)):
+        done = run_cli(seed_env(stub, url), *command)
+        assert done.returncode == 2, done.stderr
+        assert f"DATABASE_URL is not a valid SQLAlchemy URL ({words})" in done.stderr
+        assert "pw-secret-1" not in done.stderr + done.stdout
+        no_traceback(done)
+
+
+def test_an_env_file_that_is_not_utf8_is_a_clear_error(stub, sqlite_url, tmp_path):
+    (tmp_path / "windows.env").write_bytes("THRESHOLD_DEPARTMENT=40\n".encode("utf-16"))
+    named = run_cli(seed_env(stub, sqlite_url), "run", "--dry-run", "--env-file", str(tmp_path / "windows.env"))
+    (tmp_path / ".env").write_bytes((tmp_path / "windows.env").read_bytes())
+    default = run_cli(seed_env(stub, sqlite_url), "run", "--dry-run", cwd=tmp_path)
+    for done, name in ((named, str(tmp_path / "windows.env")), (default, ".env")):
+        assert done.returncode == 2, done.stderr
+        assert f"the env file {name} is not UTF-8 text" in done.stderr
+        no_traceback(done)
+
+
+@pytest.mark.parametrize("value, fix", [
+    ("hf://datasets/owner/d/dataset_metadata.json", "use https://"), ("s3://bucket/dataset_metadata.json", "use https://"),
+    ("ftp://example.com/x.json", "use https://"), ("file:/etc/passwd", "file:///path"), ("file://etc/passwd", "file:///path"),
+])
+def test_a_metadata_value_with_a_scheme_we_cannot_read_is_refused(stub, sqlite_url, value, fix):
+    done = run_cli(seed_env(stub, sqlite_url, HF_HUB_METADATA_DEPT=value), "run", "--dry-run")
+    assert done.returncode == 2, done.stderr
+    assert "HF_HUB_METADATA_DEPT" in done.stderr and fix in done.stderr
+    no_traceback(done)
+
+
+def test_a_local_file_url_in_any_case_still_works(stub, sqlite_url, tmp_path):
+    folder = tmp_path / "department"
+    folder.mkdir()
+    for value in (f"file://{folder}", f"FILE://{folder}"):
+        seed_feedback(sqlite_url, {"department": 1, "urgency": 1})
+        done = run_cli(seed_env(stub, sqlite_url, HF_HUB_METADATA_DEPT=value), "run", "--dry-run")
+        assert done.returncode == 0, done.stderr
+
+
+def test_credentials_in_the_hub_endpoint_are_refused(stub, sqlite_url):
+    endpoint = stub.url.replace("://", "://user:pw-secret-2@")
+    done = run_cli(seed_env(stub, sqlite_url, HF_ENDPOINT=endpoint), "run", "--dry-run")
+    assert done.returncode == 2, done.stderr
+    assert "HF_ENDPOINT" in done.stderr and "credentials" in done.stderr
+    assert "pw-secret-2" not in done.stderr + done.stdout
+    no_traceback(done)
+
+
+def test_metadata_warnings_and_size_errors_read_as_one_sentence(stub, sqlite_url):
+    seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
+    stub.put_file("owner/dept_dataset", "dataset_metadata.json", json.dumps({"version_tag": "v1", "num_samples": 1}))
+    done = run_cli(seed_env(stub, sqlite_url), "run", "--dry-run")
+    assert "metadata: metadata" not in done.stderr
+    stub.put_file("owner/dept_dataset", "dataset_metadata.json", json.dumps({"version_tag": "v1", "num_samples": 1,
+                                                                           "padding": "x" * (2 * 1024 * 1024)}))
+    big = run_cli(seed_env(stub, sqlite_url), "run", "--dry-run")
+    assert f"failed: {stub.metadata_url('owner/dept_dataset')} is larger than 1024 KiB" in big.stderr
+    missing = run_cli({k: v for k, v in seed_env(stub, sqlite_url).items() if k != "PREPARE_DATASET_REPO"}, "run")
+    assert missing.returncode == 2
+    assert "(PREPARE_DATASET_REPO)" not in missing.stderr and "PREPARE_DATASET_REPO" in missing.stderr
