@@ -148,6 +148,7 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin, tree), hint=_HINT) from None
     settings = _resolve_metadata_urls(settings, origin)
+    settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     redact.register(settings.hub.token.get_secret_value() if settings.hub.token else None)
     for url in (settings.database_url, settings.state_database_url):
         if url is not None:

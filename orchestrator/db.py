@@ -160,6 +160,6 @@ def _first_line(exc: BaseException) -> str:
 def engines(settings) -> tuple[Engine, Engine]:
     """The app database's engine and the state store's (same database unless STATE_DATABASE_URL is set;
     a separate engine either way, since the state store's SQLite transactions take the write lock)."""
-    app = make_engine(settings.database_url.get_secret_value())
-    variable = "STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL"
-    return app, make_engine(settings.state_url, variable=variable, immediate=True)
+    app = make_engine(settings.database_url.get_secret_value(), variable=settings.origin("database_url"))
+    state_field = "state_database_url" if settings.state_database_url else "database_url"
+    return app, make_engine(settings.state_url, variable=settings.origin(state_field), immediate=True)

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -408,6 +417,12 @@ class Settings(_Frozen):
     hub: HubConfig = HubConfig()
     jobs: JobsConfig = JobsConfig()
     labels: tuple[LabelConfig, ...] = Field(min_length=1)
+    # where each global setting came from (a variable, a TOML key, a flag): set by the loader
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def origin(self, field: str) -> str:
+        """The name the user set ``field`` by (``STATE_DATABASE_URL``, ``orchestrator.toml: …``), for messages."""
+        return self._origins.get(field, field.upper())
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -320,3 +320,14 @@ def test_metadata_warnings_and_size_errors_read_as_one_sentence(stub, sqlite_url
     missing = run_cli({k: v for k, v in seed_env(stub, sqlite_url).items() if k != "PREPARE_DATASET_REPO"}, "run")
     assert missing.returncode == 2
     assert "(PREPARE_DATASET_REPO)" not in missing.stderr and "PREPARE_DATASET_REPO" in missing.stderr
+
+
+def test_a_bad_state_database_url_is_named_where_it_was_set(stub, sqlite_url, tmp_path):
+    toml = tmp_path / "orchestrator.toml"
+    toml.write_text('[orchestrator]\nstate_database_url = "postgresql://app@db.example.com:54x2/state"\n')
+    env = {k: v for k, v in seed_env(stub, sqlite_url).items()}
+    done = run_cli(env, "run", "--dry-run", "--config", str(toml))
+    assert done.returncode == 2, done.stderr
+    assert "orchestrator.toml: orchestrator.state_database_url is not a valid SQLAlchemy URL" in done.stderr
+    from_env = run_cli({**env, "STATE_DATABASE_URL": "postgresql://app@db.example.com:54x2/state"}, "run", "--dry-run")
+    assert "STATE_DATABASE_URL is not a valid SQLAlchemy URL" in from_env.stderr

@@ -24,12 +24,13 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 
-from orchestrator.db import engines, make_engine
+from orchestrator.db import engines
 
 from . import schema as sambodhan
 
@@ -102,15 +103,34 @@ class Demo:
         self.config = self.workdir / CONFIG_NAME
         self.state_file = self.workdir / STATE_NAME
 
+    # Built once per demo, after setup() wrote the configuration: the settings, the app and state
+    # engines, and the Hub client (the cycle's launchers run the jobs as subprocesses, as in production).
+    @cached_property
+    def settings(self):
+        from orchestrator.config import load_settings
+
+        return load_settings({}, config_file=self.config, env_file=None)
+
+    @cached_property
+    def engines(self):
+        return engines(self.settings)
+
+    @property
+    def engine(self):
+        return self.engines[0]
+
+    def close(self) -> None:
+        if "engines" in self.__dict__:
+            for engine in self.engines:
+                engine.dispose()
+
     # ------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
         from . import synthetic
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         write_config(self.workdir, self.size)
-        engine = make_engine(self.db_url)
-        sambodhan.create_schema(engine)
-        engine.dispose()
+        sambodhan.create_schema(self.engine)
         base = self.workdir / "base" / "base.parquet"
         if not base.exists():
             synthetic.write_parquet(base, synthetic.generate(self.size.base, seed=1, start_id=1))
@@ -126,21 +146,14 @@ class Demo:
     def save_state(self, state: dict[str, Any]) -> None:
         self.state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
-    def settings(self):
-        from orchestrator.config import load_settings
-
-        return load_settings({}, config_file=self.config, env_file=None)
-
     # ------------------------------------------------------------------------------------- rounds
     def bootstrap(self) -> dict[str, Any]:
         """Round 0: a dataset from the base set alone, and the first model per label."""
         from .prepare import prepare
         from .retrain import retrain
 
-        settings = self.settings()
-        engine = make_engine(self.db_url)
-        prepare(settings, list(settings.labels), engine, log=self.log)
-        engine.dispose()
+        settings = self.settings
+        prepare(settings, list(settings.labels), self.engine, log=self.log)
         row = {"round": 0, "labels": {}}
         for label in settings.labels:
             outcome = retrain(settings, label, log=self.log)
@@ -180,8 +193,7 @@ class Demo:
     def record_stream(self, stream: list, rng: random.Random) -> None:
         """The deployed models label the stream; staff review part of the mistakes."""
         predictions = {label: self.deployed(label).predict([g.text for g in stream]) for label in LABELS}
-        engine = make_engine(self.db_url)
-        with engine.begin() as conn:
+        with self.engine.begin() as conn:
             for index, grievance in enumerate(stream):
                 predicted = {label: predictions[label][index] for label in LABELS}
                 complaint_id = conn.execute(
@@ -205,32 +217,28 @@ class Demo:
                         **{f"correct_{label}": truth[label] if reviewed else None for label in LABELS},
                     )
                 )
-        engine.dispose()
 
     def corrections(self) -> dict[str, int]:
         from orchestrator.feedback import count_corrections
 
-        engine = make_engine(self.db_url)
-        try:
-            return count_corrections(engine, self.settings().labels)
-        finally:
-            engine.dispose()
+        return count_corrections(self.engine, self.settings.labels)
 
     def run_cycle(self):
         import os
 
         from orchestrator.cycle import Cycle
-        from orchestrator.hub import Hub
         from orchestrator.report import Reporter
 
-        settings = self.settings()
-        engine, state_engine = engines(settings)
-        reporter = Reporter(os.environ)
-        try:
-            return Cycle(settings=settings, engine=engine, state_engine=state_engine, hub=Hub(settings.hub), reporter=reporter).run()
-        finally:
-            engine.dispose()
-            state_engine.dispose()
+        engine, state_engine = self.engines
+        return Cycle(
+            settings=self.settings, engine=engine, state_engine=state_engine, hub=self.hub, reporter=Reporter(os.environ)
+        ).run()
+
+    @cached_property
+    def hub(self):
+        from orchestrator.hub import Hub
+
+        return Hub(self.settings.hub)
 
     # ------------------------------------------------------------------------------------- models
     def deployed(self, label: str):
@@ -291,9 +299,16 @@ def short_reason(decision: dict[str, Any]) -> str:
 
 def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``rounds`` more rounds in ``workdir`` (after round 0 the first time); returns the demo state."""
+    demo = Demo(workdir, SIZES[size], log)
+    try:
+        return _run_rounds(demo, workdir, rounds=rounds, log=log)
+    finally:
+        demo.close()
+
+
+def _run_rounds(demo: Demo, workdir: Path, *, rounds: int, log: Callable[[str], None]) -> dict[str, Any]:
     from orchestrator.report import text_table
 
-    demo = Demo(workdir, SIZES[size], log)
     demo.setup()
     state = demo.state()
     if not state["rounds"]:
