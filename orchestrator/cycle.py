@@ -52,8 +52,8 @@ class Cycle:
     def __post_init__(self) -> None:
         self.store = StateStore(self.state_engine)
         self.run_id = uuid.uuid4().hex
-        self.journal = Journal(self.store, self.run_id)
         self.lock = RunLock(self.store, self.reporter, clock=self.clock, sleep=self.sleep)
+        self.journal = Journal(self.store, self.run_id, self.lock)
         self._readable = False  # a dry run found the state tables
         self.ctx = RunContext(
             settings=self.settings,
@@ -109,7 +109,7 @@ class Cycle:
 
     def _record(self, plan: Plan, entry: LabelPlan) -> None:
         """The label's result row from its plan, and the plan's lines in the log."""
-        label, state, decision = entry.label, entry.state, entry.decision
+        label, state, decision, pending = entry.label, entry.state, entry.decision, entry.pending
         self.ctx.results[label.name] = LabelResult(
             label=label.name,
             corrections=decision.corrections,
@@ -117,12 +117,12 @@ class Cycle:
             dataset_len=decision.dataset_len,
             threshold=decision.threshold,
             required=decision.required,
-            fire=decision.fire and not state.pending,
+            fire=entry.step == "fire",
             reason=decision.reason,
-            decision="pending" if state.pending else ("prepare" if decision.fire else "skip"),
+            decision="pending" if pending else ("prepare" if entry.step == "fire" else "skip"),
             state=state.state,
-            old_version=state.baseline_version if state.pending else None,
-            outcome=PENDING if state.pending else SKIPPED,
+            old_version=state.baseline_version if pending else None,
+            outcome=PENDING if pending else SKIPPED,
             prepare_target=self.settings.prepare_target(label).describe(),
             retrain_target=label.retrain.describe(),
         )
@@ -133,20 +133,20 @@ class Cycle:
                 f"[{label.name}] corrections={decision.corrections}{scope} sampled_correct={sampled} "
                 f"dataset_len={decision.dataset_len} threshold={decision.threshold}"
             )
-            if state.pending:
+            if pending:
                 since = iso(state.requested_at) if state.requested_at else "?"
                 self.reporter.info(
                     f"[{label.name}] pending since {since}: waiting for a dataset newer than "
                     f"{state.baseline_version or 'none'} ({state.state})"
                 )
             else:
-                self.reporter.info(f"[{label.name}] {'prepare' if decision.fire else 'skip'}: {decision.reason}")
+                self.reporter.info(f"[{label.name}] {'prepare' if entry.step == 'fire' else 'skip'}: {decision.reason}")
 
     # ---------------------------------------------------------------------------------- lock and record
     def _lock(self) -> None:
         self.store.migrate()
-        self.journal.lease = self.lock.acquire(self.run_id, ttl=self.settings.lock_lease, wait=self.settings.lock_wait)
-        with self.store.write(self.journal.lease) as tx:
+        lease = self.lock.acquire(self.run_id, ttl=self.settings.lock_lease, wait=self.settings.lock_wait)
+        with self.store.write(lease) as tx:
             tx.mark_crashed(self.run_id)
             tx.start_run(self.run_id, dry_run=False, mode="wait" if self.settings.wait else "no-wait")
         self.journal.load()

@@ -124,7 +124,11 @@ class Executor:
             )
         for entry in plan.labels:
             if entry.unconfirmed is not None:
-                say(f"  [{entry.name}] reconcile: {entry.reason}")
+                action = entry.unconfirmed
+                say(
+                    f"  [{entry.name}] the {action.kind} recorded by run {action.run_id[:8]} is unconfirmed: the next "
+                    f"real run checks {action.target} first"
+                )
 
     # ---------------------------------------------------------------------------------- acting
     def _prepare(self, firing: list[LabelConfig], baselines: Baselines) -> list[LabelConfig]:

@@ -12,6 +12,7 @@ This is the one place where:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,19 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 
 TRANSITIONAL_STAGES = frozenset({"BUILDING", "RUNNING_BUILDING", "APP_STARTING", "RUNNING_APP_STARTING"})
+
+
+def _client_with_timeout(seconds: float) -> Any:
+    """huggingface_hub's own client (its request hooks: offline mode, request ids), with a timeout."""
+    try:
+        from huggingface_hub.utils._http import default_client_factory
+    except ImportError:  # pragma: no cover - a future huggingface_hub moved it
+        import httpx2
+
+        return httpx2.Client(follow_redirects=True, timeout=seconds)
+    client = default_client_factory()
+    client.timeout = seconds
+    return client
 
 
 @dataclass(frozen=True)
@@ -71,16 +85,19 @@ class Hub:
 
     def _configure_session(self) -> None:
         """Before each call: our timeout on huggingface_hub's HTTP client (the library shares one per
-        process, and gives it none), without importing its (slow) API module. Set per call, so that
-        every Hub object's own timeout holds, whatever another one set before."""
+        process, and gives it none), without importing its (slow) API module. The client the library
+        holds says which timeout it has, so nothing is remembered here; a factory gives the same timeout
+        to any client the library makes later (it replaces its client after a connection error)."""
+        import httpx2
         from huggingface_hub import constants
-        from huggingface_hub.utils import get_session
+        from huggingface_hub.utils import get_session, set_client_factory
 
         # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
         # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
         # air-gapped or mirrored setup must not call out.
         constants.HF_HUB_DISABLE_TELEMETRY = True
-        get_session().timeout = self.config.timeout
+        if get_session().timeout != httpx2.Timeout(self.config.timeout):
+            set_client_factory(functools.partial(_client_with_timeout, self.config.timeout))
 
     def _call(
         self, what: str, fn: Callable[[], T], *, not_found: str, retry_on: Callable[[BaseException], bool] = is_transient
@@ -106,59 +123,7 @@ class Hub:
                 hint="run again later, or space out scheduled runs",
             ) from None
         except Exception as exc:  # noqa: BLE001 - translated below, re-raised otherwise
-            raise self._translate(exc, what, not_found) from None
-
-    def _translate(self, exc: Exception, what: str, not_found: str) -> Exception:
-        from huggingface_hub.errors import HfHubHTTPError
-
-        status = status_of(exc)
-        if is_transient(exc):
-            reason = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
-            return HubUnavailable(
-                f"{what}: the Hub did not answer successfully after {self.config.retries + 1} tries ({reason})",
-                hint=f"check that {self.config.endpoint} is reachable (HF_ENDPOINT), or run again later",
-            )
-        if not isinstance(exc, HfHubHTTPError) and isinstance(exc, (KeyError, ValueError, TypeError)):
-            # a 2xx answer we could not parse
-            return HubError(
-                f"{what}: the Hub's answer could not be read ({type(exc).__name__}: {exc})",
-                hint=f"check that HF_ENDPOINT ({self.config.endpoint}) is a Hugging Face Hub",
-            )
-        if isinstance(exc, MetadataError) or not isinstance(exc, HfHubHTTPError):
-            return exc
-        server = _server_message(exc)
-        error_code = (getattr(getattr(exc, "response", None), "headers", None) or {}).get("x-error-code")
-        # A 401 to a request that carried a token means the token itself was refused, unless the Hub says
-        # it is its way of hiding a private repo (X-Error-Code: RepoNotFound).
-        if status == 401 and self.config.token and error_code != "RepoNotFound":
-            return AuthError(
-                f"{what}: the Hub rejected HF_TOKEN (401: {server})",
-                status=401,
-                hint="HF_TOKEN is wrong, expired or revoked: create a new token and update the secret",
-            )
-        if status == 401 and not self.config.token:
-            return AuthError(
-                f"{what}: the Hub requires a token (401: {server})",
-                status=401,
-                hint="HF_TOKEN is not set: set it to a token with access to the repo",
-            )
-        if status in (401, 404):
-            return HubError(
-                f"{what}: not found (HTTP {status}{': ' + server if server else ''})",
-                status=status,
-                hint=not_found + "; if the repo is private, check that HF_TOKEN may read it",
-            )
-        if status == 403:
-            return HubError(
-                f"{what}: forbidden (HTTP 403{': ' + server if server else ''})",
-                status=403,
-                hint="HF_TOKEN lacks the permission: it needs write access to the repo (and to restart Spaces)",
-            )
-        return HubError(
-            f"{what}: the Hub answered HTTP {status}{': ' + server if server else ''}",
-            status=status,
-            hint="read the Hub's message above; a static Space, for one, cannot be restarted",
-        )
+            raise translate_error(exc, what, not_found, self.config) from None
 
     # ------------------------------------------------------------------------------------- the token
     def whoami(self) -> dict[str, Any]:
@@ -320,6 +285,60 @@ class Hub:
                 return Fetched("changed", etag=response.headers.get("etag"), content=bytes(content))
 
         return self._call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
+
+
+def translate_error(exc: Exception, what: str, not_found: str, config: HubConfig) -> Exception:
+    """What escaped a Hub call, as our error types, each with a hint saying what to check."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    status = status_of(exc)
+    if is_transient(exc):
+        reason = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
+        return HubUnavailable(
+            f"{what}: the Hub did not answer successfully after {config.retries + 1} tries ({reason})",
+            hint=f"check that {config.endpoint} is reachable (HF_ENDPOINT), or run again later",
+        )
+    if not isinstance(exc, HfHubHTTPError) and isinstance(exc, (KeyError, ValueError, TypeError)):
+        # a 2xx answer we could not parse
+        return HubError(
+            f"{what}: the Hub's answer could not be read ({type(exc).__name__}: {exc})",
+            hint=f"check that HF_ENDPOINT ({config.endpoint}) is a Hugging Face Hub",
+        )
+    if isinstance(exc, MetadataError) or not isinstance(exc, HfHubHTTPError):
+        return exc
+    server = _server_message(exc)
+    error_code = (getattr(getattr(exc, "response", None), "headers", None) or {}).get("x-error-code")
+    # A 401 to a request that carried a token means the token itself was refused, unless the Hub says
+    # it is its way of hiding a private repo (X-Error-Code: RepoNotFound).
+    if status == 401 and config.token and error_code != "RepoNotFound":
+        return AuthError(
+            f"{what}: the Hub rejected HF_TOKEN (401: {server})",
+            status=401,
+            hint="HF_TOKEN is wrong, expired or revoked: create a new token and update the secret",
+        )
+    if status == 401 and not config.token:
+        return AuthError(
+            f"{what}: the Hub requires a token (401: {server})",
+            status=401,
+            hint="HF_TOKEN is not set: set it to a token with access to the repo",
+        )
+    if status in (401, 404):
+        return HubError(
+            f"{what}: not found (HTTP {status}{': ' + server if server else ''})",
+            status=status,
+            hint=not_found + "; if the repo is private, check that HF_TOKEN may read it",
+        )
+    if status == 403:
+        return HubError(
+            f"{what}: forbidden (HTTP 403{': ' + server if server else ''})",
+            status=403,
+            hint="HF_TOKEN lacks the permission: it needs write access to the repo (and to restart Spaces)",
+        )
+    return HubError(
+        f"{what}: the Hub answered HTTP {status}{': ' + server if server else ''}",
+        status=status,
+        hint="read the Hub's message above; a static Space, for one, cannot be restarted",
+    )
 
 
 def _server_message(exc: HfHubHTTPError) -> str:

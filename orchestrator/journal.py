@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .lease import RunLock
 from .state import ActionKind, ActionResult, LabelState, Lease, StateStore
 
 # Named points where ORCHESTRATOR_CRASH_AT makes the process exit abruptly (crash-recovery tests).
@@ -53,11 +54,16 @@ class Settled:
 class Journal:
     """This run's view of the label states, and the only writer of them and of the ledger."""
 
-    def __init__(self, store: StateStore, run_id: str) -> None:
+    def __init__(self, store: StateStore, run_id: str, lock: RunLock) -> None:
         self.store = store
         self.run_id = run_id
-        self.lease: Lease | None = None  # set once the run holds the lock; a dry run writes nothing
+        self.lock = lock
         self.states: dict[str, LabelState] = {}
+
+    @property
+    def lease(self) -> Lease | None:
+        """The run's lease, which fences every write (None in a dry run, which writes nothing)."""
+        return self.lock.lease
 
     def load(self) -> None:
         self.states = self.store.labels()

@@ -6,8 +6,10 @@ Per label the plan says one of:
 - ``fire``: its threshold is reached: prepare a dataset;
 - ``pending``: a prepare was requested earlier: wait for the new dataset version;
 - ``ready``: its dataset arrived (or a retrain intent was settled): retrain on it;
-- ``reconcile``: an action of an earlier run is unconfirmed (seen by a dry run, which does not
-  reconcile), or re-sending it just failed: a later run settles it first.
+- ``reconcile``: re-sending an action a crashed run left unconfirmed just failed: a later run tries again.
+
+A dry run, which reconciles nothing, also sees each label's unconfirmed action (``unconfirmed``): the
+label keeps the step its state gives, and the next real run settles that action first.
 
 ``orchestrator run`` acts on the plan (:mod:`orchestrator.execute`), the dry run prints it, and
 ``orchestrator status`` shows it.
@@ -36,6 +38,11 @@ class LabelPlan:
     unconfirmed: Action | None = None  # an earlier run's intent without a result (dry runs only)
 
     @property
+    def pending(self) -> bool:
+        """Waiting for, or holding, a dataset prepared earlier: not prepared again."""
+        return self.step not in ("skip", "fire")
+
+    @property
     def name(self) -> str:
         return self.label.name
 
@@ -53,9 +60,8 @@ class Plan:
 
     @property
     def idle(self) -> bool:
-        """Nothing to prepare, await, retrain or reconcile (a label whose reconciliation just failed waits
-        for a later run)."""
-        return not self.of("fire", "pending", "ready") and not any(entry.unconfirmed for entry in self.labels)
+        """Nothing to prepare, await or retrain (a label whose reconciliation just failed waits for a later run)."""
+        return not self.of("fire", "pending", "ready")
 
 
 def make_plan(
@@ -79,17 +85,17 @@ def make_plan(
         state = states.get(label.name) or LabelState(label.name)
         decision = decide(label, counts[label.name], since=0 if cumulative else state.cursor)
         unconfirmed_action = open_by_label.get(label.name)
-        step, reason = _step(state, decision, unconfirmed_action, label.name in blocked)
+        step, reason = _step(state, decision, label.name in blocked)
+        if unconfirmed_action is not None:
+            reason += (
+                f"; first, the {unconfirmed_action.kind} recorded by run {unconfirmed_action.run_id[:8]} is unconfirmed: "
+                f"the next real run checks {unconfirmed_action.target} before sending anything"
+            )
         entries.append(LabelPlan(label, step, reason, decision, state, unconfirmed_action))
     return Plan(tuple(entries), cumulative)
 
 
-def _step(state: LabelState, decision: Decision, unconfirmed: Action | None, blocked: bool) -> tuple[Step, str]:
-    if unconfirmed is not None:
-        return "reconcile", (
-            f"{unconfirmed.kind} recorded by run {unconfirmed.run_id[:8]} is unconfirmed: the next real run checks "
-            f"{unconfirmed.target} before sending anything"
-        )
+def _step(state: LabelState, decision: Decision, blocked: bool) -> tuple[Step, str]:
     if state.state == PREPARE_REQUESTED:
         return "pending", f"waiting for a dataset newer than {state.baseline_version or 'none'}"
     if state.state in (DATASET_READY, RETRAIN_REQUESTED):

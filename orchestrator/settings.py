@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -239,8 +239,8 @@ def _repo_file(table: Mapping[str, Any]) -> dict[str, str]:
     when the settings are loaded. (huggingface_hub's ``hf_hub_url`` builds the same URL, but importing it
     costs a run with nothing to do about 0.17 s; :meth:`orchestrator.hub.Hub.file_url` uses it.)"""
     repo = _repo_id(table["repo"])
-    revision = table.get("revision", "main")
-    path = table.get("path", METADATA_FILENAME)
+    revision = quote(str(table.get("revision", "main")), safe="")  # quoted as hf_hub_url quotes them
+    path = quote(str(table.get("path", METADATA_FILENAME)))
     return {"kind": "hub", "url": f"{{endpoint}}/datasets/{repo}/resolve/{revision}/{path}"}
 
 

@@ -17,9 +17,9 @@ from conftest import TOKEN, wait_for
 from support.hubstub import HubStub
 
 from orchestrator import retry
-from orchestrator.settings import HubConfig
 from orchestrator.errors import AuthError, HubError, HubUnavailable
 from orchestrator.hub import Fetched, Hub
+from orchestrator.settings import HubConfig
 
 OTHER_TOKEN = "hf_other-user-BBBBBBBBBBBB"  # valid, for user someone-else (see conftest.stub)
 WRONG_TOKEN = "hf_wrong-token-CCCCCCCCCCCC"  # known to no one
@@ -27,7 +27,6 @@ DEPT = "owner/dept_dataset"
 PREPARE = "owner/prepare"
 RESOLVE = r"/resolve/"
 RESTART = r"/restart$"
-
 
 
 class Rig:
@@ -48,7 +47,6 @@ def rig(stub: HubStub, **config: object) -> Rig:
 def gets(stub: HubStub, path_part: str = RESOLVE) -> list[int]:
     """Statuses of the GETs the stub answered whose path contains ``path_part``."""
     return [r.status for r in list(stub.requests) if r.method == "GET" and path_part in r.path]
-
 
 
 def assert_no_secret(exc: BaseException) -> None:
@@ -301,6 +299,29 @@ def test_timeouts_outliving_the_retries_are_unavailable(stub: HubStub) -> None:
     assert "after 2 tries (ReadTimeout" in info.value.message
     assert len(r.sleeps) == 1
     assert_no_secret(info.value)
+
+
+def test_the_timeout_holds_after_the_library_replaces_its_client(stub: HubStub) -> None:
+    """huggingface_hub closes its shared client after a connection error and makes a new one: that
+    one must time out too, and each Hub's own timeout holds whatever another Hub set before."""
+    from huggingface_hub.utils import close_session
+
+    slow = rig(stub, timeout=0.3, retries=0)
+    assert slow.hub.fetch(stub.metadata_url(DEPT)).status == "changed"
+    close_session()  # what the library does after a ConnectError, also inside one of its own retries
+    import httpx2
+    from huggingface_hub.utils import get_session
+
+    assert get_session().timeout == httpx2.Timeout(0.3)  # the client it makes next, before we touch it
+    stub.delay("GET", RESOLVE, 2.0, times=1)
+    started = time.monotonic()
+    with pytest.raises(HubUnavailable):
+        slow.hub.fetch(stub.metadata_url(DEPT))
+    assert time.monotonic() - started < 1.5  # the new client timed out after ~0.3 s, not the stub's 2 s
+
+    patient = rig(stub, timeout=5, retries=0)
+    stub.delay("GET", RESOLVE, 0.6, times=1)
+    assert patient.hub.fetch(stub.metadata_url(DEPT)).status == "changed"  # not cut off at another Hub's 0.3 s
 
 
 # ---------------------------------------------------------------------------------------------- auth

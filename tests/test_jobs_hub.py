@@ -57,7 +57,6 @@ DATASET_FILES = {
 WRONG_TOKEN = "hf_wrong-token-CCCCCCCCCCCC"  # known to no one
 
 
-
 # ---------------------------------------------------------------------------------------------- helpers
 class _Trap(http.server.BaseHTTPRequestHandler):
     """A proxy that forwards nothing: it records every request (CONNECT included) and answers 403."""

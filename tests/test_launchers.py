@@ -25,7 +25,6 @@ PY = sys.executable
 CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "KEPT_FROM_PARENT": "yes"}
 
 
-
 def python(script: str, *args: str, timeout: float = 30.0, cwd: str | None = None) -> CommandTarget:
     """A command running ``script``; scripts here hold no braces, which launch() would take for placeholders."""
     return CommandTarget(command=(PY, "-c", script, *args), timeout=timeout, cwd=cwd)

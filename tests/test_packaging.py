@@ -91,3 +91,15 @@ def test_the_readme_module_list_matches_the_code():
         if p.name != "__init__.py" and "migrations" not in p.parts
     } | {"orchestrator/migrations/"}
     assert listed == modules
+
+
+def test_no_class_in_the_package_is_over_250_lines():
+    """A class that grows past this does more than one job: split it (see the README's architecture)."""
+    import ast
+
+    too_big = []
+    for path in sorted((REPO / "orchestrator").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 250:
+                too_big.append(f"{path.relative_to(REPO)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert too_big == []

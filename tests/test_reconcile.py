@@ -13,8 +13,8 @@ from conftest import run_cli, seed_env, seed_feedback
 from support.hubstub import HubStub
 from sqlalchemy import text
 
-from orchestrator.journal import CRASH_EXIT_CODE
 from orchestrator.db import make_engine
+from orchestrator.journal import CRASH_EXIT_CODE
 
 
 def publish(hub: HubStub) -> None:

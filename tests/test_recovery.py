@@ -13,8 +13,8 @@ from conftest import run_cli, seed_env, seed_feedback
 from support.hubstub import HubStub
 from sqlalchemy import text
 
-from orchestrator.journal import CRASH_EXIT_CODE, CRASH_POINTS
 from orchestrator.db import make_engine
+from orchestrator.journal import CRASH_EXIT_CODE, CRASH_POINTS
 
 LEASE = "1"
 
@@ -48,6 +48,20 @@ def test_a_crash_at_any_step_is_continued_not_repeated(stub, sqlite_url, point):
     again = run_cli(env, "run")  # and nothing more happens afterwards
     assert again.returncode == 0 and "nothing to do" in again.stderr
     assert restarts(stub) == (1, 1, 1)
+
+
+def test_a_dry_run_after_a_crash_shows_the_plan_and_the_unconfirmed_action(stub, sqlite_url):
+    seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
+    env = seed_env(stub, sqlite_url, LOCK_LEASE=LEASE)
+    crashed = run_cli({**env, "ORCHESTRATOR_CRASH_AT": "after_prepare_intent"}, "run")
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    dry = run_cli(env, "run", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "[department] pending: would check for up to 5s for a version newer than v1" in dry.stderr
+    assert "[department] the prepare recorded by run" in dry.stderr and "is unconfirmed" in dry.stderr
+    status = {r["label"]: r for r in json.loads(run_cli(env, "status", "--json").stdout)}
+    assert status["department"]["plan"] == "pending" and "unconfirmed" in status["department"]["plan_reason"]
+    assert restarts(stub) == (0, 0, 0)
 
 
 def test_crash_recovery_on_postgres(stub, pg_url):
