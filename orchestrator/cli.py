@@ -32,17 +32,24 @@ ENV_FILE_OPTION = click.option(
 INSTALL_ML = "pip install 'continuous-learning-orchestrator[ml]' (from a clone: pip install -e '.[ml]')"
 
 
-def _settings(config_file: Path | None, env_file: Path | None, **overrides):
-    """The settings, read once: the environment over the env file over the TOML file."""
-    from .config import load_settings
+def _settings(config_file: Path | None, env_file: Path | None, *, jobs: bool = False, **overrides):
+    """The settings, read once: the environment over the env file over the TOML file. With ``jobs``, the
+    reference jobs' own settings too (``orchestrator.jobs.settings``, loaded only then)."""
+    if jobs:
+        from .jobs.settings import load_job_settings as load
+    else:
+        from .config import load_settings as load
 
-    return load_settings(
+    settings = load(
         os.environ,
         config_file=config_file,
         env_file=env_file or Path(".env"),
         require_env_file=env_file is not None,
         overrides=overrides or None,
     )
+    for line in settings.deprecations:
+        click.echo(f"warning: {line}", err=True)
+    return settings
 
 
 def _fail(exc: OrchestratorError) -> None:
@@ -116,10 +123,10 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
     return result.exit_code
 
 
-def _settings_and_engines(config_file: Path | None, env_file: Path | None):
+def _settings_and_engines(config_file: Path | None, env_file: Path | None, *, jobs: bool = False):
     from .db import engines
 
-    settings = _settings(config_file, env_file)
+    settings = _settings(config_file, env_file, jobs=jobs)
     return (settings, *engines(settings))
 
 
@@ -243,7 +250,7 @@ def prepare(config_file: Path | None, env_file: Path | None, labels: tuple[str, 
     """Build and publish one versioned dataset per label from the database (the reference prepare job)."""
     jobs = _ml("prepare")
     try:
-        settings, engine, _ = _settings_and_engines(config_file, env_file)
+        settings, engine, _ = _settings_and_engines(config_file, env_file, jobs=True)
         chosen = [settings.label(name) for name in _split_labels(labels)] or list(settings.labels)
         jobs.prepare(settings, chosen, engine, log=_log)
     except OrchestratorError as exc:
@@ -263,7 +270,7 @@ def retrain(config_file: Path | None, env_file: Path | None, label: str, dataset
 
     jobs = _ml("retrain")
     try:
-        settings = _settings(config_file, env_file)
+        settings = _settings(config_file, env_file, jobs=True)
         outcome = jobs.retrain(
             settings, settings.label(label), dataset_version=dataset_version, log=_log
         )
@@ -295,7 +302,7 @@ def predict(
     if input_format is None:
         input_format = "jsonl" if str(getattr(input_file, "name", "")).endswith(".jsonl") else "lines"
     try:
-        settings = _settings(config_file, env_file)
+        settings = _settings(config_file, env_file, jobs=True)
         with tempfile.TemporaryDirectory(prefix="predict-") as scratch:
             model = jobs.load_model(settings, settings.label(label), model_path, Path(scratch))
             for line in jobs.predict_input(model, input_file, input_format=input_format, scores=as_json):

@@ -106,10 +106,11 @@ def load_settings(
     tree: dict[str, Any] = {}
     origin: dict[tuple[Any, ...], str] = {}
     if config_file is not None:
-        tree = _read_toml(config_file)
-        for path in _leaf_paths(tree):
+        tree = read_toml(config_file)
+        for path in leaf_paths(tree):
             origin[path] = f"{config_file.name}: " + ".".join(str(p) for p in path)
-    tree = _normalise_tree(tree, origin, config_file)
+    deprecations: list[str] = []
+    tree = _normalise_tree(tree, origin, config_file, deprecations)
 
     for var, path in _GLOBAL_ENV:
         if var in env:
@@ -146,9 +147,11 @@ def load_settings(
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin, tree), hint=_HINT) from None
+        raise ConfigError(describe_error(exc, origin, tree), hint=_HINT) from None
     settings = _resolve_metadata_urls(settings, origin)
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
+    settings._config_file = config_file
+    settings._deprecations = tuple(deprecations)
     redact.register(settings.hub.token.get_secret_value() if settings.hub.token else None)
     for url in (settings.database_url, settings.state_database_url):
         if url is not None:
@@ -176,7 +179,7 @@ def database_url_only(
         redact.register_url(env["DATABASE_URL"])
         return env["DATABASE_URL"], "DATABASE_URL"
     if config_file is not None:
-        tree = _normalise_tree(_read_toml(config_file), {}, config_file)
+        tree = _normalise_tree(read_toml(config_file), {}, config_file)
         if isinstance(tree.get("database_url"), str):
             redact.register_url(tree["database_url"])
             return tree["database_url"], f"{config_file.name}: orchestrator.database_url"
@@ -221,7 +224,7 @@ def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], 
     return settings.model_copy(update={"labels": tuple(labels)})
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -231,13 +234,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}", hint="fix the line it names") from None
 
 
-def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], config_file: Path | None) -> dict:
+# Label keys of the reference jobs, which earlier versions read from [labels.NAME]: still read there by the
+# jobs (orchestrator/jobs/settings.py), with a deprecation warning; the core settings have no such fields.
+MOVED_TO_JOBS = ("model", "base_dataset", "inference_space", "predicted_in_complaints")
+
+
+def _normalise_tree(
+    tree: dict[str, Any], origin: dict[tuple[Any, ...], str], config_file: Path | None, deprecations: list[str] | None = None
+) -> dict:
     """Flatten the TOML's friendly sections into the settings tree.
 
     ``[orchestrator]`` holds globals, ``[prepare] target = ...`` the prepare target and ``[tables]``
     defaults for every label's table and column names. Relative paths are relative to the TOML file.
     """
     tree = dict(tree)
+    tree.pop("jobs", None)  # the reference jobs' own section: they read it themselves
     for key, value in dict(tree.pop("orchestrator", {})).items():
         tree[key] = value
         origin[(key,)] = origin.pop(("orchestrator", key), key)
@@ -252,6 +263,12 @@ def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], co
         for name, fields in labels.items():
             if isinstance(fields, dict):
                 merged = {**defaults, **fields}
+                for key in MOVED_TO_JOBS:
+                    if merged.pop(key, None) is not None and deprecations is not None:
+                        deprecations.append(
+                            f"{config_file.name if config_file else 'TOML'}: labels.{name}.{key} is a setting of the "
+                            f"reference jobs: move it to [jobs.labels.{name}] (it is still read here, for now)"
+                        )
                 meta = merged.get("metadata")
                 if isinstance(meta, str) and not URL_SCHEME.match(meta):  # a path: relative to this file
                     problem = missing_scheme(meta)
@@ -261,7 +278,7 @@ def _normalise_tree(tree: dict[str, Any], origin: dict[tuple[Any, ...], str], co
                             hint=f"write it as https://{meta}",
                         )
                     merged["metadata"] = str(base / meta)
-                for key in ("dataset", "model", "base_dataset"):
+                for key in ("dataset",):
                     value = merged.get(key)
                     if isinstance(value, str) and not value.startswith("hub:"):
                         merged[key] = str(base / value)  # an absolute path stays as it is
@@ -281,11 +298,11 @@ def _relative_sqlite(url: Any, base: Path) -> Any:
     return url
 
 
-def _leaf_paths(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def leaf_paths(tree: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     if isinstance(tree, dict):
         paths = [prefix] if prefix else []
         for key, value in tree.items():
-            paths.extend(_leaf_paths(value, (*prefix, key)))
+            paths.extend(leaf_paths(value, (*prefix, key)))
         return paths
     return [prefix]
 
@@ -296,7 +313,7 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     tree[path[-1]] = value
 
 
-def _describe(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> str:
+def describe_error(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> str:
     """One line per problem, each naming the variable or TOML key the user must fix."""
     lines = []
     errors = exc.errors(include_url=False)

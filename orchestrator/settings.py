@@ -103,7 +103,7 @@ Threshold = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0)]
 
 
-class _Frozen(BaseModel):
+class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -130,7 +130,7 @@ def shorthand(string: Callable[[str], Any], tables: Mapping[str, str | Table]) -
 
 
 # ---------------------------------------------------------------------------------------------- targets
-class SpaceTarget(_Frozen):
+class SpaceTarget(Frozen):
     """Restart a Hugging Face Space (the seed's only kind of target)."""
 
     kind: Literal["space"] = "space"
@@ -140,7 +140,7 @@ class SpaceTarget(_Frozen):
         return f"Space {self.space}"
 
 
-class CommandTarget(_Frozen):
+class CommandTarget(Frozen):
     """Run a local command. ``{label}``, ``{labels}`` and ``{version}`` in arguments are filled in."""
 
     kind: Literal["command"] = "command"
@@ -164,7 +164,7 @@ Target = Annotated[
 
 
 # ---------------------------------------------------------------------------------------------- sources
-class HubFileSource(_Frozen):
+class HubFileSource(Frozen):
     """A file in a Hub repo, fetched through the Hub's resolve endpoint."""
 
     kind: Literal["hub"] = "hub"
@@ -174,7 +174,7 @@ class HubFileSource(_Frozen):
         return self.url
 
 
-class LocalFileSource(_Frozen):
+class LocalFileSource(Frozen):
     """A file in a local folder that stands in for a Hub dataset repo."""
 
     kind: Literal["local"] = "local"
@@ -251,7 +251,7 @@ Source = Annotated[
 
 
 # ---------------------------------------------------------------------------------------------- locations
-class HubLocation(_Frozen):
+class HubLocation(Frozen):
     """A Hub repo that datasets or models are published to (upload, then a tag per version)."""
 
     kind: Literal["hub"] = "hub"
@@ -261,7 +261,7 @@ class HubLocation(_Frozen):
         return f"hub:{self.repo}"
 
 
-class LocalLocation(_Frozen):
+class LocalLocation(Frozen):
     """A local folder standing in for a Hub repo (local mode)."""
 
     kind: Literal["local"] = "local"
@@ -284,44 +284,14 @@ Location = Annotated[
 ]
 
 
-class JobsConfig(_Frozen):
-    """Settings of the reference prepare / retrain jobs (TOML ``[jobs]``)."""
-
-    complaints_table: QualifiedIdentifier = "complaints"
-    id_column: Identifier = "id"
-    text_column: Identifier = "message"
-    feedback_key: Identifier = "complaint_id"  # the feedback table's column pointing at the complaint
-    seed: int = 0
-    # prepare: which unflagged complaints a dataset holds ("traffic": all, up to max_sampled; "seed": the
-    # seed's floor(corrections x sample_ratio))
-    recipe: Literal["traffic", "seed"] = "traffic"
-    max_sampled: int = Field(default=50_000, ge=0)
-    # retrain: the training weights tried for model-labelled rows (one candidate model each; gold rows weigh 1)
-    sampled_weights: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(default=(0.0, 0.3, 1.0), min_length=1)
-    review_rate: float | None = Field(default=None, gt=0, le=1)  # share of the model's mistakes staff correct
-    crossfit_folds: int = Field(default=5, ge=0, le=10)  # folds for scoring fresh rows out of fold; <2: off
-    keep_challengers: Flag = False  # also publish each rejected challenger's model, for audits and benchmarks
-    # the deploy gate (see orchestrator/jobs/gate.py)
-    min_delta: float = Field(default=0.002, ge=0, le=1)  # the pooled macro-F1 gain a challenger needs
-    margin: float = Field(default=0.005, ge=0, le=1)  # the loss it may risk in at most 1 - confidence of resamples
-    confidence: float = Field(default=0.9, ge=0.5, le=1)
-    golden_tolerance: float = Field(default=0.05, ge=0, le=1)  # largest drop allowed on the representative rows
-    min_f1: float = Field(default=0.5, ge=0, le=1)  # the first model must reach this
-    resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples
-
-
 # ---------------------------------------------------------------------------------------------- labels
-class LabelConfig(_Frozen):
+class LabelConfig(Frozen):
     name: str
     threshold: Threshold
     sample_ratio: float = Field(default=0.5, ge=0, le=100)
     metadata: Source  # defaults to dataset_metadata.json of ``dataset``
     retrain: Target
     dataset: Location | None = None  # where the prepare job publishes this label's dataset
-    model: Location | None = None  # where the retrain job deploys this label's model
-    base_dataset: str | None = None  # a labelled CSV/parquet file replayed into every dataset
-    inference_space: RepoId | None = None  # restarted after a deploy
-    predicted_in_complaints: Identifier | None = None  # the complaints column with the model's label
     prepare: Target | None = None  # defaults to the global prepare target
     table: QualifiedIdentifier = "misclassified_complaints"
     reviewed_column: Identifier = "reviewed"
@@ -359,7 +329,7 @@ class LabelConfig(_Frozen):
         return self
 
 
-class HubConfig(_Frozen):
+class HubConfig(Frozen):
     endpoint: str = DEFAULT_ENDPOINT
     token: SecretStr | None = None
     token_hosts: tuple[str, ...] = ()  # extra hosts that may receive the token, beyond the endpoint's
@@ -401,7 +371,7 @@ def host_of(url: str) -> str:
     return netloc.lower()
 
 
-class Settings(_Frozen):
+class Settings(Frozen):
     database_url: SecretStr
     state_database_url: SecretStr | None = None
     poll_interval: Seconds = 60.0
@@ -415,10 +385,21 @@ class Settings(_Frozen):
     crash_at: str | None = None  # test hook: exit abruptly at this named step (see journal.CRASH_POINTS)
     prepare: Target | None = None
     hub: HubConfig = HubConfig()
-    jobs: JobsConfig = JobsConfig()
     labels: tuple[LabelConfig, ...] = Field(min_length=1)
-    # where each global setting came from (a variable, a TOML key, a flag): set by the loader
+    # set by the loader: where each global setting came from (a variable, a TOML key, a flag), the TOML
+    # file read (the reference jobs read their own section of it), and deprecation warnings
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
+    _config_file: Path | None = PrivateAttr(default=None)
+    _deprecations: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def config_file(self) -> Path | None:
+        return self._config_file
+
+    @property
+    def deprecations(self) -> tuple[str, ...]:
+        """One line per setting written where an earlier version read it, saying where it goes now."""
+        return self._deprecations
 
     def origin(self, field: str) -> str:
         """The name the user set ``field`` by (``STATE_DATABASE_URL``, ``orchestrator.toml: …``), for messages."""

@@ -62,11 +62,13 @@ def write_config(workdir: Path, size: Size) -> Path:
     config = workdir / CONFIG_NAME
     command = f'[{python}, "-m", "orchestrator"'
     labels = "\n".join(
-        f"""[labels.{label}]
-threshold = {size.threshold}
-dataset = "hub/datasets/{label}"
+        f"""[jobs.labels.{label}]
 model = "hub/models/{label}"
 base_dataset = "base/base.parquet"
+
+[labels.{label}]
+threshold = {size.threshold}
+dataset = "hub/datasets/{label}"
 retrain = {{ command = {command}, "retrain", "--config", "{CONFIG_NAME}", "--label", "{{label}}", "--dataset-version", "{{version}}"], cwd = {json.dumps(str(workdir))} }}
 """
         for label in LABELS
@@ -107,9 +109,9 @@ class Demo:
     # engines, and the Hub client (the cycle's launchers run the jobs as subprocesses, as in production).
     @cached_property
     def settings(self):
-        from orchestrator.config import load_settings
+        from .settings import load_job_settings
 
-        return load_settings({}, config_file=self.config, env_file=None)
+        return load_job_settings({}, config_file=self.config, env_file=None)
 
     @cached_property
     def engines(self):
@@ -153,10 +155,10 @@ class Demo:
         from .retrain import retrain
 
         settings = self.settings
-        prepare(settings, list(settings.labels), self.engine, log=self.log)
+        prepare(settings, list(settings.labels), self.engine, log=self.log, hub=self.hub)
         row = {"round": 0, "labels": {}}
         for label in settings.labels:
-            outcome = retrain(settings, label, log=self.log)
+            outcome = retrain(settings, label, log=self.log, hub=self.hub)
             row["labels"][label.name] = {
                 "new_corrections": 0,
                 "decision": "bootstrap",

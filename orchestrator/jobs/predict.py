@@ -12,20 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.settings import LabelConfig, Settings
 from orchestrator.errors import ConfigError
+from orchestrator.hub import Hub
 
 from .model import Model, UntrustedModelError, load
 from .retrain import MODEL_FILE, deployed_model, model_store
+from .settings import JobLabel, JobSettings
 
 BATCH = 512
 
 
-def load_model(settings: Settings, label: LabelConfig, path: Path | None, scratch: Path) -> Model:
-    """``path`` if given, else the deployed model of ``label``."""
+def load_model(settings: JobSettings, label: JobLabel, path: Path | None, scratch: Path, hub: Hub | None = None) -> Model:
+    """``path`` if given, else the deployed model of ``label`` (read through ``hub``, default: one built
+    from the settings)."""
     if path is not None:
         return load_file(path)
-    model = deployed_model(model_store(settings, label), scratch)
+    model = deployed_model(model_store(label, hub or Hub(settings.hub)), scratch)
     if model is None:
         raise ConfigError(
             f"no model is deployed for label {label.name!r} yet",

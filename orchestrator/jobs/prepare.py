@@ -19,20 +19,22 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from orchestrator.settings import METADATA_FILENAME, LabelConfig, Settings
 from orchestrator.errors import ConfigError
 from orchestrator.feedback import count_corrections
+from orchestrator.hub import Hub
 from orchestrator.metadata import DatasetMetadata
+from orchestrator.settings import METADATA_FILENAME
 
 from .dataset import feedback_population, iter_base_rows, iter_feedback_rows, split_path, write_dataset
+from .settings import JobLabel, JobSettings
 from .splits import SPLITS
 from .storage import Store, label_store
 
 DATASET_FILES = [METADATA_FILENAME, "README.md", *(split_path(split) for split in SPLITS)]
 
 
-def dataset_store(settings: Settings, label: LabelConfig) -> Store:
-    return label_store(settings, label, "dataset")
+def dataset_store(label: JobLabel, hub: Hub) -> Store:
+    return label_store(label, "dataset", hub)
 
 
 def previous_label_map(store: Store) -> list[str] | None:
@@ -48,11 +50,18 @@ def previous_label_map(store: Store) -> list[str] | None:
 
 
 def prepare(
-    settings: Settings, labels: Sequence[LabelConfig], engine: Engine, *, log: Callable[[str], None] = print
+    settings: JobSettings,
+    labels: Sequence[JobLabel],
+    engine: Engine,
+    *,
+    log: Callable[[str], None] = print,
+    hub: Hub | None = None,
 ) -> list[DatasetMetadata]:
-    """Build and publish one dataset version for each of ``labels``; returns their metadata."""
+    """Build and publish one dataset version for each of ``labels``; returns their metadata. ``hub`` is the
+    job's Hub client (default: one built from the settings)."""
     jobs = settings.jobs
-    stores = {label.name: dataset_store(settings, label) for label in labels}  # every location checked first
+    hub = hub or Hub(settings.hub)
+    stores = {label.name: dataset_store(label, hub) for label in labels}  # every location checked first
     counts = count_corrections(engine, labels)
     published = []
     for label in labels:

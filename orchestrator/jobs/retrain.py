@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.settings import METADATA_FILENAME, JobsConfig, LabelConfig, Settings
+from orchestrator.settings import METADATA_FILENAME
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.hub import Hub
 from orchestrator.metadata import parse_metadata
@@ -36,6 +36,7 @@ from .dataset import HELD_OUT, Split, read_split, split_path
 from .evaluate import Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
 from .model import Model, load, save
 from .prepare import DATASET_FILES, dataset_store
+from .settings import JobLabel, JobsConfig, JobSettings
 from .storage import Store, label_store
 
 MODEL_FILE = "model.skops"
@@ -58,8 +59,8 @@ class Outcome:
     evidence: dict[str, Any] | None = None
 
 
-def model_store(settings: Settings, label: LabelConfig) -> Store:
-    return label_store(settings, label, "model")
+def model_store(label: JobLabel, hub: Hub) -> Store:
+    return label_store(label, "model", hub)
 
 
 def deployed_model(store: Store, scratch: Path) -> Model | None:
@@ -123,11 +124,18 @@ def fresh_rows(
 
 
 def retrain(
-    settings: Settings, label: LabelConfig, *, dataset_version: str | None = None, log: Callable[[str], None] = print
+    settings: JobSettings,
+    label: JobLabel,
+    *,
+    dataset_version: str | None = None,
+    log: Callable[[str], None] = print,
+    hub: Hub | None = None,
 ) -> Outcome:
-    """Train, evaluate against the champion, and deploy if the gate accepts. Returns the decision."""
+    """Train, evaluate against the champion, and deploy if the gate accepts. Returns the decision. ``hub``
+    is the job's Hub client (default: one built from the settings)."""
     jobs = settings.jobs
-    datasets, models = dataset_store(settings, label), model_store(settings, label)
+    hub = hub or Hub(settings.hub)
+    datasets, models = dataset_store(label, hub), model_store(label, hub)
     with tempfile.TemporaryDirectory(prefix=f"retrain-{label.name}-") as tmp:
         scratch = Path(tmp)
         folder = datasets.fetch(DATASET_FILES, version=dataset_version, into=scratch / "dataset")
@@ -179,7 +187,7 @@ def retrain(
         _publish(models, outcome, chosen.model, keep=jobs.keep_challengers, scratch=scratch / "record")
     log(f"[{label.name}] {'DEPLOYED' if decision.accept else 'NOT deployed'} ({version}, {chosen.name}): {decision.reason}")
     if decision.accept and label.inference_space:
-        stage = Hub(settings.hub).restart_space(label.inference_space)
+        stage = hub.restart_space(label.inference_space)
         log(f"[{label.name}] inference Space {label.inference_space} restarted (stage {stage})")
     return outcome
 

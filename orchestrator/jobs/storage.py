@@ -16,9 +16,11 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.settings import HubConfig, HubLocation, LabelConfig, LocalLocation, Settings
+from orchestrator.settings import HubLocation, LocalLocation
 from orchestrator.errors import ConfigError
 from orchestrator.hub import Hub
+
+from .settings import JobLabel
 
 
 class Store(Protocol):
@@ -102,19 +104,20 @@ class HubStore:
         return into
 
 
-def label_store(settings: Settings, label: LabelConfig, repo_type: str) -> Store:
-    """The store of ``label``'s datasets (``repo_type="dataset"``) or models (``"model"``)."""
+def label_store(label: JobLabel, repo_type: str, hub: Hub) -> Store:
+    """The store of ``label``'s datasets (``repo_type="dataset"``) or models (``"model"``), on ``hub``
+    (the job's one Hub client) or in a local folder."""
     location = label.dataset if repo_type == "dataset" else label.model
     if location is None:
-        key = "dataset" if repo_type == "dataset" else "model"
+        key = "labels.{}.dataset" if repo_type == "dataset" else "jobs.labels.{}.model"
         raise ConfigError(
-            f"label {label.name!r} has no {key} location",
-            hint=f"set labels.{label.name}.{key} in the TOML file (a folder, or hub:owner/name)",
+            f"label {label.name!r} has no {repo_type} location",
+            hint=f"set {key.format(label.name)} in the TOML file (a folder, or hub:owner/name)",
         )
-    return store_for(location, settings.hub, repo_type=repo_type)
+    return store_for(location, hub, repo_type=repo_type)
 
 
-def store_for(location: HubLocation | LocalLocation, hub_config: HubConfig, *, repo_type: str) -> Store:
+def store_for(location: HubLocation | LocalLocation, hub: Hub, *, repo_type: str) -> Store:
     if isinstance(location, HubLocation):
-        return HubStore(Hub(hub_config), location.repo, repo_type=repo_type)
+        return HubStore(hub, location.repo, repo_type=repo_type)
     return LocalStore(Path(location.path))

@@ -1,0 +1,127 @@
+"""The reference jobs' own settings, read by the jobs from the TOML file; the core settings know nothing of them.
+
+    [jobs]                        what every job shares: the complaints table, the prepare recipe, the gate
+    [jobs.labels.department]      per label: model, base_dataset, inference_space, predicted_in_complaints
+
+:class:`JobSettings` is the core :class:`~orchestrator.settings.Settings` plus these, and its labels are
+the core labels plus their job fields, so a job reads ``settings.jobs.min_delta`` or ``label.model``.
+Earlier versions read the per-label keys from ``[labels.NAME]``: they are still read there (the core
+loader warns, in one line each, where they go now), and a key in ``[jobs.labels.NAME]`` wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from orchestrator.config import MOVED_TO_JOBS, describe_error, leaf_paths, load_settings, read_toml
+from orchestrator.errors import ConfigError
+from orchestrator.settings import Flag, Frozen, Identifier, LabelConfig, Location, QualifiedIdentifier, RepoId, Settings
+
+
+class JobsConfig(Frozen):
+    """Settings of the reference prepare / retrain jobs (TOML ``[jobs]``)."""
+
+    complaints_table: QualifiedIdentifier = "complaints"
+    id_column: Identifier = "id"
+    text_column: Identifier = "message"
+    feedback_key: Identifier = "complaint_id"  # the feedback table's column pointing at the complaint
+    seed: int = 0
+    # prepare: which unflagged complaints a dataset holds ("traffic": all, up to max_sampled; "seed": the
+    # seed's floor(corrections x sample_ratio))
+    recipe: Literal["traffic", "seed"] = "traffic"
+    max_sampled: int = Field(default=50_000, ge=0)
+    # retrain: the training weights tried for model-labelled rows (one candidate model each; gold rows weigh 1)
+    sampled_weights: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(default=(0.0, 0.3, 1.0), min_length=1)
+    review_rate: float | None = Field(default=None, gt=0, le=1)  # share of the model's mistakes staff correct
+    crossfit_folds: int = Field(default=5, ge=0, le=10)  # folds for scoring fresh rows out of fold; <2: off
+    keep_challengers: Flag = False  # also publish each rejected challenger's model, for audits and benchmarks
+    # the deploy gate (see orchestrator/jobs/gate.py)
+    min_delta: float = Field(default=0.002, ge=0, le=1)  # the pooled macro-F1 gain a challenger needs
+    margin: float = Field(default=0.005, ge=0, le=1)  # the loss it may risk in at most 1 - confidence of resamples
+    confidence: float = Field(default=0.9, ge=0.5, le=1)
+    golden_tolerance: float = Field(default=0.05, ge=0, le=1)  # largest drop allowed on the representative rows
+    min_f1: float = Field(default=0.5, ge=0, le=1)  # the first model must reach this
+    resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples
+
+
+class JobFields(Frozen):
+    """What the reference jobs need of a label (TOML ``[jobs.labels.NAME]``)."""
+
+    model: Location | None = None  # where the retrain job deploys this label's model
+    base_dataset: str | None = None  # a labelled CSV/parquet file replayed into every dataset
+    inference_space: RepoId | None = None  # restarted after a deploy
+    predicted_in_complaints: Identifier | None = None  # the complaints column with the model's label
+
+
+class JobLabel(LabelConfig, JobFields):
+    """A core label plus its job fields."""
+
+
+class JobSettings(Settings):
+    """The core settings plus the jobs' own."""
+
+    jobs: JobsConfig = JobsConfig()
+    labels: tuple[JobLabel, ...] = Field(min_length=1)
+
+    def label(self, name: str) -> JobLabel:
+        label = super().label(name)
+        assert isinstance(label, JobLabel)
+        return label
+
+
+_JOB_LABEL_FIELDS = tuple(JobFields.model_fields)
+assert set(_JOB_LABEL_FIELDS) == set(MOVED_TO_JOBS), "the core loader must know which keys moved here"
+
+
+def load_job_settings(
+    environ: Mapping[str, str],
+    *,
+    config_file: Path | None = None,
+    env_file: Path | None = Path(".env"),
+    require_env_file: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> JobSettings:
+    """The core settings (:func:`orchestrator.config.load_settings`, same precedence and errors), plus the
+    ``[jobs]`` section of the TOML file they were read from."""
+    core = load_settings(
+        environ, config_file=config_file, env_file=env_file, require_env_file=require_env_file, overrides=overrides
+    )
+    source = core.config_file
+    tree = read_toml(source) if source is not None else {}
+    base = source.parent if source is not None else Path.cwd()
+    where = f"{source.name}: " if source is not None else ""
+    jobs_tree = dict(tree.get("jobs") or {})
+    per_label = jobs_tree.pop("labels", None) or {}
+    if not isinstance(per_label, dict):
+        raise ConfigError(f"{where}jobs.labels must be a table of labels", hint="see orchestrator/examples/local.toml")
+    jobs = _validate(JobsConfig, jobs_tree, where, ("jobs",))
+    old = tree.get("labels") if isinstance(tree.get("labels"), dict) else {}
+    labels = []
+    for label in core.labels:
+        fields = {key: value for key, value in (old.get(label.name) or {}).items() if key in _JOB_LABEL_FIELDS}
+        new = per_label.get(label.name) or {}
+        if not isinstance(new, dict):
+            raise ConfigError(f"{where}jobs.labels.{label.name} must be a table", hint="see orchestrator/examples/local.toml")
+        fields.update(new)  # the new place wins
+        for key in ("model", "base_dataset"):  # a relative path is relative to the TOML file
+            value = fields.get(key)
+            if isinstance(value, str) and not value.startswith("hub:"):
+                fields[key] = str(base / value)
+        job_fields = _validate(JobFields, fields, where, ("jobs", "labels", label.name))
+        labels.append(JobLabel.model_validate({**dict(label), **dict(job_fields)}))
+    settings = JobSettings.model_validate({**dict(core), "jobs": jobs, "labels": tuple(labels)})
+    settings.__pydantic_private__ = dict(core.__pydantic_private__ or {})  # origins, file, deprecations
+    return settings
+
+
+def _validate(model: type[Frozen], values: dict[str, Any], where: str, prefix: tuple[str, ...]):
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        origin = {path: where + ".".join((*prefix, *map(str, path))) for path in leaf_paths(values)}
+        origin[()] = where + ".".join(prefix)
+        raise ConfigError(describe_error(exc, origin, values), hint="see the settings table in README.md") from None
