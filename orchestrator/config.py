@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from . import redact
 from .errors import ConfigError
-from .settings import SEED_ALIASES, SEED_LABELS, URL_SCHEME, HubFileSource, Settings, host_of, missing_scheme
+from .settings import SEED_ALIASES, SEED_LABELS, Settings, host_of
+from .sources import URL_SCHEME, HubFileSource, missing_scheme
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .settings import CommandTarget, LabelConfig, Settings, SpaceTarget
+from .settings import LabelConfig, Settings
 from .errors import OrchestratorError
 from .hub import Hub
 from .journal import Journal, crash_point
-from .launchers import Launcher, launcher_for
+from .launchers import CommandTarget, Launcher, SpaceTarget, launcher_for
 from .lease import RunLock
 from .report import Reporter
 from .results import FAILED, PENDING, TIMED_OUT, LabelResult, Outcome

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 
-from .settings import LabelConfig, LocalFileSource
+from .settings import LabelConfig
+from .sources import LocalFileSource
 from .context import RunContext, Target
 from .errors import AuthError, HubError, HubUnavailable, LaunchError, MetadataError, OrchestratorError
 from .journal import Intent, Settled

@@ -3,8 +3,10 @@
     launcher.check()          read-only preflight: is the target there and usable? (raises if not)
     launcher.launch(job)      start the job once; returns a :class:`Launched` record (raises if it could not)
 
-The cycle only ever sees this protocol, so a new kind of target (an HF Job, a GitHub workflow
-dispatch) is one new class registered in :data:`KINDS`, with no change to the cycle.
+Each kind of target is defined here too: its settings shape (a frozen model, and its key in the
+:data:`Target` shorthand) beside its launcher. The cycle only ever sees the protocol, so a new kind of
+target (an HF Job, a GitHub workflow dispatch) is one new model and one new class in this module,
+registered in :data:`Target` and :data:`KINDS`, with no change anywhere else.
 """
 
 from __future__ import annotations
@@ -18,15 +20,50 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol, Union
+
+from pydantic import BeforeValidator, Field
 
 from . import redact
-from .settings import CommandTarget, SpaceTarget
 from .errors import LaunchError
-from .hub import TRANSITIONAL_STAGES, Hub
+from .fields import Frozen, RepoId, Seconds, shorthand
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .hub import Hub
     from .state import ActionKind
+
+# ---------------------------------------------------------------------------------------------- targets
+class SpaceTarget(Frozen):
+    """Restart a Hugging Face Space (the seed's only kind of target)."""
+
+    kind: Literal["space"] = "space"
+    space: RepoId
+
+    def describe(self) -> str:
+        return f"Space {self.space}"
+
+
+class CommandTarget(Frozen):
+    """Run a local command. ``{label}``, ``{labels}`` and ``{version}`` in arguments are filled in."""
+
+    kind: Literal["command"] = "command"
+    command: tuple[str, ...] = Field(min_length=1)
+    timeout: Seconds = 3600.0
+    cwd: str | None = None
+
+    def describe(self) -> str:
+        return "command " + " ".join(self.command)
+
+
+def _space(spec: str) -> dict[str, str]:
+    """'owner/name' and 'space:owner/name' mean a Space."""
+    return {"kind": "space", "space": spec[len("space:") :] if spec.startswith("space:") else spec}
+
+
+Target = Annotated[
+    Annotated[Union[SpaceTarget, CommandTarget], Field(discriminator="kind")],
+    BeforeValidator(shorthand(_space, {"space": "space", "command": "command"})),
+]
 
 OUTPUT_TAIL_LINES = 20
 _PLACEHOLDER = re.compile(r"\{(label|labels|version)\}")
@@ -93,6 +130,8 @@ class SpaceLauncher:
         return Launched(self.describe(), self.repo_id, f"restarted, stage {stage}")
 
     def evidence(self, age: float) -> bool | None:
+        from .hub import TRANSITIONAL_STAGES  # the hub module reads the settings, which read this module
+
         if self.hub.space_stage(self.repo_id) in TRANSITIONAL_STAGES:
             return True
         return False if age < RECONCILE_GRACE_SECONDS else None

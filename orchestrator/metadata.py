@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, Stric
 
 from .errors import MetadataError
 
+METADATA_FILENAME = "dataset_metadata.json"  # the contract's file, at the dataset repo's root
 MAX_BYTES = 1024 * 1024  # 1 MiB: a metadata file is a few hundred bytes
 OPTIONAL_FIELDS = ("dataset_name", "splits", "created_at")
 _HINT = "required fields: version_tag (a non-empty string) and num_samples (an integer >= 0)"

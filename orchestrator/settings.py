@@ -3,251 +3,35 @@
 Loading them (the environment, ``.env``, the TOML file) and remembering where each value came from is
 :mod:`orchestrator.config`'s job; this module knows nothing of variables or files.
 
-"Hub or local" values share one shorthand parser (:func:`shorthand`): a string is read by the kind's own
-rule (``owner/name`` is a Space, ``https://…`` a Hub file, ``hub:owner/name`` a Hub repo, anything else a
-local path), and a table picks its kind by the key it holds (``space``, ``command``, ``repo``, ``path``).
+"Hub or local" values share one shorthand parser (:func:`orchestrator.fields.shorthand`): a string is read
+by the kind's own rule (``owner/name`` is a Space, ``https://…`` a Hub file, ``hub:owner/name`` a Hub repo,
+anything else a local path), and a table picks its kind by the key it holds (``space``, ``command``,
+``repo``, ``path``). The targets are defined beside their launchers (:mod:`orchestrator.launchers`), the
+metadata sources beside their readers (:mod:`orchestrator.sources`); the locations here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from .errors import ConfigError
+from .fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId, Seconds, Threshold, identifier, shorthand
+from .launchers import CommandTarget, SpaceTarget, Target
+from .metadata import METADATA_FILENAME
+from .sources import Source
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-METADATA_FILENAME = "dataset_metadata.json"
 SEED_LABELS = ("department", "urgency")
 # The seed abbreviates some labels in its variable names (RETRAIN_DEPT_REPO, HF_HUB_METADATA_DEPT).
 SEED_ALIASES = {"department": "DEPT"}
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _LABEL = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def _identifier(value: Any) -> Any:
-    if isinstance(value, str) and not _IDENT.match(value):
-        raise ValueError(f"{value!r} is not a safe SQL identifier (letters, digits and _, not starting with a digit)")
-    return value
-
-
-def _qualified_identifier(value: Any) -> Any:
-    if isinstance(value, str):
-        for part in value.split("."):
-            _identifier(part)
-        if value.count(".") > 1:
-            raise ValueError(f"{value!r}: use 'table' or 'schema.table'")
-    return value
-
-
-def _boolean(value: Any) -> Any:
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _whole_number(value: Any) -> Any:
-    """Thresholds are counts of dataset rows: '40' and 40 pass, '40%' and 4.5 do not."""
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number of dataset rows")
-    if isinstance(value, str):
-        text = value.strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
-            raise ValueError(f"expected a whole number of dataset rows, got {value!r}")
-        return int(text)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"expected a whole number of dataset rows, got {value!r}")
-        return int(value)
-    return value
-
-
-def _repo_id(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    value = value.strip()
-    parts = value.split("/")
-    if len(parts) != 2 or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", p) for p in parts):
-        raise ValueError(f"{value!r} is not a Hub repo id of the form owner/name")
-    if ".." in value or "--" in value or value.endswith(".git"):
-        raise ValueError(f"{value!r} is not a valid Hub repo id ('..', '--' and '.git' are not allowed)")
-    return value
-
-
-Identifier = Annotated[str, BeforeValidator(_identifier)]
-QualifiedIdentifier = Annotated[str, BeforeValidator(_qualified_identifier)]
-Flag = Annotated[bool, BeforeValidator(_boolean)]
-RepoId = Annotated[str, BeforeValidator(_repo_id)]
-Threshold = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
-Seconds = Annotated[float, Field(gt=0)]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-Table = Callable[[Mapping[str, Any]], Any]
-
-
-def shorthand(string: Callable[[str], Any], tables: Mapping[str, str | Table]) -> Callable[[Any], Any]:
-    """The one parser of "Hub or local" values (targets, metadata sources, locations).
-
-    A string goes to ``string``. A table without ``kind`` takes its kind from the first key of ``tables``
-    it holds: the entry is that kind's name, or a function that rewrites the table. Anything else is left
-    to pydantic, which names what is wrong."""
-
-    def parse(value: Any) -> Any:
-        if isinstance(value, str):
-            return string(value.strip())
-        if isinstance(value, Mapping) and "kind" not in value:
-            for key, kind in tables.items():
-                if key in value:
-                    return {"kind": kind, **value} if isinstance(kind, str) else kind(value)
-        return value
-
-    return parse
-
-
-# ---------------------------------------------------------------------------------------------- targets
-class SpaceTarget(Frozen):
-    """Restart a Hugging Face Space (the seed's only kind of target)."""
-
-    kind: Literal["space"] = "space"
-    space: RepoId
-
-    def describe(self) -> str:
-        return f"Space {self.space}"
-
-
-class CommandTarget(Frozen):
-    """Run a local command. ``{label}``, ``{labels}`` and ``{version}`` in arguments are filled in."""
-
-    kind: Literal["command"] = "command"
-    command: tuple[str, ...] = Field(min_length=1)
-    timeout: Seconds = 3600.0
-    cwd: str | None = None
-
-    def describe(self) -> str:
-        return "command " + " ".join(self.command)
-
-
-def _space(spec: str) -> dict[str, str]:
-    """'owner/name' and 'space:owner/name' mean a Space."""
-    return {"kind": "space", "space": spec[len("space:") :] if spec.startswith("space:") else spec}
-
-
-Target = Annotated[
-    Annotated[Union[SpaceTarget, CommandTarget], Field(discriminator="kind")],
-    BeforeValidator(shorthand(_space, {"space": "space", "command": "command"})),
-]
-
-
-# ---------------------------------------------------------------------------------------------- sources
-class HubFileSource(Frozen):
-    """A file in a Hub repo, fetched through the Hub's resolve endpoint."""
-
-    kind: Literal["hub"] = "hub"
-    url: str
-
-    def describe(self) -> str:
-        return self.url
-
-
-class LocalFileSource(Frozen):
-    """A file in a local folder that stands in for a Hub dataset repo."""
-
-    kind: Literal["local"] = "local"
-    path: str
-
-    def describe(self) -> str:
-        return self.path
-
-
-# A URL scheme: two letters or more (C:\\ is a Windows drive), and not host:port.
-URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!\d)")
-_HOST = re.compile(r"(?i)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}|\d{1,3}(\.\d{1,3}){3})(:\d+)?")
-
-
-def missing_scheme(spec: str) -> str | None:
-    """Why ``spec`` looks like a URL written without ``https://`` (None if it does not): its first part is a
-    host name and no such local folder exists."""
-    first = spec.split("/", 1)[0]
-    if "/" in spec and _HOST.fullmatch(first) and not Path(first).exists():
-        return f"{spec!r} looks like a URL without its scheme (there is no local folder {first!r})"
-    return None
-
-
-def _local_metadata_path(spec: str) -> Path:
-    """The metadata file a local value means: the file itself (``.json``), or that folder's metadata file."""
-    path = Path(spec)
-    if path.suffix != ".json":  # a folder standing in for a dataset repo
-        for part in (path, *path.parents):
-            if part.exists() and not part.is_dir():
-                raise ValueError(f"{spec!r}: {part} is a file, not a folder that could hold {METADATA_FILENAME}")
-        path = path / METADATA_FILENAME
-    return path
-
-
-def _file(spec: str) -> dict[str, str]:
-    """An http(s) URL is a file on the Hub; a path (or file:// URL) a local file or folder."""
-    if not spec:
-        raise ValueError("is empty")
-    scheme = URL_SCHEME.match(spec)
-    if scheme and scheme[1].lower() in ("http", "https"):
-        return {"kind": "hub", "url": spec}
-    if scheme and scheme[1].lower() == "file":
-        rest = spec[scheme.end() :]
-        if not rest.startswith("//"):
-            raise ValueError(f"{spec!r} is not a file URL: write a local path as file:///path, or the path itself")
-        spec = rest[2:]
-        if not spec.startswith("/"):  # file://host/path: a file on another machine
-            raise ValueError(f"file://{spec} names a host ({spec.split('/', 1)[0]!r}): write a local path as file:///path")
-    elif scheme:
-        raise ValueError(
-            f"{scheme[1]}: URLs cannot be read; use https:// for a file on the Hub (…/resolve/main/dataset_metadata.json) "
-            "or a local path"
-        )
-    problem = missing_scheme(spec)
-    if problem:
-        raise ValueError(f"{problem}: write it as https://{spec}")
-    return {"kind": "local", "path": str(_local_metadata_path(spec))}
-
-
-def _repo_file(table: Mapping[str, Any]) -> dict[str, str]:
-    """{repo = "owner/name", revision = "main", path = "dataset_metadata.json"}: the endpoint is filled in
-    when the settings are loaded. (huggingface_hub's ``hf_hub_url`` builds the same URL, but importing it
-    costs a run with nothing to do about 0.17 s; :meth:`orchestrator.hub.Hub.file_url` uses it.)"""
-    repo = _repo_id(table["repo"])
-    revision = quote(str(table.get("revision", "main")), safe="")  # quoted as hf_hub_url quotes them
-    path = quote(str(table.get("path", METADATA_FILENAME)))
-    return {"kind": "hub", "url": f"{{endpoint}}/datasets/{repo}/resolve/{revision}/{path}"}
-
-
-Source = Annotated[
-    Annotated[Union[HubFileSource, LocalFileSource], Field(discriminator="kind")],
-    BeforeValidator(shorthand(_file, {"repo": _repo_file, "path": "local"})),
-]
 
 
 # ---------------------------------------------------------------------------------------------- locations
@@ -323,9 +107,9 @@ class LabelConfig(Frozen):
     @model_validator(mode="after")
     def _defaults(self) -> LabelConfig:
         if self.predicted_column is None:
-            object.__setattr__(self, "predicted_column", _identifier(f"model_predicted_{self.name}"))
+            object.__setattr__(self, "predicted_column", identifier(f"model_predicted_{self.name}"))
         if self.correct_column is None:
-            object.__setattr__(self, "correct_column", _identifier(f"correct_{self.name}"))
+            object.__setattr__(self, "correct_column", identifier(f"correct_{self.name}"))
         return self
 
 

@@ -1,5 +1,8 @@
 """Where a label's ``dataset_metadata.json`` is read from: the Hub (conditional GET) or a local folder.
 
+Each kind of source is defined here: its settings shape (a frozen model, and its rule in the
+:data:`Source` shorthand) beside the code that reads it.
+
 Both give the same :class:`Observation`, so the cycle never knows which one it is talking to. A
 document that breaks the contract is an observation too (``malformed``, with its error and its ETag),
 not an exception: whether that fails the label depends on whether the document changed since the
@@ -9,14 +12,111 @@ baseline, which only the cycle knows.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from urllib.parse import quote
 
-from .settings import HubFileSource, LabelConfig, LocalFileSource
+from pydantic import BeforeValidator, Field
+
 from .errors import MetadataError
-from .hub import Hub
-from .metadata import MAX_BYTES, DatasetMetadata, parse_metadata, too_large
+from .fields import Frozen, repo_id, shorthand
+from .metadata import MAX_BYTES, METADATA_FILENAME, DatasetMetadata, parse_metadata, too_large
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hub import Hub
+    from .settings import LabelConfig
+
+# ---------------------------------------------------------------------------------------------- the settings shape
+class HubFileSource(Frozen):
+    """A file in a Hub repo, fetched through the Hub's resolve endpoint."""
+
+    kind: Literal["hub"] = "hub"
+    url: str
+
+    def describe(self) -> str:
+        return self.url
+
+
+class LocalFileSource(Frozen):
+    """A file in a local folder that stands in for a Hub dataset repo."""
+
+    kind: Literal["local"] = "local"
+    path: str
+
+    def describe(self) -> str:
+        return self.path
+
+
+# A URL scheme: two letters or more (C:\\ is a Windows drive), and not host:port.
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!\d)")
+_HOST = re.compile(r"(?i)(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}|\d{1,3}(\.\d{1,3}){3})(:\d+)?")
+
+
+def missing_scheme(spec: str) -> str | None:
+    """Why ``spec`` looks like a URL written without ``https://`` (None if it does not): its first part is a
+    host name and no such local folder exists."""
+    first = spec.split("/", 1)[0]
+    if "/" in spec and _HOST.fullmatch(first) and not Path(first).exists():
+        return f"{spec!r} looks like a URL without its scheme (there is no local folder {first!r})"
+    return None
+
+
+def _local_metadata_path(spec: str) -> Path:
+    """The metadata file a local value means: the file itself (``.json``), or that folder's metadata file."""
+    path = Path(spec)
+    if path.suffix != ".json":  # a folder standing in for a dataset repo
+        for part in (path, *path.parents):
+            if part.exists() and not part.is_dir():
+                raise ValueError(f"{spec!r}: {part} is a file, not a folder that could hold {METADATA_FILENAME}")
+        path = path / METADATA_FILENAME
+    return path
+
+
+def _file(spec: str) -> dict[str, str]:
+    """An http(s) URL is a file on the Hub; a path (or file:// URL) a local file or folder."""
+    if not spec:
+        raise ValueError("is empty")
+    scheme = URL_SCHEME.match(spec)
+    if scheme and scheme[1].lower() in ("http", "https"):
+        return {"kind": "hub", "url": spec}
+    if scheme and scheme[1].lower() == "file":
+        rest = spec[scheme.end() :]
+        if not rest.startswith("//"):
+            raise ValueError(f"{spec!r} is not a file URL: write a local path as file:///path, or the path itself")
+        spec = rest[2:]
+        if not spec.startswith("/"):  # file://host/path: a file on another machine
+            raise ValueError(f"file://{spec} names a host ({spec.split('/', 1)[0]!r}): write a local path as file:///path")
+    elif scheme:
+        raise ValueError(
+            f"{scheme[1]}: URLs cannot be read; use https:// for a file on the Hub (…/resolve/main/dataset_metadata.json) "
+            "or a local path"
+        )
+    problem = missing_scheme(spec)
+    if problem:
+        raise ValueError(f"{problem}: write it as https://{spec}")
+    return {"kind": "local", "path": str(_local_metadata_path(spec))}
+
+
+def _repo_file(table: Mapping[str, Any]) -> dict[str, str]:
+    """{repo = "owner/name", revision = "main", path = "dataset_metadata.json"}: the endpoint is filled in
+    when the settings are loaded. (huggingface_hub's ``hf_hub_url`` builds the same URL, but importing it
+    costs a run with nothing to do about 0.17 s; :meth:`orchestrator.hub.Hub.file_url` uses it.)"""
+    repo = repo_id(table["repo"])
+    revision = quote(str(table.get("revision", "main")), safe="")  # quoted as hf_hub_url quotes them
+    path = quote(str(table.get("path", METADATA_FILENAME)))
+    return {"kind": "hub", "url": f"{{endpoint}}/datasets/{repo}/resolve/{revision}/{path}"}
+
+
+Source = Annotated[
+    Annotated[Union[HubFileSource, LocalFileSource], Field(discriminator="kind")],
+    BeforeValidator(shorthand(_file, {"repo": _repo_file, "path": "local"})),
+]
+
+
+# ---------------------------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import pytest
 
 from orchestrator import redact
 from orchestrator.config import load_settings
-from orchestrator.settings import CommandTarget, HubFileSource, LocalFileSource, SpaceTarget
+from orchestrator.launchers import CommandTarget, SpaceTarget
+from orchestrator.sources import HubFileSource, LocalFileSource
 from orchestrator.errors import ConfigError
 
 SEED = {

@@ -16,7 +16,8 @@ from conftest import TOKEN
 from support.hubstub import HubStub
 
 from orchestrator import launchers, redact
-from orchestrator.settings import CommandTarget, HubConfig, SpaceTarget
+from orchestrator.launchers import CommandTarget, SpaceTarget
+from orchestrator.settings import HubConfig
 from orchestrator.errors import AuthError, HubError, LaunchError
 from orchestrator.hub import Hub
 from orchestrator.launchers import CommandLauncher, Job, Launched, SpaceLauncher, launcher_for
@@ -349,7 +350,7 @@ def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> No
 
 CHILD_RUNNER = """
 import sys, threading, time
-from orchestrator.settings import CommandTarget
+from orchestrator.launchers import CommandTarget
 from orchestrator.launchers import CommandLauncher, Job
 threading.Thread(target=time.sleep, args=(100,), daemon=True).start()  # a second thread, as in a real run
 script = "import os, time; open(os.environ['PID_FILE'], 'w').write(str(os.getpid())); time.sleep(30)"

@@ -40,7 +40,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import ColumnClause, Engine, Select, TableClause, column, func, literal, select, table
 from sqlalchemy.sql.elements import ColumnElement
 
-from orchestrator.settings import METADATA_FILENAME, LabelConfig
+from orchestrator.metadata import METADATA_FILENAME
+from orchestrator.settings import LabelConfig
 from orchestrator.db import translate_errors
 from orchestrator.feedback import confirmation_condition, correction_condition
 from orchestrator.metadata import DatasetMetadata

@@ -22,8 +22,7 @@ from sqlalchemy import Engine
 from orchestrator.errors import ConfigError
 from orchestrator.feedback import count_corrections
 from orchestrator.hub import Hub
-from orchestrator.metadata import DatasetMetadata
-from orchestrator.settings import METADATA_FILENAME
+from orchestrator.metadata import METADATA_FILENAME, DatasetMetadata
 
 from .dataset import feedback_population, iter_base_rows, iter_feedback_rows, split_path, write_dataset
 from .settings import JobLabel, JobSettings

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.settings import METADATA_FILENAME
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.hub import Hub
-from orchestrator.metadata import parse_metadata
+from orchestrator.metadata import METADATA_FILENAME, parse_metadata
 
 from . import gate
 from .candidates import Candidate, train_candidates

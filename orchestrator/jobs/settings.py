@@ -19,7 +19,8 @@ from pydantic import Field, ValidationError
 
 from orchestrator.config import MOVED_TO_JOBS, describe_error, leaf_paths, load_settings, read_toml
 from orchestrator.errors import ConfigError
-from orchestrator.settings import Flag, Frozen, Identifier, LabelConfig, Location, QualifiedIdentifier, RepoId, Settings
+from orchestrator.fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId
+from orchestrator.settings import LabelConfig, Location, Settings
 
 
 class JobsConfig(Frozen):
