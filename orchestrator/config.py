@@ -153,10 +153,7 @@ def load_settings(
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     settings._config_file = config_file
     settings._deprecations = tuple(deprecations)
-    redact.register(settings.hub.token.get_secret_value() if settings.hub.token else None)
-    for url in (settings.database_url, settings.state_database_url):
-        if url is not None:
-            redact.register_url(url.get_secret_value())
+    # the token and the database URLs were registered above, before anything could print them
     for label in settings.labels:
         if isinstance(label.metadata, HubFileSource):
             redact.register_url(label.metadata.url)
