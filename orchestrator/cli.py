@@ -32,15 +32,13 @@ ENV_FILE_OPTION = click.option(
 INSTALL_ML = "pip install 'continuous-learning-orchestrator[ml]' (from a clone: pip install -e '.[ml]')"
 
 
-def _settings(config_file: Path | None, env_file: Path | None, *, jobs: bool = False, **overrides):
-    """The settings, read once: the environment over the env file over the TOML file. With ``jobs``, the
-    reference jobs' own settings too (``orchestrator.jobs.settings``, loaded only then)."""
-    if jobs:
-        from .jobs.settings import load_job_settings as load
-    else:
-        from .config import load_settings as load
+def _settings(config_file: Path | None, env_file: Path | None, **overrides):
+    """The settings, read once: the environment over the env file over the TOML file, with the reference
+    jobs' own section (``orchestrator.jobs.settings``, which needs no ML library), so that every command
+    checks the whole file."""
+    from .jobs.settings import load_job_settings
 
-    settings = load(
+    settings = load_job_settings(
         os.environ,
         config_file=config_file,
         env_file=env_file or Path(".env"),
@@ -123,10 +121,10 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
     return result.exit_code
 
 
-def _settings_and_engines(config_file: Path | None, env_file: Path | None, *, jobs: bool = False):
+def _settings_and_engines(config_file: Path | None, env_file: Path | None):
     from .db import engines
 
-    settings = _settings(config_file, env_file, jobs=jobs)
+    settings = _settings(config_file, env_file)
     return (settings, *engines(settings))
 
 
@@ -250,7 +248,7 @@ def prepare(config_file: Path | None, env_file: Path | None, labels: tuple[str, 
     """Build and publish one versioned dataset per label from the database (the reference prepare job)."""
     jobs = _ml("prepare")
     try:
-        settings, engine, _ = _settings_and_engines(config_file, env_file, jobs=True)
+        settings, engine, _ = _settings_and_engines(config_file, env_file)
         chosen = [settings.label(name) for name in _split_labels(labels)] or list(settings.labels)
         jobs.prepare(settings, chosen, engine, log=_log)
     except OrchestratorError as exc:
@@ -270,7 +268,7 @@ def retrain(config_file: Path | None, env_file: Path | None, label: str, dataset
 
     jobs = _ml("retrain")
     try:
-        settings = _settings(config_file, env_file, jobs=True)
+        settings = _settings(config_file, env_file)
         outcome = jobs.retrain(
             settings, settings.label(label), dataset_version=dataset_version, log=_log
         )
@@ -302,7 +300,7 @@ def predict(
     if input_format is None:
         input_format = "jsonl" if str(getattr(input_file, "name", "")).endswith(".jsonl") else "lines"
     try:
-        settings = _settings(config_file, env_file, jobs=True)
+        settings = _settings(config_file, env_file)
         with tempfile.TemporaryDirectory(prefix="predict-") as scratch:
             model = jobs.load_model(settings, settings.label(label), model_path, Path(scratch))
             for line in jobs.predict_input(model, input_file, input_format=input_format, scores=as_json):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,8 +112,8 @@ def load_settings(
         tree = read_toml(config_file)
         for path in leaf_paths(tree):
             origin[path] = f"{config_file.name}: " + ".".join(str(p) for p in path)
-    deprecations: list[str] = []
-    tree = _normalise_tree(tree, origin, config_file, deprecations)
+    handoff = JobsHandoff()
+    tree = _normalise_tree(tree, origin, config_file, handoff)
 
     for var, path in _GLOBAL_ENV:
         if var in env:
@@ -148,11 +150,12 @@ def load_settings(
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(describe_error(exc, origin, tree), hint=_HINT) from None
+        raise ConfigError(describe_error(exc, origin, tree), hint=SETTINGS_HINT) from None
     settings = _resolve_metadata_urls(settings, origin)
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     settings._config_file = config_file
-    settings._deprecations = tuple(deprecations)
+    settings._deprecations = tuple(handoff.deprecations)
+    settings._jobs_handoff = handoff
     # the token and the database URLs were registered above, before anything could print them
     for label in settings.labels:
         if isinstance(label.metadata, HubFileSource):
@@ -160,7 +163,7 @@ def load_settings(
     return settings
 
 
-_HINT = "see the settings table in README.md, or orchestrator/.env_examples"
+SETTINGS_HINT = "see the settings table in README.md, or orchestrator/.env_examples"
 
 
 def database_url_only(
@@ -181,7 +184,7 @@ def database_url_only(
         if isinstance(tree.get("database_url"), str):
             redact.register_url(tree["database_url"])
             return tree["database_url"], f"{config_file.name}: orchestrator.database_url"
-    raise ConfigError("DATABASE_URL is required but not set", hint=_HINT)
+    raise ConfigError("DATABASE_URL is required but not set", hint=SETTINGS_HINT)
 _SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 
@@ -232,13 +235,23 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}", hint="fix the line it names") from None
 
 
-# Label keys of the reference jobs, which earlier versions read from [labels.NAME]: still read there by the
-# jobs (orchestrator/jobs/settings.py), with a deprecation warning; the core settings have no such fields.
+# Label keys of the reference jobs, which earlier versions read from [labels.NAME] (or [tables]): the core
+# has no such fields, and hands them, untouched, to the jobs (orchestrator/jobs/settings.py), with a warning.
 MOVED_TO_JOBS = ("model", "base_dataset", "inference_space", "predicted_in_complaints")
 
 
+@dataclass
+class JobsHandoff:
+    """What the core loader read but does not interpret, for the reference jobs: the ``[jobs]`` section,
+    and each label's moved keys as ``{label: {key: (value, where it was written)}}``."""
+
+    jobs: Any = None
+    moved: dict[str, dict[str, tuple[Any, str]]] = dataclass_field(default_factory=dict)
+    deprecations: list[str] = dataclass_field(default_factory=list)
+
+
 def _normalise_tree(
-    tree: dict[str, Any], origin: dict[tuple[Any, ...], str], config_file: Path | None, deprecations: list[str] | None = None
+    tree: dict[str, Any], origin: dict[tuple[Any, ...], str], config_file: Path | None, handoff: JobsHandoff | None = None
 ) -> dict:
     """Flatten the TOML's friendly sections into the settings tree.
 
@@ -246,10 +259,12 @@ def _normalise_tree(
     defaults for every label's table and column names. Relative paths are relative to the TOML file.
     """
     tree = dict(tree)
-    tree.pop("jobs", None)  # the reference jobs' own section: they read it themselves
     for key, value in dict(tree.pop("orchestrator", {})).items():
         tree[key] = value
         origin[(key,)] = origin.pop(("orchestrator", key), key)
+    handoff = handoff if handoff is not None else JobsHandoff()
+    handoff.jobs = tree.pop("jobs", None)  # the reference jobs' own section: they read it themselves
+    where = f"{config_file.name}: " if config_file else ""
     prepare = tree.get("prepare")
     if isinstance(prepare, dict) and "target" in prepare:
         tree["prepare"] = prepare["target"]
@@ -262,11 +277,13 @@ def _normalise_tree(
             if isinstance(fields, dict):
                 merged = {**defaults, **fields}
                 for key in MOVED_TO_JOBS:
-                    if merged.pop(key, None) is not None and deprecations is not None:
-                        deprecations.append(
-                            f"{config_file.name if config_file else 'TOML'}: labels.{name}.{key} is a setting of the "
-                            f"reference jobs: move it to [jobs.labels.{name}] (it is still read here, for now)"
-                        )
+                    if key in merged:
+                        written = f"labels.{name}.{key}" if key in fields else f"tables.{key}"
+                        handoff.moved.setdefault(name, {})[key] = (merged.pop(key), where + written)
+                        line = (f"{where}{written} is a setting of the reference jobs: move it to "
+                                f"[jobs.labels.{name if key in fields else 'NAME'}] (it is read from there until then)")
+                        if line not in handoff.deprecations:
+                            handoff.deprecations.append(line)
                 meta = merged.get("metadata")
                 if isinstance(meta, str) and not URL_SCHEME.match(meta):  # a path: relative to this file
                     problem = missing_scheme(meta)
@@ -313,6 +330,17 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 
 def describe_error(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> str:
     """One line per problem, each naming the variable or TOML key the user must fix."""
+    return describe_problems(error_lines(exc, origin, tree))
+
+
+def describe_problems(lines: list[str]) -> str:
+    unique = list(dict.fromkeys(lines))
+    text = unique[0] if len(unique) == 1 else "".join(f"\n  - {line}" for line in unique)
+    return "invalid configuration: " + text
+
+
+def error_lines(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> list[str]:
+    """The problems ``exc`` found, each naming the variable or TOML key (``origin``) the user wrote."""
     lines = []
     errors = exc.errors(include_url=False)
     if any(len(e["loc"]) > 1 and e["loc"][0] == "labels" for e in errors):
@@ -340,9 +368,7 @@ def describe_error(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], 
             lines.append(message)
             continue
         lines.append(f"{name}: {message}")
-    unique = list(dict.fromkeys(lines))
-    text = unique[0] if len(unique) == 1 else "".join(f"\n  - {line}" for line in unique)
-    return "invalid configuration: " + text
+    return lines
 
 
 def _dotted(loc: tuple[Any, ...], tree: Mapping[str, Any]) -> str:

@@ -11,13 +11,11 @@ from .settings import LabelConfig, Settings
 from .errors import OrchestratorError
 from .hub import Hub
 from .journal import Journal, crash_point
-from .launchers import CommandTarget, Launcher, SpaceTarget, launcher_for
+from .launchers import Launcher, Target, launcher_for
 from .lease import RunLock
 from .report import Reporter
 from .results import FAILED, PENDING, TIMED_OUT, LabelResult, Outcome
 from .sources import MetadataReader, Observation
-
-Target = SpaceTarget | CommandTarget
 
 
 @dataclass

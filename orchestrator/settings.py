@@ -22,7 +22,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_valid
 
 from .errors import ConfigError
 from .fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId, Seconds, Threshold, identifier, shorthand
-from .launchers import CommandTarget, SpaceTarget, Target
+from .launchers import Target
 from .metadata import METADATA_FILENAME
 from .sources import Source
 
@@ -175,6 +175,7 @@ class Settings(Frozen):
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _config_file: Path | None = PrivateAttr(default=None)
     _deprecations: tuple[str, ...] = PrivateAttr(default=())
+    _jobs_handoff: Any = PrivateAttr(default=None)  # config.JobsHandoff: what the core hands the jobs, unread
 
     @property
     def config_file(self) -> Path | None:
@@ -209,7 +210,7 @@ class Settings(Frozen):
     def state_url(self) -> str:
         return (self.state_database_url or self.database_url).get_secret_value()
 
-    def prepare_target(self, label: LabelConfig) -> SpaceTarget | CommandTarget:
+    def prepare_target(self, label: LabelConfig) -> Target:
         target = label.prepare or self.prepare
         assert target is not None  # checked above
         return target

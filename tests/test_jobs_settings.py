@@ -98,3 +98,56 @@ def test_every_command_says_once_where_a_moved_key_goes(tmp_path):
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 3, done.stderr
     assert all("[jobs.labels.department]" in line for line in warnings)
+
+
+def test_moved_keys_given_as_table_defaults_or_under_orchestrator_are_still_read(tmp_path):
+    config = tmp_path / "o.toml"
+    config.write_text(CORE + """
+[tables]
+predicted_in_complaints = "pred_col"
+model = "m/models"
+
+[orchestrator.labels.department]
+threshold = 10
+dataset = "hub/datasets/department"
+inference_space = "owner/inference"
+retrain = { command = ["true"] }
+
+[orchestrator.jobs]
+min_delta = 0.01
+""")
+    settings = load_job_settings({}, config_file=config, env_file=None)
+    label = settings.label("department")
+    assert label.predicted_in_complaints == "pred_col" and label.model.path == str(tmp_path / "m/models")
+    assert label.inference_space == "owner/inference" and settings.jobs.min_delta == 0.01
+    assert any("o.toml: tables.model is a setting of the reference jobs" in line for line in settings.deprecations)
+
+
+LABEL = """
+[labels.department]
+threshold = 10
+dataset = "hub/datasets/department"
+retrain = { command = ["true"] }
+"""
+
+
+@pytest.mark.parametrize("text, words", [
+    ("jobs = 5\n" + CORE + LABEL, "jobs must be a table"),
+    (CORE + "[jobs]\nmin_deltaa = 0.1\n" + LABEL, "o.toml: jobs.min_deltaa: Extra inputs are not permitted"),
+    (CORE + '[jobs.labels.departmnet]\nmodel = "m"\n' + LABEL, "jobs.labels.departmnet: there is no label 'departmnet'"),
+])
+def test_every_command_refuses_a_broken_jobs_section(tmp_path, text, words):
+    (tmp_path / "o.toml").write_text(text)
+    for command in ("run", "status", "prepare"):
+        done = run_cli({}, command, "--config", "o.toml", cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_value_in_the_old_place_is_named_where_it_was_written(tmp_path):
+    config = tmp_path / "o.toml"
+    config.write_text(OLD_LAYOUT.replace('"owner/inference"', '"not a repo"').replace("min_delta = 0.01", "min_delta = 2"))
+    with pytest.raises(ConfigError) as caught:
+        load_job_settings({}, config_file=config, env_file=None)
+    assert "o.toml: labels.department.inference_space" in caught.value.message
+    assert "o.toml: jobs.min_delta" in caught.value.message  # both problems, in one message

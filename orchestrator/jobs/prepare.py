@@ -88,7 +88,7 @@ def prepare(
                     extra={"recipe": jobs.recipe, "population": population},
                 )
             except (FileNotFoundError, ValueError) as exc:
-                raise ConfigError(f"label {label.name}: {exc}", hint="check labels.<label>.base_dataset") from None
+                raise ConfigError(f"label {label.name}: {exc}", hint=f"check jobs.labels.{label.name}.base_dataset") from None
             store.publish(
                 Path(tmp), tag=metadata.version_tag, message=f"{label.name} dataset {metadata.version_tag}", last=METADATA_FILENAME
             )

@@ -5,8 +5,9 @@
 
 :class:`JobSettings` is the core :class:`~orchestrator.settings.Settings` plus these, and its labels are
 the core labels plus their job fields, so a job reads ``settings.jobs.min_delta`` or ``label.model``.
-Earlier versions read the per-label keys from ``[labels.NAME]``: they are still read there (the core
-loader warns, in one line each, where they go now), and a key in ``[jobs.labels.NAME]`` wins.
+Earlier versions read the per-label keys from ``[labels.NAME]`` (or ``[tables]``): the core loader hands
+them over untouched, with one warning line each saying where they go now; a key in ``[jobs.labels.NAME]``
+wins. Every command validates this section as it did (the command line loads it), but the core never does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from orchestrator.config import MOVED_TO_JOBS, describe_error, leaf_paths, load_settings, read_toml
+from orchestrator.config import MOVED_TO_JOBS, SETTINGS_HINT, JobsHandoff, describe_problems, error_lines, leaf_paths, load_settings
 from orchestrator.errors import ConfigError
 from orchestrator.fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId
 from orchestrator.settings import LabelConfig, Location, Settings
@@ -87,42 +88,55 @@ def load_job_settings(
     overrides: Mapping[str, Any] | None = None,
 ) -> JobSettings:
     """The core settings (:func:`orchestrator.config.load_settings`, same precedence and errors), plus the
-    ``[jobs]`` section of the TOML file they were read from."""
+    jobs' own: the ``[jobs]`` section and the moved label keys the core loader handed over."""
     core = load_settings(
         environ, config_file=config_file, env_file=env_file, require_env_file=require_env_file, overrides=overrides
     )
+    handoff: JobsHandoff = core._jobs_handoff or JobsHandoff()
     source = core.config_file
-    tree = read_toml(source) if source is not None else {}
     base = source.parent if source is not None else Path.cwd()
     where = f"{source.name}: " if source is not None else ""
-    jobs_tree = dict(tree.get("jobs") or {})
-    per_label = jobs_tree.pop("labels", None) or {}
-    if not isinstance(per_label, dict):
-        raise ConfigError(f"{where}jobs.labels must be a table of labels", hint="see orchestrator/examples/local.toml")
-    jobs = _validate(JobsConfig, jobs_tree, where, ("jobs",))
-    old = tree.get("labels") if isinstance(tree.get("labels"), dict) else {}
+    section = handoff.jobs if handoff.jobs is not None else {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"invalid configuration: {where}jobs must be a table, e.g. [jobs]", hint=SETTINGS_HINT)
+    section = dict(section)
+    per_label = section.pop("labels", None) or {}
+    if not isinstance(per_label, dict) or not all(isinstance(v, dict) for v in per_label.values()):
+        raise ConfigError(f"invalid configuration: {where}jobs.labels must hold one table per label", hint=SETTINGS_HINT)
+    unknown = sorted(set(per_label) - set(core.label_names))
+    if unknown:
+        raise ConfigError(
+            f"invalid configuration: {where}jobs.labels.{unknown[0]}: there is no label {unknown[0]!r}",
+            hint=f"configured labels: {', '.join(core.label_names)}",
+        )
+    problems: list[str] = []
+    jobs = _validate(JobsConfig, section, {path: where + ".".join(("jobs", *map(str, path))) for path in leaf_paths(section)}, problems)
     labels = []
     for label in core.labels:
-        fields = {key: value for key, value in (old.get(label.name) or {}).items() if key in _JOB_LABEL_FIELDS}
-        new = per_label.get(label.name) or {}
-        if not isinstance(new, dict):
-            raise ConfigError(f"{where}jobs.labels.{label.name} must be a table", hint="see orchestrator/examples/local.toml")
-        fields.update(new)  # the new place wins
+        fields: dict[str, Any] = {}
+        origin: dict[tuple[Any, ...], str] = {}
+        for key, (value, written) in handoff.moved.get(label.name, {}).items():
+            fields[key], origin[(key,)] = value, written
+        for key, value in per_label.get(label.name, {}).items():  # the new place wins
+            fields[key], origin[(key,)] = value, f"{where}jobs.labels.{label.name}.{key}"
         for key in ("model", "base_dataset"):  # a relative path is relative to the TOML file
             value = fields.get(key)
             if isinstance(value, str) and not value.startswith("hub:"):
                 fields[key] = str(base / value)
-        job_fields = _validate(JobFields, fields, where, ("jobs", "labels", label.name))
-        labels.append(JobLabel.model_validate({**dict(label), **dict(job_fields)}))
+        job_fields = _validate(JobFields, fields, origin, problems)
+        if job_fields is not None:
+            labels.append(JobLabel.model_validate({**dict(label), **dict(job_fields)}))
+    if problems:
+        raise ConfigError(describe_problems(problems), hint=SETTINGS_HINT)
     settings = JobSettings.model_validate({**dict(core), "jobs": jobs, "labels": tuple(labels)})
     settings.__pydantic_private__ = dict(core.__pydantic_private__ or {})  # origins, file, deprecations
     return settings
 
 
-def _validate(model: type[Frozen], values: dict[str, Any], where: str, prefix: tuple[str, ...]):
+def _validate(model: type[Frozen], values: dict[str, Any], origin: dict[tuple[Any, ...], str], problems: list[str]):
+    """``model`` from ``values``, or None with its problems added to ``problems`` (each named by ``origin``)."""
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        origin = {path: where + ".".join((*prefix, *map(str, path))) for path in leaf_paths(values)}
-        origin[()] = where + ".".join(prefix)
-        raise ConfigError(describe_error(exc, origin, values), hint="see the settings table in README.md") from None
+        problems.extend(error_lines(exc, origin, values))
+        return None
