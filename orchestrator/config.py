@@ -154,7 +154,6 @@ def load_settings(
     settings = _resolve_metadata_urls(settings, origin)
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     settings._config_file = config_file
-    settings._deprecations = tuple(handoff.deprecations)
     settings._jobs_handoff = handoff
     # the token and the database URLs were registered above, before anything could print them
     for label in settings.labels:

@@ -109,7 +109,7 @@ class Cycle:
 
     def _record(self, plan: Plan, entry: LabelPlan) -> None:
         """The label's result row from its plan, and the plan's lines in the log."""
-        label, state, decision, pending = entry.label, entry.state, entry.decision, entry.pending
+        label, state, decision, pending = entry.label, entry.state, entry.decision, entry.state.pending
         self.ctx.results[label.name] = LabelResult(
             label=label.name,
             corrections=decision.corrections,

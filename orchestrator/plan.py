@@ -38,11 +38,6 @@ class LabelPlan:
     unconfirmed: Action | None = None  # an earlier run's intent without a result (dry runs only)
 
     @property
-    def pending(self) -> bool:
-        """Waiting for, or holding, a dataset prepared earlier: not prepared again."""
-        return self.step not in ("skip", "fire")
-
-    @property
     def name(self) -> str:
         return self.label.name
 
@@ -54,9 +49,6 @@ class Plan:
 
     def of(self, *steps: Step) -> list[LabelConfig]:
         return [entry.label for entry in self.labels if entry.step in steps]
-
-    def get(self, name: str) -> LabelPlan:
-        return next(entry for entry in self.labels if entry.name == name)
 
     @property
     def idle(self) -> bool:

@@ -16,7 +16,7 @@ from .context import RunContext
 from .errors import AuthError, HubError, HubUnavailable, LaunchError, OrchestratorError
 from .journal import Settled
 from .launchers import Job, Launcher
-from .state import DATASET_READY, Action, utc_now
+from .state import DATASET_READY, Action, ActionResult, utc_now
 
 
 def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
@@ -42,12 +42,11 @@ def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
         if sent is None and action.kind == "prepare":
             how = "assumed sent (cannot tell); PREPARE_DEADLINE backs this up"
             ctx.reporter.warning(f"reconciled {action.key}: {how}", title="reconcile")
-            journal.record(result=Settled(action.key, "reconciled", how))
+            _record_sent(ctx, action, labels, "reconciled", how)
         elif sent:
             how = "it is under way"
             ctx.reporter.info(f"reconciled {action.key}: {how}")
-            done = [journal.state(labels[0].name).retrained(action.version)] if action.kind == "retrain" else []
-            journal.record(*done, result=Settled(action.key, "reconciled", how))
+            _record_sent(ctx, action, labels, "reconciled", how)
         else:
             why = "shows no sign of it" if sent is False else "cannot tell whether it happened"
             ctx.reporter.warning(
@@ -90,6 +89,12 @@ def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher
         else:  # the labels stay pending; PREPARE_DEADLINE lets them be prepared again
             journal.record(result=Settled(action.key, "failed", exc.message))
         return exc
-    done = [journal.state(labels[0].name).retrained(action.version)] if action.kind == "retrain" else []
-    journal.record(*done, result=Settled(action.key, "ok", launched.detail))
+    _record_sent(ctx, action, labels, "ok", launched.detail)
     return None
+
+
+def _record_sent(ctx: RunContext, action: Action, labels: list[LabelConfig], result: ActionResult, detail: str | None) -> None:
+    """Record ``action`` as having happened: a retrain also leaves its label idle, that version retrained."""
+    journal = ctx.journal
+    done = [journal.state(labels[0].name).retrained(action.version)] if action.kind == "retrain" else []
+    journal.record(*done, result=Settled(action.key, result, detail))

@@ -174,7 +174,6 @@ class Settings(Frozen):
     # file read (the reference jobs read their own section of it), and deprecation warnings
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _config_file: Path | None = PrivateAttr(default=None)
-    _deprecations: tuple[str, ...] = PrivateAttr(default=())
     _jobs_handoff: Any = PrivateAttr(default=None)  # config.JobsHandoff: what the core hands the jobs, unread
 
     @property
@@ -184,7 +183,7 @@ class Settings(Frozen):
     @property
     def deprecations(self) -> tuple[str, ...]:
         """One line per setting written where an earlier version read it, saying where it goes now."""
-        return self._deprecations
+        return tuple(self._jobs_handoff.deprecations) if self._jobs_handoff is not None else ()
 
     def origin(self, field: str) -> str:
         """The name the user set ``field`` by (``STATE_DATABASE_URL``, ``orchestrator.toml: …``), for messages."""

@@ -140,11 +140,6 @@ def build_classifier(*, seed: int = 0) -> LinearSVC:
     return LinearSVC(C=0.5, class_weight="balanced", random_state=seed)
 
 
-def build_pipeline(*, seed: int = 0) -> Pipeline:
-    """The untrained default pipeline."""
-    return Pipeline([("features", build_features()), ("clf", build_classifier(seed=seed))])
-
-
 @dataclass(frozen=True)
 class Features:
     """Fitted features and the matrix of the texts they were fitted on: several classifiers (other row

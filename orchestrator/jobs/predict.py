@@ -119,7 +119,3 @@ def predict_input(model: Model, handle: Iterable[bytes], *, input_format: str = 
             yield from flush()
     yield from flush()
 
-
-def predict_lines(model: Model, lines: Iterable[str], *, scores: bool) -> Iterator[str]:
-    """The same, on text lines already decoded (for callers holding strings)."""
-    yield from predict_input(model, (line.encode("utf-8") for line in lines), scores=scores)

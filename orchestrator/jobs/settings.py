@@ -129,7 +129,7 @@ def load_job_settings(
     if problems:
         raise ConfigError(describe_problems(problems), hint=SETTINGS_HINT)
     settings = JobSettings.model_validate({**dict(core), "jobs": jobs, "labels": tuple(labels)})
-    settings.__pydantic_private__ = dict(core.__pydantic_private__ or {})  # origins, file, deprecations
+    settings.__pydantic_private__ = dict(core.__pydantic_private__ or {})  # origins, file, the handoff (and its deprecations)
     return settings
 
 
