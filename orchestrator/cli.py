@@ -117,6 +117,10 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
     engine.dispose()
     state_engine.dispose()
     reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
+    if settings.notify.urls:  # never fails the run: a problem sending is a warning
+        from .notify import notify
+
+        notify(result, settings.notify, reporter, os.environ)
     reporter.info(_closing_line(result))
     return result.exit_code
 
@@ -207,6 +211,55 @@ def schema(config_file: Path | None, env_file: Path | None, apply: bool) -> None
         _fail(exc)
 
 
+@cli.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+def serve(config_file: Path | None, env_file: Path | None, host: str, port: int) -> None:
+    """Serve Hub webhooks, threshold checks and a status page (needs the serve extra)."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        _fail(ConfigError(f"`orchestrator serve` needs the serve extra ({exc.name} is not installed)", hint=INSTALL_SERVE))
+        return
+    from .db import engines
+    from .hub import Hub
+    from .report import Reporter
+    from .runner import CycleRunner
+    from .server import Service, create_app
+    from .state import StateStore
+
+    try:
+        settings = _settings(config_file, env_file)
+        engine, state_engine = engines(settings)
+        StateStore(state_engine).migrate()  # the status page works before the first cycle
+        reporter = Reporter(os.environ)
+        hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
+
+        def on_result(result) -> None:
+            if settings.notify.urls:
+                from .notify import notify
+
+                notify(result, settings.notify, reporter, os.environ)
+
+        runner = CycleRunner(settings, engine, state_engine, hub, lambda: Reporter(os.environ), on_result=on_result)
+        forwarder = None
+        if settings.serve.forward_to:
+            from .github import GitHub
+
+            forwarder = GitHub.from_environ(settings.environ, timeout=settings.hub.timeout)
+        service = Service(settings, runner, forwarder=forwarder)
+    except OrchestratorError as exc:
+        _fail(exc)
+        return
+    click.echo(f"orchestrator serve: listening on http://{host}:{port} (webhooks: POST /webhooks/hub)", err=True)
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=30)
+
+
+INSTALL_SERVE = "pip install 'continuous-learning-orchestrator[serve]' (from a clone: pip install -e \".[serve]\")"
+
+
 def _ml(what: str):
     """Import the jobs library, or explain how to install it."""
     import importlib
@@ -259,7 +312,13 @@ def prepare(config_file: Path | None, env_file: Path | None, labels: tuple[str, 
 @CONFIG_OPTION
 @ENV_FILE_OPTION
 @click.option("--label", required=True, help="The label whose model to retrain.")
-@click.option("--dataset-version", default=None, help="The dataset version (tag) to train on. Default: the newest.")
+@click.option(
+    "--dataset-version",
+    default=None,
+    envvar="DATASET_VERSION",
+    help="The dataset version (tag) to train on; default: $DATASET_VERSION (which a retrain Space or job is "
+    "given), else the newest.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
 def retrain(config_file: Path | None, env_file: Path | None, label: str, dataset_version: str | None, as_json: bool) -> None:
     """Train a challenger, gate it against the deployed champion, deploy only if it is better."""

@@ -43,6 +43,7 @@ _GLOBAL_ENV: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ORCHESTRATOR_WAIT", ("wait",)),
     ("TRIGGER_MODE", ("trigger_mode",)),
     ("PREPARE_DEADLINE", ("prepare_deadline",)),
+    ("RETRAIN_DEADLINE", ("retrain_deadline",)),
     ("LOCK_LEASE", ("lock_lease",)),
     ("LOCK_WAIT", ("lock_wait",)),
     ("ORCHESTRATOR_CRASH_AT", ("crash_at",)),
@@ -54,6 +55,11 @@ _GLOBAL_ENV: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("HTTP_TIMEOUT", ("hub", "timeout")),
     ("HTTP_RETRIES", ("hub", "retries")),
     ("HTTP_BACKOFF", ("hub", "backoff")),
+    ("NOTIFY_URLS", ("notify", "urls")),
+    ("NOTIFY_EVENTS", ("notify", "events")),
+    ("WEBHOOK_SECRET", ("serve", "webhook_secret")),
+    ("STATUS_TOKEN", ("serve", "status_token")),
+    ("WEBHOOK_FORWARD_REPO", ("serve", "forward_to")),
 )
 
 
@@ -66,6 +72,7 @@ def label_env(name: str) -> dict[str, str]:
         "retrain": f"RETRAIN_{alias}_REPO",
         "metadata": f"HF_HUB_METADATA_{alias}",
         "sample_ratio": f"SAMPLE_RATIO_{upper}",
+        "result": f"RETRAIN_RESULT_{alias}",
     }
 
 
@@ -145,8 +152,10 @@ def load_settings(
 
     for var, path in _GLOBAL_ENV:  # a setting left at its default is named as the user would set it
         origin.setdefault(path, var)
+    serve = tree.get("serve") if isinstance(tree.get("serve"), dict) else {}
     _register_secrets({"DATABASE_URL": tree.get("database_url"), "STATE_DATABASE_URL": tree.get("state_database_url"),
-                       "HF_TOKEN": (tree.get("hub") or {}).get("token") if isinstance(tree.get("hub"), dict) else None})
+                       "HF_TOKEN": (tree.get("hub") or {}).get("token") if isinstance(tree.get("hub"), dict) else None,
+                       "WEBHOOK_SECRET": serve.get("webhook_secret"), "STATUS_TOKEN": serve.get("status_token")})
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
@@ -155,6 +164,7 @@ def load_settings(
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     settings._config_file = config_file
     settings._jobs_handoff = handoff
+    settings._environ = dict(env)
     # the token and the database URLs were registered above, before anything could print them
     for label in settings.labels:
         if isinstance(label.metadata, HubFileSource):
@@ -184,7 +194,7 @@ def database_url_only(
             redact.register_url(tree["database_url"])
             return tree["database_url"], f"{config_file.name}: orchestrator.database_url"
     raise ConfigError("DATABASE_URL is required but not set", hint=SETTINGS_HINT)
-_SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+_SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "NOTIFY_URLS", "WEBHOOK_SECRET", "STATUS_TOKEN")
 
 
 def _register_secrets(values: Mapping[str, Any]) -> None:
@@ -204,13 +214,17 @@ def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], 
     hub = settings.hub
     labels = []
     for index, label in enumerate(settings.labels):
-        if isinstance(label.metadata, HubFileSource):
-            url = label.metadata.url.replace("{endpoint}", hub.endpoint)
-            name = origin.get(("labels", index, "metadata"), f"labels.{label.name}.metadata")
+        update = {}
+        for field in ("metadata", "result"):
+            source = getattr(label, field)
+            if not isinstance(source, HubFileSource):
+                continue
+            url = source.url.replace("{endpoint}", hub.endpoint)
+            name = origin.get(("labels", index, field), f"labels.{label.name}.{field}")
             if "@" in urlsplit(url).netloc:
                 raise ConfigError(
                     f"invalid configuration: {name}: the URL carries credentials (user info before '@' in "
-                    f"{host_of(url)!r}); metadata URLs carry none",
+                    f"{host_of(url)!r}); {field} URLs carry none",
                     hint="remove the user info: the Hub token (HF_TOKEN) is sent as a header, to the Hub's host only",
                 )
             if not hub.may_receive_token(url):
@@ -219,8 +233,8 @@ def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], 
                     f"({hub.host}, from HF_ENDPOINT); the Hub token is only ever sent to the Hub's host",
                     hint=f"point the URL at {hub.endpoint}, or add the host to HF_TOKEN_ALLOWED_HOSTS if you trust it",
                 )
-            label = label.model_copy(update={"metadata": HubFileSource(url=url)})
-        labels.append(label)
+            update[field] = HubFileSource(url=url)
+        labels.append(label.model_copy(update=update) if update else label)
     return settings.model_copy(update={"labels": tuple(labels)})
 
 
@@ -283,15 +297,16 @@ def _normalise_tree(
                                 f"[jobs.labels.{name if key in fields else 'NAME'}] (it is read from there until then)")
                         if line not in handoff.deprecations:
                             handoff.deprecations.append(line)
-                meta = merged.get("metadata")
-                if isinstance(meta, str) and not URL_SCHEME.match(meta):  # a path: relative to this file
-                    problem = missing_scheme(meta)
-                    if problem:
-                        raise ConfigError(
-                            f"invalid configuration: {config_file.name if config_file else 'TOML'}: labels.{name}.metadata: {problem}",
-                            hint=f"write it as https://{meta}",
-                        )
-                    merged["metadata"] = str(base / meta)
+                for key in ("metadata", "result"):
+                    meta = merged.get(key)
+                    if isinstance(meta, str) and not URL_SCHEME.match(meta) and not meta.startswith("hub:"):
+                        problem = missing_scheme(meta)  # a path: relative to this file
+                        if problem:
+                            raise ConfigError(
+                                f"invalid configuration: {config_file.name if config_file else 'TOML'}: labels.{name}.{key}: {problem}",
+                                hint=f"write it as https://{meta}",
+                            )
+                        merged[key] = str(base / meta)
                 for key in ("dataset",):
                     value = merged.get(key)
                     if isinstance(value, str) and not value.startswith("hub:"):

@@ -40,10 +40,15 @@ class RunContext:
         return self.settings.dry_run
 
     def launcher(self, target: Target) -> Launcher:
-        return self.launcher_factory(target, self.hub)
+        return self.launcher_factory(target, self.hub, self.settings.environ)
 
     def crash_point(self, name: str) -> None:
         crash_point(self.settings.crash_at, name, self.reporter.info)
+
+    def follows(self, label: LabelConfig, launcher: Launcher) -> bool:
+        """Whether a launched retrain's outcome can be followed: its job's status tells when it ended, or
+        the retrain publishes a result (``result``). A Space without a result is not followed."""
+        return launcher.follows or label.result is not None
 
     def by_prepare_target(self, labels: list[LabelConfig]) -> dict[Target, list[LabelConfig]]:
         """Labels that share a prepare target are prepared by one launch."""

@@ -33,7 +33,7 @@ from .plan import LabelPlan, Plan, make_plan
 from .reconcile import reconcile
 from .report import Reporter
 from .results import PENDING, SKIPPED, LabelResult, RunResult
-from .state import HEAD, StateStore
+from .state import HEAD, RETRAINING, StateStore
 
 
 @dataclass
@@ -86,6 +86,9 @@ class Cycle:
             except OrchestratorError as exc:
                 self.reporter.error(str(exc), title="orchestrator stopped")
                 return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
+            except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a launched job is not cancelled, and is not forgotten
+                self._say_what_keeps_running()
+                raise
             failed = any(r.failed for r in self.ctx.results.values())
             return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
         finally:  # whatever happened (an interrupt, a bug), the heartbeat stops and the lease is given back
@@ -133,7 +136,13 @@ class Cycle:
                 f"[{label.name}] corrections={decision.corrections}{scope} sampled_correct={sampled} "
                 f"dataset_len={decision.dataset_len} threshold={decision.threshold}"
             )
-            if pending:
+            if state.state == RETRAINING:
+                since = iso(state.retrain_started_at) if state.retrain_started_at else "?"
+                self.reporter.info(
+                    f"[{label.name}] retraining since {since}: following the retrain of "
+                    f"{state.last_retrained_version or '?'} ({state.retrain_ref or label.retrain.describe()})"
+                )
+            elif pending:
                 since = iso(state.requested_at) if state.requested_at else "?"
                 self.reporter.info(
                     f"[{label.name}] pending since {since}: waiting for a dataset newer than "
@@ -141,6 +150,21 @@ class Cycle:
                 )
             else:
                 self.reporter.info(f"[{label.name}] {'prepare' if entry.step == 'fire' else 'skip'}: {decision.reason}")
+
+    def _say_what_keeps_running(self) -> None:
+        for name, state in self.journal.states.items():
+            if state.state == RETRAINING:
+                self.reporter.warning(
+                    f"interrupted: the retrain of {state.last_retrained_version} ({state.retrain_ref}) keeps running; "
+                    "it is recorded, and the next run follows it to its end",
+                    title=f"label {name}",
+                )
+        for action in self.store.unfinished() if self.journal.lease is not None else ():
+            self.reporter.warning(
+                f"interrupted while sending {action.key} to {action.target}: the next run checks whether it started "
+                "before sending anything",
+                title="interrupted",
+            )
 
     # ---------------------------------------------------------------------------------- lock and record
     def _lock(self) -> None:
@@ -165,7 +189,7 @@ class Cycle:
     def _result(self, started: str, *, locked: bool = False, **kwargs) -> RunResult:
         results = self.ctx.results
         ordered = () if locked else tuple(results[label.name] for label in self.settings.labels if label.name in results)
-        return RunResult(started_at=started, finished_at=iso(), dry_run=self.dry_run, labels=ordered, **kwargs)
+        return RunResult(started_at=started, finished_at=iso(), dry_run=self.dry_run, labels=ordered, locked=locked, **kwargs)
 
     def _finish(self, started: str, **kwargs) -> RunResult:
         result = self._result(started, **kwargs)

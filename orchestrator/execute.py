@@ -20,8 +20,8 @@ from .journal import Intent, Settled
 from .launchers import Job
 from .metadata import DatasetMetadata
 from .plan import Plan
-from .results import ALREADY_DONE, PLANNED, RETRAINED
-from .state import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, utc_now
+from .results import ALREADY_DONE, PLANNED, RETRAIN_RUNNING, RETRAINED
+from .state import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, utc_now
 from .wait import Waiter
 
 Baselines = dict[str, DatasetMetadata | None]
@@ -42,8 +42,9 @@ class Executor:
             return
         for label in ready:  # a dataset that arrived before a crash: straight to retraining
             self.retrain(label, ctx.journal.state(label.name).dataset_version or "")
+        launched = [label for label in ready if ctx.journal.state(label.name).state == RETRAINING]
         prepared = self._prepare(firing, baselines)
-        Waiter(ctx, self.retrain).wait([*pending, *prepared])
+        Waiter(ctx, self.retrain).wait([*plan.of("follow"), *launched, *pending, *prepared])
 
     # ---------------------------------------------------------------------------------- before acting
     def _read_baselines(self, firing: list[LabelConfig]) -> Baselines:
@@ -122,6 +123,12 @@ class Executor:
             say(
                 f"  [{label.name}] pending: would check {how_long} for a version newer than "
                 f"{state.baseline_version or 'none'}, then launch retrain: {label.retrain.describe()}"
+            )
+        for label in plan.of("follow"):
+            state = ctx.journal.state(label.name)
+            say(
+                f"  [{label.name}] retraining: would check how the retrain of {state.last_retrained_version} "
+                f"({state.retrain_ref or label.retrain.describe()}) ended"
             )
         for entry in plan.labels:
             if entry.unconfirmed is not None:
@@ -211,10 +218,14 @@ class Executor:
             ctx.note_state(name)
             return
         ctx.crash_point("after_retrain_launch")
-        journal.record(journal.state(name).retrained(version), result=Settled(key, "ok", launched.detail))
+        follow = ctx.follows(label, launcher)
+        journal.record(
+            journal.state(name).retrained(version, ref=launched.ref, follow=follow),
+            result=Settled(key, "ok", launched.detail),
+        )
         ctx.crash_point("after_retrain_recorded")
         ctx.reporter.info(f"[{name}] retrain launched: {launched.target} ({launched.detail}) on {version}")
         for line in launched.output:
             ctx.reporter.info(f"  | {line}")
-        ctx.update(name, outcome=RETRAINED)
+        ctx.update(name, outcome=RETRAIN_RUNNING if follow else RETRAINED, retrain_ref=launched.ref)
         ctx.note_state(name)

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from .settings import HubConfig
 from .errors import AuthError, HubError, HubUnavailable, MetadataError
 from .metadata import too_large
-from .retry import RetryAfterTooLong, is_transient, is_transient_before_sending, retrying, status_of
+from .retry import RetryAfterTooLong, is_transient, is_transient_before_sending, is_unsent, retrying, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -131,8 +133,8 @@ class Hub:
         if self._whoami is None:
             if not self.config.token:
                 raise AuthError(
-                    "HF_TOKEN is not set, and restarting a Space needs a token",
-                    hint="set HF_TOKEN to a token with write access to the Spaces it restarts",
+                    "HF_TOKEN is not set, and restarting a Space or starting an HF Job needs a token",
+                    hint="set HF_TOKEN to a token with write access to the Spaces it restarts (or the jobs' namespace)",
                 )
             self._whoami = self._call(
                 "checking HF_TOKEN (whoami)", lambda: self.api.whoami(), not_found="check HF_ENDPOINT"
@@ -200,6 +202,25 @@ class Hub:
             not_found=f"check the Space id {repo_id!r}",
         )
         return str(runtime.stage)
+
+    def space_variable(self, repo_id: str, key: str) -> tuple[str | None, datetime | None]:
+        """A Space variable's value and when it last changed ((None, None) when it is not set)."""
+        found = self._call(
+            f"reading the variables of Space {repo_id}",
+            lambda: self.api.get_space_variables(repo_id).get(key),
+            not_found=f"check the Space id {repo_id!r}",
+        )
+        return (found.value, found.updated_at) if found is not None else (None, None)
+
+    def set_space_variable(self, repo_id: str, key: str, value: str) -> None:
+        """Set a Space variable, which restarts a running Space: only a try that surely never reached the
+        Hub is repeated; any other failure is :class:`HubUnavailable`, left for the next run to check."""
+        self._call(
+            f"setting {key} on Space {repo_id}",
+            lambda: self.api.add_space_variable(repo_id, key, value),
+            not_found=f"check the Space id {repo_id!r}",
+            retry_on=is_unsent,
+        )
 
     # ------------------------------------------------------------------------------------- repos
     def publish_folder(self, repo_id: str, folder: str, *, repo_type: str, tag: str, message: str) -> str:

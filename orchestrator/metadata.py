@@ -67,31 +67,36 @@ def optional_field_problems(document: dict[str, Any]) -> list[str]:
 def parse_metadata(raw: bytes | str, *, source: str) -> DatasetMetadata:
     """Validate a metadata document; :class:`MetadataError` names the source and each bad required field.
     The result's ``warnings`` say what is wrong with the optional fields."""
+    document = json_object(raw, source=source, hint="check what the prepare job writes to dataset_metadata.json")
+    try:
+        metadata = DatasetMetadata.model_validate(document)
+    except ValidationError as exc:
+        raise MetadataError(f"{source} is malformed: " + problems_of(exc), hint=_HINT) from None
+    metadata._warnings = tuple(optional_field_problems(document))
+    return metadata
+
+
+def json_object(raw: bytes | str, *, source: str, hint: str) -> dict[str, Any]:
+    """A small JSON document that must hold an object; :class:`MetadataError` (with ``hint``) otherwise."""
     if len(raw) > MAX_BYTES:
         raise too_large(source, len(raw))
     try:
         document: Any = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MetadataError(
-            f"{source} is not valid JSON ({exc.__class__.__name__}: {exc})",
-            hint="check what the prepare job writes to dataset_metadata.json",
-        ) from None
+        raise MetadataError(f"{source} is not valid JSON ({exc.__class__.__name__}: {exc})", hint=hint) from None
     if not isinstance(document, dict):
-        raise MetadataError(
-            f"{source} must hold a JSON object, got {type(document).__name__}",
-            hint="check what the prepare job writes to dataset_metadata.json",
-        )
-    try:
-        metadata = DatasetMetadata.model_validate(document)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            field = ".".join(str(p) for p in error["loc"]) or "document"
-            message = "is missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
-            problems.append(f"{field} {message}")
-        raise MetadataError(f"{source} is malformed: " + "; ".join(problems), hint=_HINT) from None
-    metadata._warnings = tuple(optional_field_problems(document))
-    return metadata
+        raise MetadataError(f"{source} must hold a JSON object, got {type(document).__name__}", hint=hint)
+    return document
+
+
+def problems_of(exc: ValidationError) -> str:
+    """Each bad field of a validated document, as ``field is missing`` / ``field <why>``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in error["loc"]) or "document"
+        message = "is missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+        problems.append(f"{field} {message}")
+    return "; ".join(problems)
 
 
 def too_large(source: str, size: int) -> MetadataError:

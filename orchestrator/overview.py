@@ -46,6 +46,12 @@ def status_rows(settings: Settings, engine: Engine, store: StateStore) -> list[d
                 "previous_version": state.baseline_version,
                 "new_version": state.dataset_version,
                 "last_retrained_version": state.last_retrained_version,
+                "retrain_ref": state.retrain_ref,
+                "last_outcome": state.last_outcome,
+                "last_outcome_reason": state.last_outcome_reason,
+                "last_outcome_at": _iso(state.last_outcome_at),
+                "metric": state.last_metric,
+                "metric_name": state.last_metric_name,
                 "last_error": state.last_error,
                 "last_run": (
                     {"id": last_run["id"], "started_at": _iso(last_run["started_at"]), "status": last_run["status"]}
@@ -74,6 +80,7 @@ def history_rows(store: StateStore, *, label: str | None = None, limit: int = 20
             "exit_code": run["exit_code"],
             "notes": summary.get("notes", []),
             "error": summary.get("error"),
+            "hint": summary.get("hint"),
             "labels": {
                 name: {
                     "decision": entry.get("decision"),
@@ -81,7 +88,11 @@ def history_rows(store: StateStore, *, label: str | None = None, limit: int = 20
                     "outcome": entry.get("outcome"),
                     "old_version": entry.get("old_version"),
                     "new_version": entry.get("new_version"),
+                    "retrain_reason": entry.get("retrain_reason"),
+                    "metric": entry.get("metric"),
+                    "metric_name": entry.get("metric_name"),
                     "error": entry.get("error"),
+                    "hint": entry.get("hint"),
                 }
                 for name, entry in labels.items()
             },

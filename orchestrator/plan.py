@@ -6,6 +6,8 @@ Per label the plan says one of:
 - ``fire``: its threshold is reached: prepare a dataset;
 - ``pending``: a prepare was requested earlier: wait for the new dataset version;
 - ``ready``: its dataset arrived (or a retrain intent was settled): retrain on it;
+- ``follow``: its retrain was launched: learn how it ended (deployed, rejected, failed). Its corrections
+  go on counting, and it fires again once the outcome is in: one retrain per label at a time;
 - ``reconcile``: re-sending an action a crashed run left unconfirmed just failed: a later run tries again.
 
 A dry run, which reconciles nothing, also sees each label's unconfirmed action (``unconfirmed``): the
@@ -23,9 +25,9 @@ from typing import Literal
 
 from .settings import LabelConfig, Settings
 from .policy import Decision, decide
-from .state import DATASET_READY, PREPARE_REQUESTED, RETRAIN_REQUESTED, Action, LabelState
+from .state import DATASET_READY, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, LabelState
 
-Step = Literal["skip", "fire", "pending", "ready", "reconcile"]
+Step = Literal["skip", "fire", "pending", "ready", "follow", "reconcile"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Plan:
     @property
     def idle(self) -> bool:
         """Nothing to prepare, await or retrain (a label whose reconciliation just failed waits for a later run)."""
-        return not self.of("fire", "pending", "ready")
+        return not self.of("fire", "pending", "ready", "follow")
 
 
 def make_plan(
@@ -90,6 +92,8 @@ def make_plan(
 def _step(state: LabelState, decision: Decision, blocked: bool) -> tuple[Step, str]:
     if state.state == PREPARE_REQUESTED:
         return "pending", f"waiting for a dataset newer than {state.baseline_version or 'none'}"
+    if state.state == RETRAINING:
+        return "follow", f"the retrain of {state.last_retrained_version or '?'} is running: learn how it ended"
     if state.state in (DATASET_READY, RETRAIN_REQUESTED):
         if blocked:
             return "reconcile", "re-sending its retrain failed: a later run tries again"

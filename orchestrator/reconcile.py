@@ -2,6 +2,8 @@
 
 - the action visibly happened (the dataset moved, the Space is building): record it as sent;
 - it visibly did not (no sign of it within a minute of the intent): send it now;
+- nobody can tell *yet* (a GitHub run dispatched moments ago may not be listed): left open, and the label
+  waits for the next run;
 - nobody can tell (an older intent): a prepare is assumed sent, with PREPARE_DEADLINE as the backstop; a
   retrain is sent again. A duplicate retrain costs one training run that the gate then rejects; a lost
   one would leave the model stale without anyone noticing.
@@ -15,7 +17,7 @@ from .settings import LabelConfig
 from .context import RunContext
 from .errors import AuthError, HubError, HubUnavailable, LaunchError, OrchestratorError
 from .journal import Settled
-from .launchers import Job, Launcher
+from .launchers import Found, Job, Launcher
 from .state import DATASET_READY, Action, ActionResult, utc_now
 
 
@@ -30,23 +32,31 @@ def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
             continue
         target = settings.prepare_target(labels[0]) if action.kind == "prepare" else labels[0].retrain
         launcher = ctx.launcher(target)
-        sent = _dataset_moved(ctx, labels) if action.kind == "prepare" else False
-        if not sent:
+        job = Job(action.kind, action.labels, action.key, action.version)
+        found = Found(True) if action.kind == "prepare" and _dataset_moved(ctx, labels) else None
+        if found is None:
             try:
-                sent = launcher.evidence(age)
+                found = launcher.evidence(job, age)
             except (AuthError, HubUnavailable):
                 raise
             except (HubError, LaunchError) as exc:
                 ctx.reporter.warning(f"could not check {action.key}: {exc.message}", title="reconcile")
-                sent = None
+                found = Found(None)
+        sent = found.sent
+        if found.later:
+            why = f"{launcher.describe()} cannot tell yet whether the {action.kind} recorded by run {action.run_id[:8]} happened"
+            ctx.reporter.warning(f"{why}: the next run looks again before sending anything", title="reconcile")
+            error = OrchestratorError(f"{why}; the next run looks again", hint="run again in a minute")
+            errors.update((label.name, error) for label in labels)
+            continue
         if sent is None and action.kind == "prepare":
             how = "assumed sent (cannot tell); PREPARE_DEADLINE backs this up"
             ctx.reporter.warning(f"reconciled {action.key}: {how}", title="reconcile")
-            _record_sent(ctx, action, labels, "reconciled", how)
+            _record_sent(ctx, action, labels, launcher, "reconciled", how, found.ref)
         elif sent:
-            how = "it is under way"
+            how = f"it is under way ({found.ref})" if found.ref and action.kind == "retrain" else "it is under way"
             ctx.reporter.info(f"reconciled {action.key}: {how}")
-            _record_sent(ctx, action, labels, "reconciled", how)
+            _record_sent(ctx, action, labels, launcher, "reconciled", how, found.ref)
         else:
             why = "shows no sign of it" if sent is False else "cannot tell whether it happened"
             ctx.reporter.warning(
@@ -54,7 +64,7 @@ def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
                 f"confirmed, and {launcher.describe()} {why}: sending it now",
                 title="reconcile",
             )
-            failed = _resend(ctx, action, labels, launcher)
+            failed = _resend(ctx, action, labels, launcher, job)
             if failed is not None:
                 errors.update((label.name, failed) for label in labels)
     return errors
@@ -74,9 +84,8 @@ def _dataset_moved(ctx: RunContext, labels: list[LabelConfig]) -> bool:
     return False
 
 
-def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher: Launcher) -> OrchestratorError | None:
+def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher: Launcher, job: Job) -> OrchestratorError | None:
     journal = ctx.journal
-    job = Job(action.kind, action.labels, action.key, action.version)
     try:
         launched = launcher.launch(job)
     except (AuthError, HubUnavailable):
@@ -89,12 +98,24 @@ def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher
         else:  # the labels stay pending; PREPARE_DEADLINE lets them be prepared again
             journal.record(result=Settled(action.key, "failed", exc.message))
         return exc
-    _record_sent(ctx, action, labels, "ok", launched.detail)
+    _record_sent(ctx, action, labels, launcher, "ok", launched.detail, launched.ref)
     return None
 
 
-def _record_sent(ctx: RunContext, action: Action, labels: list[LabelConfig], result: ActionResult, detail: str | None) -> None:
-    """Record ``action`` as having happened: a retrain also leaves its label idle, that version retrained."""
+def _record_sent(
+    ctx: RunContext,
+    action: Action,
+    labels: list[LabelConfig],
+    launcher: Launcher,
+    result: ActionResult,
+    detail: str | None,
+    ref: str | None,
+) -> None:
+    """Record ``action`` as having happened: a retrain also leaves its label idle, that version retrained
+    (or ``retraining``, its outcome followed, when ``ref`` names what it started)."""
     journal = ctx.journal
-    done = [journal.state(labels[0].name).retrained(action.version)] if action.kind == "retrain" else []
+    done = []
+    if action.kind == "retrain":
+        follow = ref is not None and ctx.follows(labels[0], launcher)
+        done = [journal.state(labels[0].name).retrained(action.version, ref=ref, follow=follow)]
     journal.record(*done, result=Settled(action.key, result, detail))

@@ -129,7 +129,11 @@ class Reporter:
             "status": result.status,
             "exit_code": str(result.exit_code),
             "triggered": ",".join(result.names(lambda r: r.fire and not result.dry_run)),
-            "retrained": ",".join(result.names(lambda r: r.new_version is not None and r.outcome == "retrain triggered")),
+            "retrained": ",".join(
+                result.names(lambda r: r.new_version is not None and r.outcome in ("retrain triggered", "retraining"))
+            ),
+            "deployed": ",".join(result.names(lambda r: r.outcome == "deployed")),
+            "rejected": ",".join(result.names(lambda r: r.outcome == "rejected")),
             "failed": ",".join(result.names(lambda r: r.failed)),
         }
         delimiter = f"ORCHESTRATOR_{uuid.uuid4().hex}"
@@ -191,15 +195,20 @@ def markdown_summary(result: RunResult) -> str:
         lines += [f"> {_cell(note)}", ""]
     if result.labels:
         lines += [
-            "| label | corrections | dataset_len / threshold | decision | old version | new version | outcome |",
-            "|---|---:|---:|---|---|---|---|",
+            "| label | corrections | dataset_len / threshold | decision | old version | new version | outcome | model |",
+            "|---|---:|---:|---|---|---|---|---|",
         ]
         for r in result.labels:
             lines.append(
                 f"| {_cell(r.label)} | {r.corrections} | {r.dataset_len} / {r.threshold} | {_cell(r.decision)} "
-                f"| {_cell(r.old_version)} | {_cell(r.new_version)} | {_cell(r.outcome)} |"
+                f"| {_cell(r.old_version)} | {_cell(r.new_version)} | {_cell(r.outcome)} | {_cell(metric_text(r.metric_name, r.metric))} |"
             )
         lines.append("")
+        ended = [r for r in result.labels if r.outcome in ("deployed", "rejected") and r.retrain_reason]
+        for r in ended:
+            lines.append(f"- **{_cell(r.label)}** {r.outcome}: {_cell(r.retrain_reason)}")
+        if ended:
+            lines.append("")
     failures: list[LabelResult] = [r for r in result.labels if r.error]
     if failures:
         lines += ["### Problems", ""]
@@ -209,6 +218,11 @@ def markdown_summary(result: RunResult) -> str:
         lines.append("")
     lines.append(f"_Started {result.started_at}, finished {result.finished_at}, exit code {result.exit_code}._")
     return "\n".join(lines) + "\n\n"
+
+
+def metric_text(name: str | None, value: float | None) -> str | None:
+    """``macro_f1 0.8123``: the deployed model's headline metric, if known."""
+    return f"{name or 'metric'} {value:.4f}" if value is not None else None
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -231,7 +245,8 @@ def text_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def render_status(rows: list[dict[str, Any]]) -> str:
     table = text_table(
-        ["label", "corrections", "new", "dataset_len/threshold", "plan", "state", "versions (prev → new)", "retrained", "last run"],
+        ["label", "corrections", "new", "dataset_len/threshold", "plan", "state", "versions (prev → new)", "retrained",
+         "last outcome", "model", "last run"],
         [
             [
                 r["label"],
@@ -242,13 +257,17 @@ def render_status(rows: list[dict[str, Any]]) -> str:
                 r["state"] + (f" since {r['waiting_since']}" if r["waiting_since"] else ""),
                 f"{r['previous_version'] or '–'} → {r['new_version'] or '–'}" if r["state"] != "idle" else "–",
                 r["last_retrained_version"],
+                r["last_outcome"],
+                metric_text(r["metric_name"], r["metric"]),
                 f"{r['last_run']['started_at']} {r['last_run']['status']}" if r["last_run"] else None,
             ]
             for r in rows
         ],
     )
+    reasons = [f"{r['label']}: last retrain {r['last_outcome']}: {r['last_outcome_reason']}" for r in rows
+               if r["last_outcome_reason"] and r["last_outcome"] != "failed"]
     errors = [f"{r['label']}: last error: {r['last_error']}" for r in rows if r["last_error"]]
-    return "\n".join([table, *errors])
+    return "\n".join([table, *reasons, *errors])
 
 
 def render_history(rows: list[dict[str, Any]]) -> str:
@@ -259,6 +278,7 @@ def render_history(rows: list[dict[str, Any]]) -> str:
         labels = "; ".join(
             f"{name}: {entry['decision']} → {entry['outcome']}"
             + (f" ({entry['old_version'] or '–'} → {entry['new_version']})" if entry.get("new_version") else "")
+            + (f", {metric_text(entry.get('metric_name'), entry['metric'])}" if entry.get("metric") is not None else "")
             for name, entry in run["labels"].items()
         )
         note = run["error"] or (run["notes"][0] if run["notes"] else "")

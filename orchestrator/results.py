@@ -9,10 +9,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from .state import StateName
 
 # Outcomes of a label in one run.
-Outcome = Literal["skipped", "would prepare", "retrain triggered", "timed out", "failed", "pending", "already retrained"]
+Outcome = Literal[
+    "skipped", "would prepare", "retrain triggered", "retraining", "deployed", "rejected", "timed out", "failed",
+    "expired", "pending", "already retrained",
+]
 SKIPPED: Outcome = "skipped"  # below threshold
 PLANNED: Outcome = "would prepare"  # dry run
-RETRAINED: Outcome = "retrain triggered"
+RETRAINED: Outcome = "retrain triggered"  # launched, and its outcome is not followed (no source for it)
+RETRAIN_RUNNING: Outcome = "retraining"  # launched, its outcome followed until it ends (here or in a later run)
+DEPLOYED: Outcome = "deployed"  # the retrain ended and deployed its model
+REJECTED: Outcome = "rejected"  # the retrain ended and its gate kept the deployed model
+EXPIRED: Outcome = "expired"  # PREPARE_DEADLINE passed with no new dataset: idle again
 TIMED_OUT: Outcome = "timed out"
 FAILED: Outcome = "failed"
 PENDING: Outcome = "pending"  # waiting for its dataset; a later run goes on
@@ -44,13 +51,17 @@ class LabelResult:
     hint: str | None = None
     prepare_target: str | None = None
     retrain_target: str | None = None
+    retrain_ref: str | None = None  # what identifies the launched retrain: an HF Job id, a GitHub run id
+    retrain_reason: str | None = None  # why the retrain was deployed, rejected or failed
+    metric: float | None = None  # the deployed model's headline metric (e.g. macro_f1), when known
+    metric_name: str | None = None
 
     def with_(self, **changes: Any) -> LabelResult:
         return replace(self, **changes)
 
     @property
     def failed(self) -> bool:
-        return self.outcome in (FAILED, TIMED_OUT)
+        return self.outcome in (FAILED, TIMED_OUT, EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class RunResult:
     error: str | None = None  # a run-wide failure (the run stopped before or outside any label)
     hint: str | None = None
     notes: tuple[str, ...] = field(default=())
+    locked: bool = False  # another run held the lease: this one did nothing (exit 0)
 
     @property
     def status(self) -> RunStatus:

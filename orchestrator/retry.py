@@ -48,6 +48,16 @@ def is_transient_before_sending(exc: BaseException) -> bool:
     return is_transient(exc)
 
 
+def is_unsent(exc: BaseException) -> bool:
+    """Surely not acted upon: the request never left (the connect phase), or it was refused unread (429).
+    What a call that must not happen twice, and has no way to check first, may retry: a 5xx from a
+    gateway may come after the server acted."""
+    import httpx2
+
+    unsent = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout))
+    return unsent or status_of(exc) == 429
+
+
 def retry_after(exc: BaseException | None) -> float | None:
     """Seconds the server asked us to wait, from ``Retry-After``, if any."""
     response = getattr(exc, "response", None)

@@ -24,7 +24,8 @@ from .errors import ConfigError
 from .fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId, Seconds, Threshold, identifier, shorthand
 from .launchers import Target
 from .metadata import METADATA_FILENAME
-from .sources import Source
+from .notify import NotifyConfig
+from .sources import ResultSource, Source
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 SEED_LABELS = ("department", "urgency")
@@ -77,6 +78,7 @@ class LabelConfig(Frozen):
     retrain: Target
     dataset: Location | None = None  # where the prepare job publishes this label's dataset
     prepare: Target | None = None  # defaults to the global prepare target
+    result: ResultSource | None = None  # where the retrain publishes retrain_result.json (its outcome)
     table: QualifiedIdentifier = "misclassified_complaints"
     reviewed_column: Identifier = "reviewed"
     predicted_column: Identifier | None = None  # default model_predicted_<label>
@@ -155,6 +157,15 @@ def host_of(url: str) -> str:
     return netloc.lower()
 
 
+class ServeConfig(Frozen):
+    """``orchestrator serve``: the webhook secret, the status page's token, and where to forward events."""
+
+    webhook_secret: SecretStr | None = None  # X-Webhook-Secret of Hub deliveries (and of the feedback endpoint)
+    status_token: SecretStr | None = None  # a bearer token for the status page and its API, when set
+    forward_to: RepoId | None = None  # a GitHub repo: forward dataset updates as repository_dispatch instead
+    event_type: str = Field(default="hub-dataset-updated", min_length=1, max_length=100)
+
+
 class Settings(Frozen):
     database_url: SecretStr
     state_database_url: SecretStr | None = None
@@ -164,17 +175,27 @@ class Settings(Frozen):
     wait: Flag = True  # blocking mode: wait for the datasets up to poll_timeout; False: check once, exit
     trigger_mode: Literal["new_feedback", "cumulative"] = "new_feedback"
     prepare_deadline: Seconds | None = None  # a pending prepare older than this fails; default 2 x poll_timeout
+    retrain_deadline: Seconds = 21600.0  # a launched retrain with no outcome after this long has failed
     lock_lease: Seconds = 300.0  # a crashed run blocks others for at most this long
     lock_wait: float = Field(default=0.0, ge=0)  # seconds to wait for another run's lock; 0: exit at once
     crash_at: str | None = None  # test hook: exit abruptly at this named step (see journal.CRASH_POINTS)
     prepare: Target | None = None
     hub: HubConfig = HubConfig()
+    notify: NotifyConfig = NotifyConfig()  # [notify] / NOTIFY_URLS: who hears of failures and deploys
+    serve: ServeConfig = ServeConfig()  # [serve]: orchestrator serve (webhooks, status page)
     labels: tuple[LabelConfig, ...] = Field(min_length=1)
     # set by the loader: where each global setting came from (a variable, a TOML key, a flag), the TOML
     # file read (the reference jobs read their own section of it), and deprecation warnings
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
     _config_file: Path | None = PrivateAttr(default=None)
     _jobs_handoff: Any = PrivateAttr(default=None)  # config.JobsHandoff: what the core hands the jobs, unread
+    _environ: dict[str, str] = PrivateAttr(default_factory=dict)  # the environment over .env, for the launchers
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The variables the settings were read from (the process environment over ``.env``): where the
+        launchers find what they hand on, a GitHub token or an HF Job's secrets."""
+        return self._environ
 
     @property
     def config_file(self) -> Path | None:

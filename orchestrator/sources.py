@@ -24,6 +24,7 @@ from pydantic import BeforeValidator, Field
 from .errors import MetadataError
 from .fields import Frozen, repo_id, shorthand
 from .metadata import MAX_BYTES, METADATA_FILENAME, DatasetMetadata, parse_metadata, too_large
+from .retrain_result import RESULT_FILENAME
 
 if TYPE_CHECKING:  # pragma: no cover
     from .hub import Hub
@@ -64,18 +65,18 @@ def missing_scheme(spec: str) -> str | None:
     return None
 
 
-def _local_metadata_path(spec: str) -> Path:
-    """The metadata file a local value means: the file itself (``.json``), or that folder's metadata file."""
+def _local_path(spec: str, filename: str) -> Path:
+    """The file a local value means: the file itself (``.json``), or that folder's ``filename``."""
     path = Path(spec)
-    if path.suffix != ".json":  # a folder standing in for a dataset repo
+    if path.suffix != ".json":  # a folder standing in for a repo
         for part in (path, *path.parents):
             if part.exists() and not part.is_dir():
-                raise ValueError(f"{spec!r}: {part} is a file, not a folder that could hold {METADATA_FILENAME}")
-        path = path / METADATA_FILENAME
+                raise ValueError(f"{spec!r}: {part} is a file, not a folder that could hold {filename}")
+        path = path / filename
     return path
 
 
-def _file(spec: str) -> dict[str, str]:
+def _file(spec: str, filename: str = METADATA_FILENAME) -> dict[str, str]:
     """An http(s) URL is a file on the Hub; a path (or file:// URL) a local file or folder."""
     if not spec:
         raise ValueError("is empty")
@@ -91,28 +92,49 @@ def _file(spec: str) -> dict[str, str]:
             raise ValueError(f"file://{spec} names a host ({spec.split('/', 1)[0]!r}): write a local path as file:///path")
     elif scheme:
         raise ValueError(
-            f"{scheme[1]}: URLs cannot be read; use https:// for a file on the Hub (…/resolve/main/dataset_metadata.json) "
+            f"{scheme[1]}: URLs cannot be read; use https:// for a file on the Hub (…/resolve/main/{filename}) "
             "or a local path"
         )
     problem = missing_scheme(spec)
     if problem:
         raise ValueError(f"{problem}: write it as https://{spec}")
-    return {"kind": "local", "path": str(_local_metadata_path(spec))}
+    return {"kind": "local", "path": str(_local_path(spec, filename))}
 
 
-def _repo_file(table: Mapping[str, Any]) -> dict[str, str]:
+_URL_PREFIX = {"dataset": "datasets/", "model": "", "space": "spaces/"}
+
+
+def _repo_file(table: Mapping[str, Any], filename: str = METADATA_FILENAME, repo_type: str = "dataset") -> dict[str, str]:
     """{repo = "owner/name", revision = "main", path = "dataset_metadata.json"}: the endpoint is filled in
     when the settings are loaded. (huggingface_hub's ``hf_hub_url`` builds the same URL, but importing it
     costs a run with nothing to do about 0.17 s; :meth:`orchestrator.hub.Hub.file_url` uses it.)"""
     repo = repo_id(table["repo"])
+    kind = str(table.get("type", repo_type))
+    if kind not in _URL_PREFIX:
+        raise ValueError(f"type {kind!r} must be one of {', '.join(_URL_PREFIX)}")
     revision = quote(str(table.get("revision", "main")), safe="")  # quoted as hf_hub_url quotes them
-    path = quote(str(table.get("path", METADATA_FILENAME)))
-    return {"kind": "hub", "url": f"{{endpoint}}/datasets/{repo}/resolve/{revision}/{path}"}
+    path = quote(str(table.get("path", filename)))
+    return {"kind": "hub", "url": f"{{endpoint}}/{_URL_PREFIX[kind]}{repo}/resolve/{revision}/{path}"}
+
+
+def _result(spec: str) -> Any:
+    """``hub:owner/name`` is that model repo's retrain_result.json; otherwise a URL or a local file/folder."""
+    if spec.startswith("hub:"):
+        return _repo_file({"repo": spec[len("hub:") :]}, RESULT_FILENAME, "model")
+    return _file(spec, RESULT_FILENAME)
 
 
 Source = Annotated[
     Annotated[Union[HubFileSource, LocalFileSource], Field(discriminator="kind")],
     BeforeValidator(shorthand(_file, {"repo": _repo_file, "path": "local"})),
+]
+# Where a label's retrain publishes retrain_result.json (orchestrator.retrain_result): the same kinds of
+# source, defaulting to that file, in a model repo.
+ResultSource = Annotated[
+    Annotated[Union[HubFileSource, LocalFileSource], Field(discriminator="kind")],
+    BeforeValidator(
+        shorthand(_result, {"repo": lambda table: _repo_file(table, RESULT_FILENAME, "model"), "path": "local"})
+    ),
 ]
 
 
@@ -140,26 +162,38 @@ class MetadataReader:
 
     def read(self, label: LabelConfig, *, etag: str | None = None) -> Observation:
         """Read ``label``'s metadata; raises HubError (access) or MetadataError (an unreadable local file)."""
-        source = label.metadata
-        what = f"metadata {source.describe()}"
-        if isinstance(source, LocalFileSource):
-            content = _read_local(Path(source.path), what)
-            if content is None:
-                return Observation("missing")
-            tag = _digest(content)
-        else:
-            assert isinstance(source, HubFileSource)
-            fetched = self.hub.fetch(source.url, etag=etag, what="fetching the metadata", limit=MAX_BYTES)
-            if fetched.status != "changed":
-                return Observation(fetched.status, etag=fetched.etag)
-            content = fetched.content or b""
-            tag = fetched.etag or _digest(content)  # without an ETag, the content itself tells a change
-        if etag is not None and tag == etag:
-            return Observation("unchanged", etag=tag)
+        what = f"metadata {label.metadata.describe()}"
+        status, tag, content = read_file(self.hub, label.metadata, etag=etag, name="metadata")
+        if status != "changed":
+            return Observation(status, etag=tag)
         try:
             return Observation("changed", etag=tag, metadata=parse_metadata(content, source=what))
         except MetadataError as exc:
             return Observation("malformed", etag=tag, error=exc)
+
+
+FileStatus = Literal["missing", "unchanged", "changed"]
+
+
+def read_file(
+    hub: Hub, source: HubFileSource | LocalFileSource, *, etag: str | None, name: str
+) -> tuple[FileStatus, str | None, bytes]:
+    """A small document (``name``: "metadata"), read conditionally: (status, ETag, content). A local file's
+    ETag is its digest; ``unchanged`` when the ETag is ``etag``. Raises HubError (access) or MetadataError."""
+    if isinstance(source, LocalFileSource):
+        content = _read_local(Path(source.path), f"{name} {source.path}")
+        if content is None:
+            return "missing", None, b""
+        tag = _digest(content)
+    else:
+        fetched = hub.fetch(source.url, etag=etag, what=f"fetching the {name}", limit=MAX_BYTES)
+        if fetched.status != "changed":
+            return fetched.status, fetched.etag, b""
+        content = fetched.content or b""
+        tag = fetched.etag or _digest(content)  # without an ETag, the content itself tells a change
+    if etag is not None and tag == etag:
+        return "unchanged", tag, b""
+    return "changed", tag, content
 
 
 def _read_local(path: Path, what: str) -> bytes | None:

@@ -10,8 +10,10 @@ automatically by Alembic (``orchestrator/migrations``), and work on PostgreSQL a
 - **Ledger.** ``orchestrator_actions`` records each external action's *intent* (before the call) and
   *result* (after) under an idempotency key that is unique in the table: ``retrain:<label>:<version>``
   can therefore be recorded once, ever.
-- **Label state.** ``idle → prepare_requested → dataset_ready → retrain_requested → idle``, with the
-  correction count the label was prepared at (its *cursor*) and the versions seen.
+- **Label state.** ``idle → prepare_requested → dataset_ready → retrain_requested → retraining → idle``,
+  with the correction count the label was prepared at (its *cursor*), the versions seen, and how its
+  last retrain ended (``last_outcome``: deployed, rejected, failed or completed). ``retraining`` is a
+  launched retrain whose outcome is followed; a retrain with nothing to follow it by goes straight to idle.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -50,16 +53,19 @@ from .db import translate_errors
 from .errors import OrchestratorError
 
 VERSION_TABLE = "orchestrator_schema_version"
-HEAD = "0002"  # the newest revision in orchestrator/migrations/versions (a test keeps them in step)
+HEAD = "0003"  # the newest revision in orchestrator/migrations/versions (a test keeps them in step)
 LOCK_NAME = "cycle"
 _PG_MIGRATION_LOCK = 0x6F726368  # "orch": serialises concurrent first runs creating the tables
 
-# A label's states: idle → prepare_requested → dataset_ready → retrain_requested → idle.
-StateName = Literal["idle", "prepare_requested", "dataset_ready", "retrain_requested"]
+# A label's states: idle → prepare_requested → dataset_ready → retrain_requested → retraining → idle.
+StateName = Literal["idle", "prepare_requested", "dataset_ready", "retrain_requested", "retraining"]
 IDLE: StateName = "idle"
 PREPARE_REQUESTED: StateName = "prepare_requested"
 DATASET_READY: StateName = "dataset_ready"
 RETRAIN_REQUESTED: StateName = "retrain_requested"
+RETRAINING: StateName = "retraining"
+# How a retrain ended. ``completed``: it finished, and published no result that tells deployed from rejected.
+RetrainOutcome = Literal["deployed", "rejected", "failed", "completed"]
 
 metadata = MetaData()
 runs = Table(
@@ -98,6 +104,14 @@ label_state = Table(
     Column("last_run_id", String(32)),
     Column("last_error", Text),
     Column("updated_at", DateTime(timezone=True)),
+    Column("retrain_ref", String(255)),
+    Column("retrain_started_at", DateTime(timezone=True)),
+    Column("result_etag", String(255)),
+    Column("last_outcome", String(16)),
+    Column("last_outcome_reason", Text),
+    Column("last_outcome_at", DateTime(timezone=True)),
+    Column("last_metric", Float),
+    Column("last_metric_name", String(64)),
 )
 actions = Table(
     "orchestrator_actions",
@@ -146,6 +160,14 @@ class LabelState:
     last_run_id: str | None = None
     last_error: str | None = None
     updated_at: datetime | None = None
+    retrain_ref: str | None = None  # the launched retrain being followed: an HF Job id, a GitHub run id
+    retrain_started_at: datetime | None = None
+    result_etag: str | None = None  # of the label's retrain_result.json, for conditional GETs
+    last_outcome: RetrainOutcome | None = None  # how the last retrain ended
+    last_outcome_reason: str | None = None
+    last_outcome_at: datetime | None = None
+    last_metric: float | None = None  # the deployed model's headline metric, from the last deploy
+    last_metric_name: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -154,10 +176,13 @@ class LabelState:
     def with_(self, **changes: Any) -> LabelState:
         return replace(self, **changes)
 
-    def retrained(self, version: str | None) -> LabelState:
-        """Idle again once ``version`` was handed to retraining: the wait's fields are cleared."""
+    def retrained(self, version: str | None, *, ref: str | None = None, follow: bool = False) -> LabelState:
+        """``version`` was handed to retraining: the wait's fields are cleared, and the label is idle again,
+        or ``retraining`` while the launched retrain (``ref``) is followed to its end."""
         return self.with_(
-            state=IDLE,
+            state=RETRAINING if follow else IDLE,
+            retrain_ref=ref,
+            retrain_started_at=utc_now() if follow else None,
             last_retrained_version=version,
             pending_corrections=None,
             required=None,
@@ -388,7 +413,7 @@ _LABEL_FIELDS = {f.name for f in fields(LabelState)}
 
 def _label_state(row: Any) -> LabelState:
     values = {k: v for k, v in dict(row).items() if k in _LABEL_FIELDS}
-    for key in ("requested_at", "updated_at"):
+    for key in ("requested_at", "updated_at", "retrain_started_at", "last_outcome_at"):
         values[key] = _aware(values.get(key))
     return LabelState(**values)
 
@@ -408,6 +433,7 @@ __all__ = [
     "IDLE",
     "PREPARE_REQUESTED",
     "RETRAIN_REQUESTED",
+    "RETRAINING",
     "Action",
     "LabelState",
     "Lease",

@@ -1,8 +1,10 @@
-"""Waiting for new dataset versions: every pending label polled in one loop, each settled on its own.
+"""Waiting: for new dataset versions, and for the outcome of the retrains launched on them. Every waiting
+label is polled in one loop, each settled on its own.
 
 Blocking mode polls every POLL_INTERVAL until POLL_TIMEOUT; non-blocking mode checks once and leaves the
-label pending for a later run. Reads are conditional (the ETag last seen), a Hub that is having a bad
-minute means "poll again", and a label whose dataset arrived is handed to retraining at once.
+label pending (or retraining) for a later run. Reads are conditional (the ETag last seen), a Hub that is
+having a bad minute means "poll again", a label whose dataset arrived is handed to retraining at once,
+and a retrain whose outcome can be followed (:mod:`orchestrator.outcomes`) stays in the loop until it ends.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from .context import RunContext
 from .errors import AuthError, HubError, HubUnavailable, MetadataError, OrchestratorError
 from .metadata import DatasetMetadata
 from .policy import has_arrived
-from .results import PENDING, TIMED_OUT
-from .state import DATASET_READY, IDLE, utc_now
+from .outcomes import Follower
+from .results import EXPIRED, PENDING, RETRAIN_RUNNING, TIMED_OUT
+from .state import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, utc_now
 
 
 class Waiter:
     def __init__(self, ctx: RunContext, retrain: Callable[[LabelConfig, str], None]) -> None:
         self.ctx = ctx
         self.retrain = retrain
+        self.follower = Follower(ctx)
         self.latest: dict[str, DatasetMetadata | None] = {}
 
     def wait(self, labels: list[LabelConfig]) -> None:
@@ -49,12 +53,18 @@ class Waiter:
                 ctx.sleep(min(settings.poll_interval, remaining))
                 progress.tick()
         for name in waiting:
-            self._still_pending(name, self.latest.get(name))
+            if ctx.journal.state(name).state == RETRAINING:
+                ctx.update(name, outcome=RETRAIN_RUNNING, retrain_ref=ctx.journal.state(name).retrain_ref)
+                ctx.reporter.info(f"[{name}] the retrain is still running; a later run follows it to its end")
+            else:
+                self._still_pending(name, self.latest.get(name))
 
     def _poll(self, label: LabelConfig, progress) -> bool:
-        """Check ``label`` once; True when it is settled for this run (retrained or failed)."""
+        """Check ``label`` once; True when it is settled for this run (retrained, ended or failed)."""
         ctx, journal, name = self.ctx, self.ctx.journal, label.name
         state = journal.state(name)
+        if state.state == RETRAINING:
+            return self.follower.poll(label, progress)
         try:
             seen = ctx.reader.read(label, etag=ctx.etags.get(name))
         except AuthError:
@@ -91,7 +101,7 @@ class Waiter:
             ctx.crash_point("after_dataset_ready")
             ctx.update(name, num_samples=current.num_samples)
             self.retrain(label, current.version_tag)
-            return True
+            return journal.state(name).state != RETRAINING or self.follower.poll(label, progress)
         if seen.status == "changed" and ctx.etags.get(name) != state.etag:
             journal.record(state.with_(etag=ctx.etags.get(name)))  # the next run's GET stays conditional
         if current is None:
@@ -112,7 +122,7 @@ class Waiter:
         """A prepare pending longer than PREPARE_DEADLINE fails; the next run may prepare again."""
         ctx = self.ctx
         state = ctx.journal.state(name)
-        if state.requested_at is None:
+        if state.state != PREPARE_REQUESTED or state.requested_at is None:
             return False
         age = (utc_now() - state.requested_at).total_seconds()
         if age <= ctx.settings.deadline:
@@ -123,7 +133,7 @@ class Waiter:
             hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
         )
         ctx.journal.record(state.with_(state=IDLE, requested_at=None, last_error=error.message))
-        ctx.fail(name, error)
+        ctx.fail(name, error, outcome=EXPIRED)
         ctx.note_state(name)
         return True
 

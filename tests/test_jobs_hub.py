@@ -322,8 +322,17 @@ def test_first_retrain_deploys_the_model_and_restarts_the_inference_space(scenar
     snap = scenario.snapshots["retrain1"]
     files = snap["model_files"]
     stamp = decision["decided_at"].replace(":", "").replace("-", "")
-    assert set(files) == {"model.skops", "metadata.json", f"decisions/{stamp}_{version}.json"}
+    assert set(files) == {"model.skops", "metadata.json", "retrain_result.json", f"decisions/{stamp}_{version}.json"}
     assert files["model.skops"][:2] == b"PK"  # skops files are zip archives
+    result = json.loads(files["retrain_result.json"])  # the contract the orchestrator follows outcomes by
+    assert result == {
+        "dataset_version": version,
+        "decision": "deployed",
+        "reason": decision["reason"],
+        "metrics": {f"macro_f1_{k}" if k != "pooled" else "macro_f1": v for k, v in decision["challenger"].items()},
+        "metric": "macro_f1",
+        "decided_at": decision["decided_at"],
+    }
     deployed = json.loads(files["metadata.json"])
     assert deployed == {**decision, "decision": "deployed", "metric": "macro_f1"}
     assert json.loads(files[f"decisions/{stamp}_{version}.json"]) == decision
@@ -356,6 +365,9 @@ def test_retrain_on_an_older_version_downloads_it_at_its_tag(scenario: Scenario)
     decisions = sorted(name for name in snap["model_files"] if name.startswith("decisions/"))
     assert len(decisions) == 2 and decisions[1].endswith(f"_{first}.json")
     assert json.loads(snap["model_files"][decisions[1]]) == decision
+    result = json.loads(snap["model_files"]["retrain_result.json"])
+    assert (result["dataset_version"], result["decision"]) == (first, "rejected")
+    assert result["metrics"]["macro_f1"] == decision["champion"]["pooled"]  # the model still in service
     assert snap["restarts"][INFERENCE] == 1  # not restarted again: nothing was deployed
     assert f"[department] NOT deployed ({first}, sampled×" in done.stderr
 

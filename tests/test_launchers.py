@@ -216,8 +216,8 @@ def test_stdout_without_a_final_newline_stays_its_own_line() -> None:
 
 def test_a_command_has_no_evidence_of_an_unrecorded_launch() -> None:
     launcher = CommandLauncher(python("print(1)"), CLEAN_ENV)
-    assert launcher.evidence(0.0) is False
-    assert launcher.evidence(10_000.0) is False
+    assert launcher.evidence(PREPARE, 0.0).sent is False
+    assert launcher.evidence(PREPARE, 10_000.0).sent is False
 
 
 def test_launcher_for_picks_the_class_by_target_kind(stub: HubStub) -> None:
@@ -296,21 +296,62 @@ def test_space_check_of_a_missing_space_is_a_404_hub_error(stub: HubStub, hub: H
     assert "check the Space id 'owner/missing'" in (caught.value.hint or "")
 
 
-def test_space_launch_restarts_once(stub: HubStub, hub: Hub) -> None:
-    launched = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub).launch(RETRAIN)
-    assert launched == Launched("Space owner/retrain_dept", "owner/retrain_dept", "restarted, stage BUILDING")
-    assert stub.restarts("owner/retrain_dept") == 1
-    assert stub.restarts("owner/prepare") == 0
-    assert [r.path for r in stub.requests if r.method == "POST"] == ["/api/spaces/owner/retrain_dept/restart"]
+def test_a_prepare_space_launch_restarts_once(stub: HubStub, hub: Hub) -> None:
+    launched = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub).launch(PREPARE)
+    assert launched == Launched("Space owner/prepare", "owner/prepare", "restarted, stage BUILDING")
+    assert stub.restarts("owner/prepare") == 1
+    assert stub.restarts("owner/retrain_dept") == 0
+    assert [r.path for r in stub.requests if r.method == "POST"] == ["/api/spaces/owner/prepare/restart"]
     assert stub.auth_headers_seen() == [f"Bearer {TOKEN}"]
+
+
+def test_a_retrain_space_is_told_its_dataset_version_and_restarts_once(stub: HubStub, hub: Hub) -> None:
+    """Setting DATASET_VERSION to a new value restarts the Space on the Hub: no second restart is sent."""
+    launched = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub).launch(RETRAIN)
+    version = RETRAIN.version
+    assert launched.detail == f"DATASET_VERSION={version} set, which restarts it"
+    assert stub.space_variables("owner/retrain_dept") == {"DATASET_VERSION": version}
+    assert stub.restarts("owner/retrain_dept") == 1
+    assert [r.path for r in stub.requests if r.method == "POST"] == ["/api/spaces/owner/retrain_dept/variables"]
+
+
+def test_a_retrain_space_already_on_the_version_is_restarted_explicitly(stub: HubStub, hub: Hub) -> None:
+    """The same version again (a retried retrain): the variable does not change, so one restart is sent."""
+    launcher = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub)
+    launcher.launch(RETRAIN)
+    launcher.launch(RETRAIN)
+    assert stub.restarts("owner/retrain_dept") == 2  # one per launch, never two for one
+    assert [r.path for r in stub.requests if r.method == "POST"] == [
+        "/api/spaces/owner/retrain_dept/variables",
+        "/api/spaces/owner/retrain_dept/restart",
+    ]
+
+
+def test_space_evidence_of_a_retrain_is_the_variable_set_after_the_intent(stub: HubStub, hub: Hub) -> None:
+    launcher = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub)
+    stub.build_seconds = 0  # the restart is over at once: only the variable can tell
+    assert launcher.evidence(RETRAIN, 1000.0).sent is None  # nothing set: cannot tell
+    launcher.launch(RETRAIN)
+    found = launcher.evidence(RETRAIN, 5.0)
+    assert (found.sent, found.ref) == (True, "owner/retrain_dept")
+    other = Job("retrain", ("department",), key="retrain:department:v2", version="v2")
+    assert launcher.evidence(other, 5.0).sent is False  # another version: no sign of it, young
+
+
+def test_a_space_variable_the_token_may_not_set_fails_the_launch(stub: HubStub) -> None:
+    other = Hub(HubConfig(endpoint=stub.url, token="hf_other-user-BBBBBBBBBBBB", backoff=0.01))
+    with pytest.raises(HubError) as caught:
+        SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), other).launch(RETRAIN)
+    assert caught.value.status == 403
+    assert stub.restarts("owner/retrain_dept") == 0
 
 
 def test_space_evidence_is_true_while_the_restart_builds(stub: HubStub, hub: Hub) -> None:
     stub.build_seconds = 30
     launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
     launcher.launch(PREPARE)
-    assert launcher.evidence(0.0) is True
-    assert launcher.evidence(launchers.RECONCILE_GRACE_SECONDS + 1000) is True  # a build is evidence at any age
+    assert launcher.evidence(PREPARE, 0.0).sent is True
+    assert launcher.evidence(PREPARE, launchers.RECONCILE_GRACE_SECONDS + 1000).sent is True  # a build is evidence at any age
     assert stub.restarts("owner/prepare") == 1  # looking is not restarting
 
 
@@ -318,10 +359,10 @@ def test_space_evidence_of_a_running_space_depends_on_the_age(stub: HubStub, hub
     launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
     grace = launchers.RECONCILE_GRACE_SECONDS
     assert grace == 60.0
-    assert launcher.evidence(0.0) is False  # a restart this young would still show as building
-    assert launcher.evidence(grace - 0.5) is False
-    assert launcher.evidence(grace) is None  # older: the build may be over, cannot tell
-    assert launcher.evidence(grace * 100) is None
+    assert launcher.evidence(PREPARE, 0.0).sent is False  # a restart this young would still show as building
+    assert launcher.evidence(PREPARE, grace - 0.5).sent is False
+    assert launcher.evidence(PREPARE, grace).sent is None  # older: the build may be over, cannot tell
+    assert launcher.evidence(PREPARE, grace * 100).sent is None
     assert stub.restarts("owner/prepare") == 0
 
 
@@ -338,13 +379,13 @@ def test_space_evidence_of_a_running_space_depends_on_the_age(stub: HubStub, hub
 def test_space_evidence_by_stage(stub: HubStub, hub: Hub, stage: str, young: bool, old: bool | None) -> None:
     stub.set_stage("owner/prepare", stage)
     launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
-    assert launcher.evidence(1.0) is young
-    assert launcher.evidence(launchers.RECONCILE_GRACE_SECONDS + 1) is old
+    assert launcher.evidence(PREPARE, 1.0).sent is young
+    assert launcher.evidence(PREPARE, launchers.RECONCILE_GRACE_SECONDS + 1).sent is old
 
 
 def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> None:
     with pytest.raises(HubError) as caught:
-        SpaceLauncher(SpaceTarget(space="owner/missing"), hub).evidence(1.0)
+        SpaceLauncher(SpaceTarget(space="owner/missing"), hub).evidence(PREPARE, 1.0)
     assert caught.value.status == 404
 
 
@@ -388,3 +429,43 @@ def test_a_killed_orchestrator_takes_its_command_with_it(tmp_path: Path) -> None
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(child)
+
+
+def test_a_paused_retrain_space_is_told_its_version_then_restarted_once(stub: HubStub, hub: Hub) -> None:
+    """The seed's retrain Space pauses itself when done; a variable change does not wake a paused Space,
+    so it is set first, then the Space is restarted: still one restart."""
+    stub.set_stage("owner/retrain_dept", "PAUSED")
+    launched = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub).launch(RETRAIN)
+    assert launched.detail == f"DATASET_VERSION={RETRAIN.version} set, then restarted, stage BUILDING"
+    assert stub.space_variables("owner/retrain_dept") == {"DATASET_VERSION": RETRAIN.version}
+    assert stub.restarts("owner/retrain_dept") == 1
+    assert [r.path for r in stub.requests if r.method == "POST"] == [
+        "/api/spaces/owner/retrain_dept/variables",
+        "/api/spaces/owner/retrain_dept/restart",
+    ]
+
+
+def test_space_evidence_after_a_paused_retrain_finished_is_the_variable(stub: HubStub, hub: Hub) -> None:
+    """The Space restarted for the version, trained and paused itself before the next run looked: the
+    variable, set after the intent, still says the launch happened (no second restart)."""
+    stub.build_seconds = 0
+    launcher = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub)
+    launcher.launch(RETRAIN)
+    stub.set_stage("owner/retrain_dept", "PAUSED")
+    assert launcher.evidence(RETRAIN, 10.0).sent is True
+
+
+def test_a_space_in_error_is_told_its_version_then_restarted(stub: HubStub, hub: Hub) -> None:
+    stub.set_stage("owner/retrain_dept", "RUNTIME_ERROR")
+    launched = SpaceLauncher(SpaceTarget(space="owner/retrain_dept"), hub).launch(RETRAIN)
+    assert launched.detail.endswith("set, then restarted, stage BUILDING")
+    assert stub.restarts("owner/retrain_dept") == 1
+
+
+def test_a_github_ref_that_is_no_run_id_is_a_clear_error(stub: HubStub, hub: Hub) -> None:
+    from orchestrator.launchers import WorkflowLauncher, WorkflowTarget
+
+    launcher = WorkflowLauncher(WorkflowTarget(github="owner/app", workflow="retrain.yml"), hub, {"GITHUB_TOKEN": "x" * 8})
+    with pytest.raises(LaunchError) as caught:
+        launcher.status("owner/retrain_dept")
+    assert "is not a GitHub run" in caught.value.message

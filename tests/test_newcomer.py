@@ -31,7 +31,7 @@ def test_the_dry_run_without_a_token_fails_as_the_real_run_would(stub, sqlite_ur
     real = run_cli(env, "run")
     for done in (dry, real):
         assert done.returncode == 2, done.stderr
-        assert "HF_TOKEN is not set, and restarting a Space needs a token" in done.stderr
+        assert "HF_TOKEN is not set, and restarting a Space or starting an HF Job needs a token" in done.stderr
         no_traceback(done)
     assert stub.restarts("owner/prepare") == 0  # the real run stopped before triggering too
 

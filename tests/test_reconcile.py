@@ -56,6 +56,8 @@ def test_an_old_unconfirmed_retrain_is_sent_again_not_lost(stub, sqlite_url):
 
 
 def test_a_failed_resend_returns_the_label_to_dataset_ready_and_a_later_run_retrains(stub, sqlite_url):
+    stub.add_space("owner/retrain_dept", variables={"DATASET_VERSION": "v2"})  # already on v2: restarted explicitly
+    time.sleep(3)  # set well before the intent: no evidence that the retrain was sent
     seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
     stub.on_restart("owner/prepare", publish, delay=0.1)
     env = seed_env(stub, sqlite_url, LOCK_LEASE="1")
@@ -74,8 +76,44 @@ def test_a_failed_resend_returns_the_label_to_dataset_ready_and_a_later_run_retr
     assert json.loads(run_cli(env, "status", "--json").stdout)[0]["state"] == "idle"
 
 
+def test_a_refused_dataset_version_fails_the_label_and_restarts_nothing(stub, sqlite_url):
+    seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
+    stub.on_restart("owner/prepare", publish, delay=0.1)
+    stub.fail("POST", r"/api/spaces/owner/retrain_dept/variables", 403)
+    env = seed_env(stub, sqlite_url)
+    refused = run_cli(env, "run", "--json")
+    assert refused.returncode == 1
+    department = json.loads(refused.stdout)["labels"][0]
+    assert department["outcome"] == "failed" and "setting DATASET_VERSION on Space owner/retrain_dept" in department["error"]
+    assert restarts(stub) == (1, 0)
+    assert run_cli(env, "run").returncode == 0  # the next run sets it, which restarts the Space once
+    assert restarts(stub) == (1, 1)
+    assert stub.space_variables("owner/retrain_dept") == {"DATASET_VERSION": "v2"}
+
+
+def test_a_dataset_version_set_that_got_no_answer_is_checked_not_repeated(stub, sqlite_url):
+    """Setting the variable restarts the Space, so a try that got no answer is not repeated: the next run
+    finds the variable set to the version after its intent, and records the retrain as sent."""
+    stub.build_seconds = 0  # the restart is over at once: only the variable can tell
+    seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
+    stub.on_restart("owner/prepare", publish, delay=0.1)
+    stub.delay("POST", r"/api/spaces/owner/retrain_dept/variables", 2.5)
+    env = seed_env(stub, sqlite_url, HTTP_TIMEOUT="1")
+    first = run_cli(env, "run")
+    assert first.returncode == 1
+    assert "whether the retrain started is checked on the next run" in first.stderr
+    time.sleep(2)  # the delayed request has now been handled: the Space restarted
+    assert restarts(stub) == (1, 1)
+    second = run_cli(env, "run")
+    assert second.returncode == 0, second.stderr
+    assert "it is under way" in second.stderr
+    assert restarts(stub) == (1, 1)
+    assert [r.path for r in stub.requests if r.method == "POST"].count("/api/spaces/owner/retrain_dept/variables") == 1
+
+
 def test_a_retrain_that_got_no_answer_is_checked_not_repeated(stub, sqlite_url):
     """The retrain POST times out but the Space did restart: the next run sees it building."""
+    stub.add_space("owner/retrain_dept", variables={"DATASET_VERSION": "v2"})  # already on v2: restarted explicitly
     stub.build_seconds = 30
     seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
     stub.on_restart("owner/prepare", publish, delay=0.1)

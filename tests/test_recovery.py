@@ -189,7 +189,7 @@ def test_an_overdue_prepare_fails_and_may_be_prepared_again(stub, sqlite_url):
     time.sleep(1.3)
     overdue = run_cli(env, "run")
     assert overdue.returncode == 1
-    assert "::error title=label department%3A failed::no new dataset" in overdue.stderr
+    assert "::error title=label department%3A expired::no new dataset" in overdue.stderr
     again = run_cli(env, "run")
     assert again.returncode == 0
     assert stub.restarts("owner/prepare") == 2

@@ -51,6 +51,49 @@ def test_migrate_from_the_previous_schema_version_keeps_the_data(db_url):
     assert store.acquire("me", 10) is not None  # the lock row of 0001 survived
 
 
+def test_migrate_from_0002_keeps_label_states_and_adds_the_outcome_columns(db_url):
+    """0003 upgrades a 0002 table in place: every label row survives, a label waiting for its dataset
+    stays waiting, and the new outcome columns start empty."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        upgrade(conn, "0002")
+        conn.execute(
+            text(
+                "INSERT INTO orchestrator_label_state (label, state, cursor, baseline_version, requested_at, "
+                "last_retrained_version) VALUES ('department', 'prepare_requested', 40, 'v1', :t, 'v0'), "
+                "('urgency', 'idle', 12, NULL, NULL, 'v7')"
+            ),
+            {"t": utc_now()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO orchestrator_actions (key, kind, labels, target, version, run_id, intent_at, result) "
+                "VALUES ('retrain:urgency:v7', 'retrain', 'urgency', 'Space o/r', 'v7', 'old', :t, 'ok')"
+            ),
+            {"t": utc_now()},
+        )
+    store = StateStore(engine)
+    assert store.schema_version() == "0002"
+    columns = {c["name"] for c in inspect(engine).get_columns("orchestrator_label_state")}
+    assert "last_outcome" not in columns
+    assert store.migrate() is True
+    assert store.schema_version() == HEAD == "0003"
+    states = store.labels()
+    assert states["department"].state == "prepare_requested" and states["department"].cursor == 40
+    assert states["department"].baseline_version == "v1" and states["department"].requested_at is not None
+    assert states["urgency"].last_retrained_version == "v7"
+    assert all(s.last_outcome is None and s.retrain_ref is None and s.last_metric is None for s in states.values())
+    assert store.action("retrain:urgency:v7").result == "ok"  # the ledger is untouched: v7 is never retrained again
+    lease = store.acquire("me", 60)  # and the new columns are written and read back
+    with store.write(lease) as tx:
+        tx.save(states["urgency"].with_(state="retraining", retrain_ref="owner/job1", retrain_started_at=utc_now()))
+    with store.write(lease) as tx:
+        tx.save(store.labels()["urgency"].with_(state="idle", last_outcome="deployed", last_metric=0.8125, last_metric_name="macro_f1"))
+    urgency = store.labels()["urgency"]
+    assert (urgency.last_outcome, urgency.last_metric, urgency.retrain_ref) == ("deployed", 0.8125, "owner/job1")
+    assert urgency.retrain_started_at is not None and urgency.retrain_started_at.tzinfo is not None
+
+
 def test_lease_is_exclusive_until_released_or_expired(db_url):
     store = StateStore(make_engine(db_url, immediate=True))
     store.migrate()

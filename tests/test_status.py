@@ -44,7 +44,8 @@ def test_status_and_history_follow_the_loop(stub, sqlite_url):
     assert oldest["labels"]["department"]["outcome"] == "pending"
     assert newest["labels"]["department"] == {
         "decision": "pending", "corrections": 40, "outcome": "retrain triggered",
-        "old_version": "v1", "new_version": "v2", "error": None,
+        "old_version": "v1", "new_version": "v2", "error": None, "hint": None,
+        "retrain_reason": None, "metric": None, "metric_name": None,  # a Space without a result: not followed
     }
     only = json.loads(run_cli(env, "history", "--label", "urgency", "--limit", "1", "--json").stdout)
     assert len(only) == 1 and list(only[0]["labels"]) == ["urgency"]

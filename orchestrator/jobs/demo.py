@@ -69,6 +69,7 @@ base_dataset = "base/base.parquet"
 [labels.{label}]
 threshold = {size.threshold}
 dataset = "hub/datasets/{label}"
+result = "hub/models/{label}"
 retrain = {{ command = {command}, "retrain", "--config", "{CONFIG_NAME}", "--label", "{{label}}", "--dataset-version", "{{version}}"], cwd = {json.dumps(str(workdir))} }}
 """
         for label in LABELS

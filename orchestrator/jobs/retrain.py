@@ -9,7 +9,8 @@ deployed champion on rows none of them trained on, and deploy the best only if i
    deployed if that gain is real, not noise, and not bought with a regression on the golden slice.
 
 Every decision, accepted or rejected, is written to the model location's ``decisions/`` and printed,
-with the numbers it was made on, the scores per source and every candidate's result. A deploy
+with the numbers it was made on, the scores per source and every candidate's result, and as
+``retrain_result.json`` (the contract the orchestrator follows outcomes by) at its root. A deploy
 publishes ``model.skops`` and ``metadata.json`` and restarts the inference Space, if one is configured.
 """
 
@@ -28,6 +29,7 @@ import numpy as np
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.hub import Hub
 from orchestrator.metadata import METADATA_FILENAME, parse_metadata
+from orchestrator.retrain_result import RESULT_FILENAME
 
 from . import gate
 from .candidates import Candidate, train_candidates
@@ -267,6 +269,7 @@ def _publish(models: Store, outcome: Outcome, challenger: Model, *, keep: bool, 
     stamp = outcome.decided_at.replace(":", "").replace("-", "")
     decision_file = scratch / "decisions" / f"{stamp}_{version}.json"
     _write_json(decision_file, asdict(outcome))
+    _write_json(scratch / RESULT_FILENAME, result_document(outcome))
     if outcome.accepted:
         save(challenger, scratch / MODEL_FILE)
         _write_json(scratch / MODEL_METADATA, {**asdict(outcome), "decision": "deployed", "metric": "macro_f1"})
@@ -275,6 +278,24 @@ def _publish(models: Store, outcome: Outcome, challenger: Model, *, keep: bool, 
     if keep:
         save(challenger, decision_file.with_suffix(".skops"))
     models.publish(scratch, tag=f"rejected-{version}", message=f"reject {outcome.label} model on {version}", last="")
+
+
+def result_document(outcome: Outcome) -> dict[str, Any]:
+    """The decision as the retrain result contract has it (orchestrator.retrain_result): the metrics are
+    those of the model in service after it (the challenger if deployed, else the champion)."""
+    kept = outcome.challenger if outcome.accepted else (outcome.champion or {})
+    metrics = {"macro_f1": kept["pooled"]} if kept.get("pooled") is not None else {}
+    metrics.update({f"macro_f1_{source}": v for source, v in kept.items() if source != "pooled" and v is not None})
+    document: dict[str, Any] = {
+        "dataset_version": outcome.dataset_version,
+        "decision": "deployed" if outcome.accepted else "rejected",
+        "reason": outcome.reason,
+        "metrics": metrics,
+        "decided_at": outcome.decided_at,
+    }
+    if metrics:
+        document["metric"] = "macro_f1"
+    return document
 
 
 def _write_json(path: Path, document: dict) -> None:

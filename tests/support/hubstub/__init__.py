@@ -28,6 +28,23 @@ Hub the project talks to, with the status codes and headers the client parses:
   ``.../tree/{revision}[/{path}]``. Every ``revision`` (API and resolve) may be a branch, a
   tag, ``refs/heads/..``/``refs/tags/..`` or a (7+ char prefix of a) commit sha. Resolve never
   sends Xet headers (``X-Xet-Hash``), so downloads are plain HTTP; ``Range`` is honoured.
+* HF Jobs (``run_job``, ``inspect_job``, ``list_jobs``, ``fetch_job_logs``, ``cancel_job``,
+  ``wait_for_job``, ``list_jobs_hardware``): ``POST /api/jobs/{namespace}`` (the client's job spec:
+  ``dockerImage`` or ``spaceId``, ``command``, ``arguments``, ``environment``, ``flavor``, optional
+  ``secrets``, ``timeoutSeconds``, ``labels``, ``attempts``...; a ``spaceId`` must name a Space the user
+  can see) -> job JSON as ``huggingface_hub.JobInfo`` parses it, stage ``SCHEDULING``;
+  ``GET /api/jobs/{namespace}/{id}``; ``GET /api/jobs/{namespace}[?stage=S&label=k=v...]`` (filters
+  applied, oldest first, no pagination); ``POST .../{id}/cancel`` (``CANCELED``; a finished job stays as
+  it ended); ``GET .../{id}/logs[?tail=N]`` -> SSE ``data: {"data", "timestamp"}`` events, first the
+  Hub's ``===== Job started at ... =====`` line (the client drops it). A finished job's stream ends
+  after the replay, so the client's iterator ends; a running job's stays open (chunked) and streams new
+  lines until the job ends, as on the Hub (``job_logs_linger`` caps that, ``0`` = replay only).
+  Secret values are never returned (``"secrets": {name: null}``). Stages: ``SCHEDULING``, ``RUNNING``,
+  ``COMPLETED``, ``CANCELED``, ``ERROR``, ``DELETED``.
+* Space variables: ``GET``/``POST``/``DELETE /api/spaces/{owner}/{name}/variables`` (``get_space_variables``,
+  ``add_space_variable``, ``delete_space_variable``) -> ``{key: {"value", "description", "updatedAt"}}``.
+  A change restarts the Space like ``restart_space`` (``restarts``, ``on_restart``); what counts as one
+  is ``variable_restarts`` (``"on_change"``, ``"always"``, ``"never"``; see ``space_variables``).
 
 Errors carry a JSON body ``{"error": message}`` plus ``X-Error-Message``, and
 ``X-Error-Code`` (``RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound``) where
@@ -37,7 +54,7 @@ typed errors as against huggingface.co. Every response has an ``X-Request-Id``.
 Auth: ``Authorization: Bearer <token>``. A token not in ``tokens`` gets ``401
 Invalid credentials in Authorization header`` on every route. ``token_access`` gives a token a role
 (``read``, ``write``, or ``fineGrained`` with scoped permissions) and organisations, which
-``whoami-v2`` reports and Space restart/pause enforce. Without a token,
+``whoami-v2`` reports and Space restart/pause, variable changes and jobs enforce. Without a token,
 public reads work, private repos answer ``401`` + ``RepoNotFound`` and Space
 restart/pause answer ``401``. A valid token of another user sees private repos as
 ``404 RepoNotFound`` and gets ``403`` on restart/pause.
@@ -45,17 +62,29 @@ restart/pause answer ``401``. A valid token of another user sees private repos a
 Writes (preupload, commit, tag) need a token of the repo's namespace owner: no token
 is ``401``, another user's token ``403`` (``404 RepoNotFound`` if the repo is private).
 ``create_repo`` is allowed only in the token user's own namespace (else ``403``) and answers
-``409`` when the repo exists.
+``409`` when the repo exists. Space variables: reading follows repo visibility, changing them needs
+the owner's write token (``401`` without a token, ``403`` for another user or a read token). Jobs: every
+route needs a valid token (``401``) whose user is the namespace or one of its ``orgs`` (``403``);
+running or cancelling also needs a write token (a read token gets ``403``; a fine-grained one needs
+``job.write`` on the namespace). Another namespace's job id is ``404``.
 
 Test hooks: ``fail`` (queued faults that replace the real handling), ``delay``,
-``redirect``, ``on_restart`` callbacks, ``set_stage``; every request is recorded
-in ``requests``. Inspection: ``file``, ``files``, ``tags``, ``commits``, ``head``.
+``redirect`` (all three match any path, jobs and variables included), ``on_restart`` callbacks,
+``set_stage``; every request is recorded in ``requests``. Inspection: ``file``, ``files``, ``tags``,
+``commits``, ``head``, ``restarts``, ``space_variables(repo_id) -> {key: value}``; ``add_space(...,
+variables=)`` seeds variables without a restart. Jobs: ``jobs(namespace=None) -> list[dict]`` and
+``job(id) -> dict`` (id, namespace, created_by, docker_image, space_id, command, arguments, environment,
+secrets with their values as received, labels, flavor, timeout, attempts, stage, message, logs, spec);
+``on_job(callback(stub, job), delay=0)`` after each created job; ``finish_job(id, stage="COMPLETED",
+logs=[...], message=None)``; ``set_job_stage(id, stage, message=None)``; ``log_job(id, *lines)``;
+``job_scheduling_seconds`` (0) and ``job_runs_for`` (None; seconds until auto-``COMPLETED``).
 Standard library only; all state is guarded by one lock.
 
 Modules: ``stub`` (``HubStub``: state, setup and inspection), ``server`` (HTTP server, handler,
 lifecycle, ``Recorded``), ``routes`` (faults/delays/redirects, authentication, whoami, Spaces,
 resolve), ``repo_api`` (create/read/publish repos), ``access`` (who may see or write a repo),
-``repos`` (the in-memory repositories). Tests import ``from support.hubstub import HubStub``
+``repos`` (the in-memory repositories), ``jobs_api`` (jobs routes and hooks), ``jobs`` (a job's state and
+JSON), ``space_variables`` (Space variables). Tests import ``from support.hubstub import HubStub``
 (``tests/`` is on ``sys.path``); from the repository root it is ``tests.support.hubstub``.
 """
 

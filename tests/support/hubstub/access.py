@@ -1,7 +1,8 @@
-"""The Hub's access rules: who may see a repo, write to it, or restart/pause a Space.
+"""The Hub's access rules: who may see a repo, write to it, restart/pause a Space, or run jobs.
 
 ``_visible`` and ``_writable`` return the Hub's refusal (``None``: allowed); ``_may_write`` says
-whether a token's role, organisations and scopes allow a write.
+whether a token's role, organisations and scopes allow a write, ``_may_run_jobs`` whether they allow
+running or cancelling jobs in a namespace the token's user belongs to.
 """
 
 from __future__ import annotations
@@ -47,3 +48,19 @@ def _may_write(access: dict, user: str, owner: str, repo_type: str, repo_id: str
         if matches and "repo.write" in scope.get("permissions", []):
             return True
     return False
+
+
+def _may_run_jobs(access: dict, namespace: str) -> bool:
+    """A read token may inspect jobs but not run or cancel them; a fine-grained one needs ``job.write``
+    on the namespace."""
+    role = access.get("role", "write")
+    if role == "read":
+        return False
+    if role != "fineGrained":
+        return True
+    return any(
+        scope.get("entity", {}).get("type") in ("user", "org")
+        and scope.get("entity", {}).get("name") == namespace
+        and "job.write" in scope.get("permissions", [])
+        for scope in access.get("scoped", [])
+    )

@@ -30,6 +30,7 @@ class _Repo:
     stage: str = "RUNNING"
     building_until: float | None = None
     restarts: int = 0
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)  # Space variables: key -> {"value", ...}
 
 
 class _RepoStore:

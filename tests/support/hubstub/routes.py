@@ -1,5 +1,6 @@
 """Routing a request: queued faults, delays and redirects first, then authentication, then the
-Hub route it names (whoami, Space runtime/restart/pause, resolve, and the repo API of ``repo_api``)."""
+Hub route it names (whoami, Space runtime/restart/pause, resolve, the repo API of ``repo_api``, the
+jobs of ``jobs_api`` and the Space variables of ``space_variables``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs, unquote
 
 from .access import _may_write, _visible
+from .jobs_api import _JobsApi
 from .repo_api import _RepoApi
-from .repos import _etag, _RepoStore, _rev_sha, _runtime
+from .repos import _etag, _Repo, _RepoStore, _rev_sha, _runtime
 from .server import _error, _json_reply, _Reply
+from .space_variables import SPACE_VARIABLES, _SpaceVariablesApi
 
 if TYPE_CHECKING:
     from .stub import HubStub
@@ -111,7 +114,7 @@ class _Faults:
         return None
 
 
-class _Routes(_Faults, _RepoApi):
+class _Routes(_Faults, _RepoApi, _JobsApi, _SpaceVariablesApi):
     """HubStub's request handling: hooks, authentication, then the route (see the package docstring)."""
 
     build_seconds: float
@@ -198,6 +201,9 @@ class _Routes(_Faults, _RepoApi):
             if (method, action) not in (("POST", "restart"), ("POST", "pause"), ("GET", "runtime"), ("HEAD", "runtime")):
                 return _error(404, "Not Found")
             return self._space_action(f"{owner}/{name}", action, user, callbacks, access)
+        if match := SPACE_VARIABLES.match(path):
+            repo_id = "/".join(unquote(g) for g in match.groups())
+            return self._space_variables(method, repo_id, user, access, body, callbacks)
 
         if path == "/api/repos/create":
             return self._create_repo(body, user) if method == "POST" else _error(405, "Method Not Allowed")
@@ -205,6 +211,8 @@ class _Routes(_Faults, _RepoApi):
             return _json_reply(200, {"errors": [], "warnings": []})
 
         segments = [unquote(s) for s in path.strip("/").split("/")]
+        if segments[:2] == ["api", "jobs"]:
+            return self._jobs_api(method, segments[2:], user, access, body, query or {}, callbacks)
         if len(segments) >= 3 and segments[0] == "api" and segments[1] in _API_TYPES:
             reply = self._repo_api(method, _API_TYPES[segments[1]], segments[2:], user, body, query or {})
             if reply is not None:
@@ -235,12 +243,16 @@ class _Routes(_Faults, _RepoApi):
         if action == "pause":
             repo.stage, repo.building_until = "PAUSED", None
             return _json_reply(200, _runtime(repo))
+        return _json_reply(200, self._restart(repo, callbacks))
+
+    def _restart(self, repo: _Repo, callbacks: list[tuple[_Callback, float]]) -> dict[str, Any]:
+        """Start a build of ``repo`` (count it, queue its ``on_restart`` callbacks); its runtime JSON."""
         repo.stage, repo.building_until = "BUILDING", time.time() + self.build_seconds
         repo.restarts += 1
         payload = _runtime(repo)
         payload["stage"] = "BUILDING"  # the restart answer always reports the build it just started
-        callbacks.extend(self._on_restart.get(repo_id, []))
-        return _json_reply(200, payload)
+        callbacks.extend(self._on_restart.get(repo.repo_id, []))
+        return payload
 
     def _resolve(
         self, repo_type: str, repo_id: str, revision: str, file_path: str, user: str | None, headers: dict[str, str]

@@ -4,6 +4,7 @@ kept-alive connections it tracks, and the records of the requests it answered.""
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
 import socket
 import socketserver
@@ -11,6 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class _Reply:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    stream: Iterator[bytes] | None = None  # sent chunked after ``body`` (e.g. a running job's logs)
 
 
 def _json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Reply:
@@ -105,14 +108,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            if reply.status != 304 and not any(k.lower() == "content-length" for k in reply.headers):
+            if reply.stream is not None:
+                self.send_header("Transfer-Encoding", "chunked")
+            elif reply.status != 304 and not any(k.lower() == "content-length" for k in reply.headers):
                 self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            if self.command != "HEAD" and reply.status != 304:
+            if reply.stream is not None:
+                self._write_chunked(reply.body, reply.stream)
+            elif self.command != "HEAD" and reply.status != 304:
                 self.wfile.write(reply.body)
             self.wfile.flush()
         except OSError:  # the client hung up (timeout tests) or stop() closed the socket
             self.close_connection = True
+
+    def _write_chunked(self, first: bytes, rest: Iterator[bytes]) -> None:
+        """``first`` then every chunk of ``rest`` as HTTP/1.1 chunks, flushed one by one."""
+        try:
+            for chunk in itertools.chain([first], rest):
+                if chunk:  # an empty chunk would end the body
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            getattr(rest, "close", lambda: None)()  # stop a generator the client hung up on
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 

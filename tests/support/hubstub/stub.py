@@ -1,8 +1,9 @@
 """``HubStub`` itself: its state, and the methods tests use to set up and inspect repos.
 
 The HTTP server and lifecycle come from ``server._Serving``, the request handling from
-``routes._Routes`` (with the hooks of ``routes._Faults`` and the repo API of ``repo_api._RepoApi``),
-and the repositories live in a ``repos._RepoStore``.
+``routes._Routes`` (with the hooks of ``routes._Faults``, the repo API of ``repo_api._RepoApi``, the
+jobs and their hooks of ``jobs_api._JobsApi`` and the Space variables of
+``space_variables._SpaceVariablesApi``), and the repositories live in a ``repos._RepoStore``.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .repos import _RepoStore, _rev_sha
+from .jobs import JobCallback, _Job
+from .repos import _iso, _RepoStore, _rev_sha
 from .routes import _Callback, _Routes, _Rule
 from .server import _Server, _Serving, Recorded
 
@@ -22,6 +25,10 @@ class HubStub(_Serving, _Routes):
     """A fake Hugging Face Hub on 127.0.0.1; see the package docstring."""
 
     build_seconds: float = 0.0
+    job_scheduling_seconds: float = 0.0  # a new job is SCHEDULING this long, then RUNNING
+    job_runs_for: float | None = None  # None: a job runs until a hook ends it; else COMPLETED after this long
+    job_logs_linger: float | None = None  # a running job's log stream: None = open until it ends, 0 = replay only
+    variable_restarts: str = "on_change"  # "on_change" | "always" | "never": see space_variables
 
     def __init__(self, tokens: dict[str, str] | None = None) -> None:
         self.tokens: dict[str, str] = dict(tokens or {})
@@ -37,17 +44,30 @@ class HubStub(_Serving, _Routes):
         self._delays: list[_Rule] = []
         self._redirects: list[_Rule] = []
         self._on_restart: dict[str, list[tuple[_Callback, float]]] = {}
+        self._jobs: dict[str, _Job] = {}
+        self._on_job: list[tuple[JobCallback, float]] = []
         self._timers: list[threading.Timer] = []
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
 
     # ------------------------------------------------------------------ repos
-    def add_space(self, repo_id: str, *, owner: str | None = None, stage: str = "RUNNING", private: bool = False) -> None:
-        """Create (or replace) a Space; only a token of ``owner`` may restart/pause it."""
+    def add_space(
+        self,
+        repo_id: str,
+        *,
+        owner: str | None = None,
+        stage: str = "RUNNING",
+        private: bool = False,
+        variables: dict[str, str] | None = None,
+    ) -> None:
+        """Create (or replace) a Space, with ``variables`` already set (no restart); only a token of
+        ``owner`` may restart/pause it or change its variables."""
         with self._lock:
             repo = self._store.new_repo("space", repo_id, private)
             repo.owner = owner if owner is not None else repo.owner
             repo.stage = stage
+            now = _iso(time.time())
+            repo.variables = {k: {"value": str(v), "updatedAt": now} for k, v in (variables or {}).items()}
 
     def add_dataset(self, repo_id: str, *, private: bool = False) -> None:
         """Create (or replace) an empty dataset repo (one initial commit on ``main``)."""

@@ -1,0 +1,288 @@
+"""``orchestrator serve`` as a real uvicorn server on the loopback, against the Hub stand-in and a real
+database: signed, wrongly signed, duplicated and concurrent webhook deliveries, counting the restarts the
+stand-in really performed; the feedback endpoint; forwarding to GitHub; the status API and its token."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+from conftest import run_cli, seed_env, seed_feedback, wait_for
+from support.hubstub import HubStub
+
+SECRET = "whsec-test-0123456789"
+STATUS = "status-token-abcdef0123"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env={**base, **env}, cwd=tempfile.mkdtemp(), stdout=self.log, stderr=subprocess.STDOUT, text=True,
+        )
+        if not wait_for(self._healthy, timeout=30):
+            self.stop()
+            raise AssertionError(f"orchestrator serve did not start:\n{self.output()}")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            return True
+        try:
+            return httpx2.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    def health(self) -> dict:
+        return httpx2.get(self.url + "/healthz", timeout=5).json()
+
+    def settle(self, timeout: float = 20) -> None:
+        """Until the service has no cycle running or queued."""
+        assert wait_for(lambda: self.health()["idle"], timeout=timeout), self.output()
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.output()
+
+
+@pytest.fixture
+def serve(stub: HubStub, pg_url: str) -> Iterator:
+    started: list[Served] = []
+
+    def start(**overrides: str) -> Served:
+        served = Served(seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET, **overrides))
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()
+
+
+def delivery(repo: str = "owner/dept_dataset", sha: str = "a" * 40, *, scope: str = "repo.content", kind: str = "dataset") -> bytes:
+    return json.dumps({
+        "event": {"action": "update", "scope": scope},
+        "repo": {"type": kind, "name": repo, "id": "abc", "private": False, "headSha": sha},
+        "updatedRefs": [{"ref": "refs/heads/main", "oldSha": "0" * 40, "newSha": sha}],
+        "webhook": {"id": "wh1", "version": 3},
+    }).encode()
+
+
+def post(served: Served, body: bytes, secret: str | None = SECRET, path: str = "/webhooks/hub") -> httpx2.Response:
+    headers = {"content-type": "application/json"}
+    if secret is not None:
+        headers["x-webhook-secret"] = secret
+    return httpx2.post(served.url + path, content=body, headers=headers, timeout=10)
+
+
+def pending_department(stub: HubStub, pg_url: str) -> None:
+    """A label whose prepare was triggered by a cron run, and whose dataset has not arrived yet."""
+    seed_feedback(pg_url, {"department": 40, "urgency": 1})
+    done = run_cli(seed_env(stub, pg_url), "run", "--no-wait")
+    assert done.returncode == 0, done.stderr
+    assert stub.restarts("owner/prepare") == 1
+
+
+def test_a_signed_dataset_update_retrains_within_a_second(stub, pg_url, serve):
+    pending_department(stub, pg_url)
+    served = serve()
+    stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500)
+    sent = time.monotonic()
+    answer = post(served, delivery())
+    assert answer.status_code == 202 and answer.json() == {"accepted": ["department"]}
+    assert wait_for(lambda: stub.restarts("owner/retrain_dept") == 1, timeout=5), served.output()
+    assert time.monotonic() - sent < 1.0
+    assert stub.space_variables("owner/retrain_dept") == {"DATASET_VERSION": "v2"}
+    served.settle()
+    assert stub.restarts("owner/retrain_urgency") == 0 and stub.restarts("owner/prepare") == 1
+
+
+def test_a_wrong_or_missing_secret_gets_401_and_nothing_happens(stub, pg_url, serve):
+    pending_department(stub, pg_url)
+    served = serve()
+    stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500)
+    assert post(served, delivery(), secret="wrong").status_code == 401
+    assert post(served, delivery(), secret=None).status_code == 401
+    assert post(served, b"{}", secret="wrong", path="/webhooks/feedback").status_code == 401
+    time.sleep(0.5)
+    assert served.health()["cycles"] == 0
+    assert stub.restarts("owner/retrain_dept") == 0
+    log = served.stop()
+    assert SECRET not in log  # nor in the access log
+    assert served.process.returncode == 0, log  # SIGTERM: a graceful shutdown
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert {(line["method"], line["path"], line["status"]) for line in lines} >= {("POST", "/webhooks/hub", 401)}
+
+
+def test_malformed_and_unwatched_deliveries(stub, pg_url, serve):
+    served = serve()
+    assert post(served, b"{not json").status_code == 400
+    assert "not a Hub webhook delivery" in post(served, b'{"event": 1}').json()["error"]
+    assert post(served, delivery(repo="owner/someone_elses")).status_code == 204
+    assert post(served, delivery(kind="model")).status_code == 204
+    assert post(served, delivery(scope="repo.config")).status_code == 204
+    assert served.health()["cycles"] == 0
+
+
+def test_twenty_duplicate_deliveries_give_one_retrain(stub, pg_url, serve):
+    pending_department(stub, pg_url)
+    served = serve()
+    stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(post(served, delivery()).status_code)) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(set(answers)) == [202] and len(answers) == 20
+    served.settle()
+    assert stub.restarts("owner/retrain_dept") == 1
+    for sha in ("b" * 40, "c" * 40):  # retried deliveries of later commits, out of order: still one
+        assert post(served, delivery(sha=sha)).status_code == 202
+    served.settle()
+    assert stub.restarts("owner/retrain_dept") == 1
+
+
+def test_a_delivery_concurrent_with_a_cron_run_gives_one_retrain(stub, pg_url, serve):
+    pending_department(stub, pg_url)
+    served = serve()
+    stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500)
+    cron = threading.Thread(target=lambda: run_cli(seed_env(stub, pg_url), "run", "--no-wait"))
+    cron.start()
+    assert post(served, delivery()).status_code == 202
+    cron.join()
+    served.settle()
+    assert stub.restarts("owner/retrain_dept") == 1
+    assert run_cli(seed_env(stub, pg_url), "run", "--no-wait").returncode == 0
+    assert stub.restarts("owner/retrain_dept") == 1
+
+
+def test_the_feedback_endpoint_runs_a_threshold_check(stub, pg_url, serve):
+    seed_feedback(pg_url, {"department": 40, "urgency": 1})
+    served = serve()
+    assert post(served, b'{"labels": ["nope"]}', path="/webhooks/feedback").status_code == 400
+    answer = post(served, b"", path="/webhooks/feedback")
+    assert answer.status_code == 202
+    served.settle()
+    assert stub.restarts("owner/prepare") == 1  # department reached its threshold: prepared
+    status = {r["label"]: r for r in httpx2.get(served.url + "/api/status", timeout=5).json()}
+    assert status["department"]["state"] == "prepare_requested"
+
+
+def test_the_status_api_needs_the_token_when_one_is_set(stub, pg_url, serve):
+    seed_feedback(pg_url, {"department": 3, "urgency": 1})
+    served = serve(STATUS_TOKEN=STATUS)
+    assert httpx2.get(served.url + "/api/status", timeout=5).status_code == 401
+    assert httpx2.get(served.url + "/", timeout=5).status_code == 401
+    ok = httpx2.get(served.url + "/api/status", headers={"authorization": f"Bearer {STATUS}"}, timeout=5)
+    assert ok.status_code == 200 and {r["label"] for r in ok.json()} == {"department", "urgency"}
+    assert httpx2.get(served.url + f"/api/history?token={STATUS}", timeout=5).status_code == 200
+    log = served.stop()
+    assert STATUS not in log and '"path": "/api/history"' in log  # access logs carry no query string
+
+
+def test_serve_without_a_webhook_secret_refuses_to_start(stub, pg_url):
+    done = run_cli(seed_env(stub, pg_url), "serve", "--port", str(free_port()), timeout=30)
+    assert done.returncode == 2
+    assert "needs WEBHOOK_SECRET" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_forwarding_sends_one_repository_dispatch(stub, pg_url, serve):
+    from support.githubstub import GitHubStub
+
+    github = GitHubStub(tokens={"ghp_forward0123456789abcdef": "write"}).start()
+    try:
+        served = serve(WEBHOOK_FORWARD_REPO="owner/app", GITHUB_API_URL=github.url, GH_TOKEN="ghp_forward0123456789abcdef")
+        for _ in range(3):
+            assert post(served, delivery()).status_code == 202
+        sent = [r for r in github.requests if r.method == "POST" and r.path == "/repos/owner/app/dispatches"]
+        assert len(sent) == 1
+        assert sent[0].body["event_type"] == "hub-dataset-updated"
+        assert sent[0].body["client_payload"]["labels"] == ["department"]
+        assert served.health()["cycles"] == 0  # forwarded, not run here
+    finally:
+        github.stop()
+
+
+def test_a_delivery_while_another_run_holds_the_lease_is_done_once_it_is_free(stub, pg_url, serve):
+    from orchestrator.db import make_engine
+    from orchestrator.state import StateStore
+
+    pending_department(stub, pg_url)
+    served = serve()
+    stub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500)
+    store = StateStore(make_engine(pg_url))
+    lease = store.acquire("someone-else", 120)  # a cron run in progress
+    assert lease is not None
+    assert post(served, delivery()).status_code == 202
+    time.sleep(1.5)
+    assert stub.restarts("owner/retrain_dept") == 0  # it waits for the lease: nothing is done twice
+    store.release(lease)
+    assert wait_for(lambda: stub.restarts("owner/retrain_dept") == 1, timeout=20), served.output()
+    served.settle()
+    assert stub.restarts("owner/retrain_dept") == 1
+
+
+def test_bad_bodies_get_400_not_500(stub, pg_url, serve):
+    served = serve()
+    refs = json.loads(delivery())
+    refs["updatedRefs"] = 5
+    assert post(served, json.dumps(refs).encode()).status_code == 400
+    assert post(served, b"[" * 100_000).status_code == 400
+    assert post(served, b"[" * 100_000, path="/webhooks/feedback").status_code == 400
+    assert post(served, b'{"labels": []}', path="/webhooks/feedback").status_code == 400
+    assert post(served, b'{"labels": "urgency"}', path="/webhooks/feedback").status_code == 400
+    assert post(served, b"x" * (1024 * 1024 + 1)).status_code == 413
+    assert httpx2.get(served.url + "/api/history?limit=-1", timeout=5).status_code == 400
+    assert httpx2.get(served.url + "/api/history?limit=lots", timeout=5).status_code == 400
+    log = served.stop()
+    assert "Traceback" not in log
+
+
+def test_concurrent_duplicates_are_forwarded_once(stub, pg_url, serve):
+    from support.githubstub import GitHubStub
+
+    github = GitHubStub(tokens={"ghp_forward0123456789abcdef": "write"}).start()
+    try:
+        served = serve(WEBHOOK_FORWARD_REPO="owner/app", GITHUB_API_URL=github.url, GH_TOKEN="ghp_forward0123456789abcdef")
+        threads = [threading.Thread(target=post, args=(served, delivery())) for _ in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        sent = [r for r in github.requests if r.method == "POST" and r.path == "/repos/owner/app/dispatches"]
+        assert len(sent) == 1
+        github.fail("POST", r"/repos/owner/app/dispatches$", 500, times=5)
+        failed = post(served, delivery(sha="d" * 40))
+        assert failed.status_code == 502 and "forwarding to GitHub failed" in failed.json()["error"]
+        assert post(served, delivery(sha="d" * 40)).status_code == 502  # not remembered: the redelivery retries
+    finally:
+        github.stop()
