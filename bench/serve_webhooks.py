@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx2
@@ -45,10 +46,37 @@ TOKEN = "hf_bench-token-FFFFFFFFFFFF"
 SECRET = "bench-webhook-secret-0123"
 
 
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``server_url`` (each phase starts clean)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_serve_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    CREATED.append((server_url, name))
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+CREATED: list[tuple[str, str]] = []
+
+
+def drop_databases() -> None:
+    from sqlalchemy import create_engine
+
+    for server_url, name in CREATED:
+        admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def setup(workdir: Path, labels: int, database_url: str | None) -> tuple[HubStub, dict[str, str], Path]:
     hub = HubStub(tokens={TOKEN: "owner"}).start()
     hub.add_space("owner/prepare")
-    url = database_url or f"sqlite:///{workdir / 'app.db'}"
+    url = fresh_database(database_url) if database_url else f"sqlite:///{workdir / 'app.db'}"
     engine = make_engine(url)
     names = [f"l{i}" for i in range(labels)]
     with engine.begin() as conn:
@@ -199,12 +227,19 @@ def load(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", help="the app and state database (default: a SQLite file)")
+    parser.add_argument("--database", help="a PostgreSQL server URL: each phase gets a new database on it (default: SQLite files)")
     parser.add_argument("--labels", type=int, default=8)
     parser.add_argument("--rate", type=float, default=200.0, help="deliveries per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=16)
     args = parser.parse_args()
+    try:
+        report(args)
+    finally:
+        drop_databases()
+
+
+def report(args) -> None:
     figures = latency(args)
     ok = [f for f in figures if f is not None]
     print(f"latency, publish to retrain restart through the webhook ({len(figures)} labels, one at a time): "

@@ -43,6 +43,8 @@ def main() -> None:
             "RETRAIN_DEPT_REPO": "o/d", "RETRAIN_URGENCY_REPO": "o/u", "THRESHOLD_DEPARTMENT": "40",
             "THRESHOLD_URGENCY": "30", "HF_HUB_METADATA_DEPT": "https://huggingface.co/datasets/o/d/resolve/main/dataset_metadata.json",
             "HF_HUB_METADATA_URGENCY": "https://huggingface.co/datasets/o/u/resolve/main/dataset_metadata.json",
+            # PYTHONPATH=<another checkout> measures that checkout's code with the same interpreter
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
         }
         times, imported = [], ""
         for _ in range(args.repeat + 1):  # the first run creates the state tables; it is not counted
