@@ -44,7 +44,11 @@ class Executor:
             self.retrain(label, ctx.journal.state(label.name).dataset_version or "")
         launched = [label for label in ready if ctx.journal.state(label.name).state == RETRAINING]
         prepared = self._prepare(firing, baselines)
-        Waiter(ctx, self.retrain).wait([*plan.of("follow"), *launched, *pending, *prepared])
+        # A retrain this run launched (reconciliation may have re-sent one) is followed; one an earlier run
+        # launched is looked at once.
+        earlier = [label for label in plan.of("follow") if ctx.journal.state(label.name).last_run_id != ctx.journal.run_id]
+        resent = [label for label in plan.of("follow") if label not in earlier]
+        Waiter(ctx, self.retrain).wait([*resent, *launched, *pending, *prepared], once=earlier)
 
     # ---------------------------------------------------------------------------------- before acting
     def _read_baselines(self, firing: list[LabelConfig]) -> Baselines:

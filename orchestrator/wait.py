@@ -28,9 +28,13 @@ class Waiter:
         self.follower = Follower(ctx)
         self.latest: dict[str, DatasetMetadata | None] = {}
 
-    def wait(self, labels: list[LabelConfig]) -> None:
+    def wait(self, labels: list[LabelConfig], *, once: list[LabelConfig] = ()) -> None:
+        """Poll ``labels`` until each is settled or POLL_TIMEOUT (blocking mode), and ``once`` (retrains
+        launched by an earlier run: a scheduled run does not hold a runner for them) a single time."""
         ctx, settings = self.ctx, self.ctx.settings
-        waiting = {label.name: label for label in labels}
+        glance = {label.name for label in once}
+        waiting = {label.name: label for label in [*once, *labels]}
+        later: dict[str, LabelConfig] = {}
         for name in waiting:
             ctx.etags.setdefault(name, ctx.journal.state(name).etag)
         if not waiting:
@@ -45,6 +49,8 @@ class Waiter:
                         del waiting[name]
                     elif first and self._expire_if_overdue(name):  # checked once more, then given up
                         del waiting[name]
+                if first:  # looked at once: the rest of the wait is not theirs
+                    later = {name: waiting.pop(name) for name in glance if name in waiting}
                 first = False
                 ctx.lock.check()
                 remaining = deadline - ctx.clock()
@@ -52,7 +58,7 @@ class Waiter:
                     break
                 ctx.sleep(min(settings.poll_interval, remaining))
                 progress.tick()
-        for name in waiting:
+        for name in [*later, *waiting]:
             if ctx.journal.state(name).state == RETRAINING:
                 ctx.update(name, outcome=RETRAIN_RUNNING, retrain_ref=ctx.journal.state(name).retrain_ref)
                 ctx.reporter.info(f"[{name}] the retrain is still running; a later run follows it to its end")

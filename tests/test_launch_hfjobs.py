@@ -297,3 +297,19 @@ def test_secret_values_in_a_failed_jobs_logs_are_masked(tmp_path, sqlite_url, st
     assert secret not in done.stdout + done.stderr
     assert secret not in run_cli(env(stub), "history", "--config", str(config), "--json").stdout
     assert retrain_jobs(stub)[0]["secrets"]["WANDB_API_KEY"] == secret  # it did reach the job
+
+
+def test_a_blocking_run_looks_once_at_a_retrain_an_earlier_run_launched(tmp_path, sqlite_url, stub):
+    """Blocking mode waits for the retrains it launched; one launched earlier is looked at once, so a
+    scheduled run does not hold a runner for a long training."""
+    seed_feedback(sqlite_url, {"department": 40})
+    stub.on_job(Jobs({"department": "running"}))
+    config = write_config(tmp_path, sqlite_url, labels=("department",), poll_timeout=3)
+    first = run_cli(env(stub), "run", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    assert len(retrain_jobs(stub)) == 1
+    config.write_text(config.read_text().replace("poll_timeout = 3", "poll_timeout = 60"))
+    started = time.monotonic()
+    later = run_cli(env(stub), "run", "--config", str(config), "--json")
+    assert time.monotonic() - started < 20, later.stderr  # not the 60 s of POLL_TIMEOUT
+    assert json.loads(later.stdout)["labels"][0]["outcome"] == "retraining"
