@@ -1,5 +1,4 @@
-"""The HF Jobs boundary: start a job, find one by its labels, read its stage and the tail of its logs,
-cancel it. Every call goes through :class:`~orchestrator.hub.Hub`'s retry policy and error translation.
+"""The HF Jobs boundary: start a job, find one by its labels, read its stage and the tail of its logs. Every call goes through :class:`~orchestrator.hub.Hub`'s retry policy and error translation.
 
 Creating a job is not idempotent, so ``run`` is never blindly repeated: a try that may have reached the
 Hub (a read timeout, a dropped connection, a gateway's 5xx, an answer that cannot be read) raises
@@ -117,13 +116,6 @@ class HfJobs:
             lambda: list(
                 islice(self.hub.api.fetch_job_logs(job_id=job_id, namespace=namespace, follow=False, tail=lines), 10 * lines)
             )[-lines:],
-            not_found=f"check that HF Job {job_id} exists in {namespace!r}",
-        )
-
-    def cancel(self, job_id: str, namespace: str) -> None:
-        self.hub._call(
-            f"cancelling HF Job {job_id}",
-            lambda: self.hub.api.cancel_job(job_id=job_id, namespace=namespace),
             not_found=f"check that HF Job {job_id} exists in {namespace!r}",
         )
 

@@ -426,10 +426,6 @@ class JobLauncher:
         why = f": {state.message}" if state.message else ""
         return Status("failed", f"HF Job {job_id} ended {state.stage}{why}", logs)
 
-    def cancel(self, ref: str) -> None:
-        namespace, _, job_id = ref.rpartition("/")
-        self.jobs.cancel(job_id, namespace)
-
 
 class WorkflowLauncher:
     """Dispatch a GitHub workflow and follow its run to its conclusion (:mod:`orchestrator.github`).
