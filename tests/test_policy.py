@@ -51,3 +51,35 @@ def test_arrival_needs_a_new_version_and_enough_samples():
 def test_negative_counts_are_refused():
     with pytest.raises(ValueError):
         dataset_len(-1, 0.5)
+
+
+def _plan_of(states: dict, counts: dict, **kwargs):
+    from orchestrator.config import load_settings
+    from orchestrator.plan import make_plan
+
+    settings = load_settings(
+        {
+            "DATABASE_URL": "sqlite:///unused.db", "PREPARE_DATASET_REPO": "o/prepare", "RETRAIN_DEPT_REPO": "o/rd",
+            "RETRAIN_URGENCY_REPO": "o/ru", "THRESHOLD_DEPARTMENT": "30", "THRESHOLD_URGENCY": "30",
+            "HF_HUB_METADATA_DEPT": "https://huggingface.co/datasets/o/d/resolve/main/dataset_metadata.json",
+            "HF_HUB_METADATA_URGENCY": "https://huggingface.co/datasets/o/u/resolve/main/dataset_metadata.json",
+        },
+        env_file=None,
+    )
+    return {entry.name: entry.step for entry in make_plan(settings, states, counts, **kwargs).labels}
+
+
+def test_the_plan_steps_of_a_retraining_label_and_of_a_changed_dataset():
+    from orchestrator.state import LabelState
+
+    states = {
+        "department": LabelState("department", state="retraining", last_retrained_version="v2", retrain_ref="o/j1"),
+        "urgency": LabelState("urgency"),
+    }
+    # a retraining label is followed, even past its threshold: one retrain per label at a time
+    assert _plan_of(states, {"department": 100, "urgency": 0}) == {"department": "follow", "urgency": "skip"}
+    # a webhook's change comes before firing for an idle label, and never interrupts a wait or a retrain
+    changed = _plan_of(states, {"department": 100, "urgency": 100}, changed={"department", "urgency"})
+    assert changed == {"department": "follow", "urgency": "changed"}
+    pending = {"urgency": LabelState("urgency", state="prepare_requested", baseline_version="u1")}
+    assert _plan_of(pending, {"department": 0, "urgency": 0}, changed={"urgency"})["urgency"] == "pending"
