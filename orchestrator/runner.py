@@ -11,7 +11,6 @@ run, give one retrain per dataset version: ``retrain:<label>:<version>`` is reco
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -101,14 +100,6 @@ class CycleRunner:
     def idle(self) -> bool:
         with self._cond:
             return not self._busy and not self._wanted
-
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.idle():
-                return True
-            time.sleep(0.02)
-        return self.idle()
 
     def _loop(self) -> None:
         while True:
