@@ -48,7 +48,6 @@ class Cycle:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     launcher_factory: Callable[..., Launcher] = launcher_for
-    changed: frozenset[str] = frozenset()  # labels whose dataset a Hub webhook reported changed
 
     def __post_init__(self) -> None:
         self.store = StateStore(self.state_engine)
@@ -100,9 +99,7 @@ class Cycle:
         blocked = {} if self.dry_run else reconcile(self.ctx)
         counts = count_corrections(self.engine, self.settings.labels)
         unconfirmed = self.store.unfinished() if self.dry_run and self._readable else ()
-        plan = make_plan(
-            self.settings, self.journal.states, counts, unconfirmed=unconfirmed, blocked=blocked, changed=self.changed
-        )
+        plan = make_plan(self.settings, self.journal.states, counts, unconfirmed=unconfirmed, blocked=blocked)
         for entry in plan.labels:
             self._record(plan, entry)
         for name, exc in blocked.items():

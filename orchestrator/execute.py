@@ -36,16 +36,13 @@ class Executor:
         firing, pending, ready = plan.of("fire"), plan.of("pending"), plan.of("ready")
         baselines = self._read_baselines(firing)
         firing = self._preflight([label for label in firing if label.name in baselines])
-        changed = plan.of("changed")
         if ctx.dry_run:  # a waiting label's retrain is checked as a firing label's is
-            waiting = [label for label in [*pending, *ready, *changed] if self._check(label.retrain, [label])]
+            waiting = [label for label in [*pending, *ready] if self._check(label.retrain, [label])]
             self._print_plan(plan, firing, waiting, baselines)
             return
         for label in ready:  # a dataset that arrived before a crash: straight to retraining
             self.retrain(label, ctx.journal.state(label.name).dataset_version or "")
-        for label in changed:
-            self._retrain_if_new(label)
-        launched = [label for label in [*ready, *changed] if ctx.journal.state(label.name).state == RETRAINING]
+        launched = [label for label in ready if ctx.journal.state(label.name).state == RETRAINING]
         prepared = self._prepare(firing, baselines)
         # A retrain this run launched (reconciliation may have re-sent one) is followed; one an earlier run
         # launched is looked at once.
@@ -125,9 +122,7 @@ class Executor:
                     title=f"label {label.name}: plan",
                 )
             ctx.update(label.name, outcome=PLANNED)
-        for label in plan.of("changed"):
-            say(f"  [{label.name}] its dataset changed on the Hub: would retrain on it if its version is new")
-        for label in [entry for entry in waiting if entry not in plan.of("changed")]:
+        for label in waiting:
             state = ctx.journal.state(label.name)
             say(
                 f"  [{label.name}] pending: would check {how_long} for a version newer than "
@@ -148,36 +143,6 @@ class Executor:
                 )
 
     # ---------------------------------------------------------------------------------- acting
-    def _retrain_if_new(self, label: LabelConfig) -> None:
-        """A webhook said the label's dataset changed: a version not retrained yet is retrained now."""
-        ctx, journal, name = self.ctx, self.ctx.journal, label.name
-        try:
-            seen = ctx.reader.read(label)
-        except (AuthError, HubUnavailable):
-            raise
-        except (HubError, MetadataError) as exc:
-            ctx.fail(name, exc)
-            return
-        state = journal.state(name)
-        if seen.status == "malformed" or seen.metadata is None:
-            why = seen.error.message if seen.error else "there is no dataset_metadata.json"
-            ctx.reporter.info(f"[{name}] the Hub reported a change, but {why}: nothing to retrain yet")
-            return
-        version = seen.metadata.version_tag
-        if version == state.last_retrained_version:
-            ctx.reporter.info(f"[{name}] the Hub reported a change, and version {version} was retrained before: nothing to do")
-            return
-        if not self._check(label.retrain, [label]):
-            return
-        ctx.warn_optional(name, seen)
-        journal.record(
-            state.with_(state=DATASET_READY, dataset_version=version, baseline_version=state.last_retrained_version,
-                        etag=seen.etag, last_error=None)
-        )
-        ctx.update(name, num_samples=seen.metadata.num_samples)
-        ctx.reporter.info(f"[{name}] the Hub reported a change: dataset {version} is new")
-        self.retrain(label, version)
-
     def _prepare(self, firing: list[LabelConfig], baselines: Baselines) -> list[LabelConfig]:
         ctx, journal = self.ctx, self.ctx.journal
         prepared = []

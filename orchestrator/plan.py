@@ -8,8 +8,6 @@ Per label the plan says one of:
 - ``ready``: its dataset arrived (or a retrain intent was settled): retrain on it;
 - ``follow``: its retrain was launched: learn how it ended (deployed, rejected, failed). Its corrections
   go on counting, and it fires again once the outcome is in: one retrain per label at a time;
-- ``changed``: idle, and a Hub webhook reported a new commit on its dataset (``orchestrator serve``): retrain
-  on its dataset if its version is one not retrained yet (before any prepare: the new data is there);
 - ``reconcile``: re-sending an action a crashed run left unconfirmed just failed: a later run tries again.
 
 A dry run, which reconciles nothing, also sees each label's unconfirmed action (``unconfirmed``): the
@@ -29,7 +27,7 @@ from .settings import LabelConfig, Settings
 from .policy import Decision, decide
 from .state import DATASET_READY, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, LabelState
 
-Step = Literal["skip", "fire", "pending", "ready", "follow", "changed", "reconcile"]
+Step = Literal["skip", "fire", "pending", "ready", "follow", "reconcile"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class Plan:
     @property
     def idle(self) -> bool:
         """Nothing to prepare, await or retrain (a label whose reconciliation just failed waits for a later run)."""
-        return not self.of("fire", "pending", "ready", "follow", "changed")
+        return not self.of("fire", "pending", "ready", "follow")
 
 
 def make_plan(
@@ -67,12 +65,10 @@ def make_plan(
     *,
     unconfirmed: Iterable[Action] = (),
     blocked: Collection[str] = (),
-    changed: Collection[str] = (),
 ) -> Plan:
     """The plan for every configured label. ``unconfirmed`` are ledger intents without a result (a dry
     run's view; a real run reconciles them first); ``blocked`` are labels whose reconciliation failed in
-    this run, which are not retrained again until a later run; ``changed`` are labels whose dataset a Hub
-    webhook reported changed."""
+    this run, which are not retrained again until a later run."""
     cumulative = settings.trigger_mode == "cumulative"
     open_by_label: dict[str, Action] = {}
     for action in unconfirmed:
@@ -83,7 +79,7 @@ def make_plan(
         state = states.get(label.name) or LabelState(label.name)
         decision = decide(label, counts[label.name], since=0 if cumulative else state.cursor)
         unconfirmed_action = open_by_label.get(label.name)
-        step, reason = _step(state, decision, label.name in blocked, label.name in changed)
+        step, reason = _step(state, decision, label.name in blocked)
         if unconfirmed_action is not None:
             reason += (
                 f"; first, the {unconfirmed_action.kind} recorded by run {unconfirmed_action.run_id[:8]} is unconfirmed: "
@@ -93,7 +89,7 @@ def make_plan(
     return Plan(tuple(entries), cumulative)
 
 
-def _step(state: LabelState, decision: Decision, blocked: bool, changed: bool = False) -> tuple[Step, str]:
+def _step(state: LabelState, decision: Decision, blocked: bool) -> tuple[Step, str]:
     if state.state == PREPARE_REQUESTED:
         return "pending", f"waiting for a dataset newer than {state.baseline_version or 'none'}"
     if state.state == RETRAINING:
@@ -102,6 +98,4 @@ def _step(state: LabelState, decision: Decision, blocked: bool, changed: bool = 
         if blocked:
             return "reconcile", "re-sending its retrain failed: a later run tries again"
         return "ready", f"dataset {state.dataset_version or '?'} arrived: retrain on it"
-    if changed:
-        return "changed", "the Hub reported a new commit on its dataset: retrain on it if its version is new"
     return ("fire" if decision.fire else "skip"), decision.reason

@@ -40,7 +40,6 @@ class CycleRunner:
     reporter: Callable[[], Reporter]
     on_result: Callable[[RunResult], None] = lambda result: None
     _wanted: set[str] | None = None  # the labels of the next cycle (None: none requested)
-    _changed: set[str] = field(default_factory=set)  # among them, those whose dataset a webhook said changed
     _busy: bool = False
     _stopping: bool = False
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -74,26 +73,20 @@ class CycleRunner:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def request(self, labels: Iterable[str] | None = None, *, changed: Iterable[str] = ()) -> None:
-        """Ask for a cycle of ``labels`` (None: every label); ``changed``: those whose dataset a Hub webhook
-        reported changed."""
-        changed = set(changed)
-        if labels is None and changed:
-            names = changed
-        else:
-            names = set(self.settings.label_names if labels is None else labels) | changed
+    def request(self, labels: Iterable[str] | None = None) -> None:
+        """Ask for a cycle of ``labels`` (None: every label)."""
+        names = set(self.settings.label_names if labels is None else labels)
         if not names:
             return
         with self._cond:
             if self._stopping:
                 return
             self._wanted = (self._wanted or set()) | names
-            self._changed |= changed
             self._cond.notify_all()
 
-    def _later(self, names: set[str], changed: set[str], why: str) -> None:
+    def _later(self, names: set[str], why: str) -> None:
         self.reporter().warning(f"{why}: the cycle of {', '.join(sorted(names))} is tried again in {RETRY_SECONDS:g}s", title="serve")
-        timer = threading.Timer(RETRY_SECONDS, self.request, args=(names,), kwargs={"changed": changed})
+        timer = threading.Timer(RETRY_SECONDS, self.request, args=(names,))
         timer.daemon = True
         timer.start()
 
@@ -108,29 +101,29 @@ class CycleRunner:
                     self._cond.wait()
                 if self._stopping:
                     return
-                names, changed, self._wanted, self._changed, self._busy = self._wanted, self._changed, None, set(), True
+                names, self._wanted, self._busy = self._wanted, None, True
             try:
-                result = self.last = self.run_cycle(names, changed)
+                result = self.last = self.run_cycle(names)
                 self.on_result(result)
                 if result.locked:  # a cron run holds the lease: nothing was done, and nothing may be lost
-                    self._later(names, changed, "another run holds the lease")
+                    self._later(names, "another run holds the lease")
                 elif result.exit_code == EXIT_UNAVAILABLE:  # the database or the Hub: worth another try
                     self._failures += 1
                     if self._failures <= MAX_RETRIES:
-                        self._later(names, changed, f"the cycle stopped ({result.error})")
+                        self._later(names, f"the cycle stopped ({result.error})")
                 else:
                     self._failures = 0
             except BaseException as exc:  # noqa: BLE001 - a bug in one cycle must not stop the service
                 self._failures += 1
                 self.reporter().error(f"a cycle failed unexpectedly: {type(exc).__name__}: {exc}", title="serve")
                 if self._failures <= 3:
-                    self._later(names, changed, "the cycle failed")
+                    self._later(names, "the cycle failed")
             finally:
                 with self._cond:
                     self._busy = False
                     self.cycles += 1
 
-    def run_cycle(self, names: set[str], changed: set[str] = frozenset()) -> RunResult:
+    def run_cycle(self, names: set[str]) -> RunResult:
         from .cycle import Cycle
 
         labels = tuple(label for label in self.settings.labels if label.name in names)
@@ -138,7 +131,6 @@ class CycleRunner:
             update={"labels": labels, "wait": False, "dry_run": False, "lock_wait": max(self.settings.lock_wait, LOCK_WAIT_SECONDS)}
         )
         cycle = Cycle(
-            settings=settings, engine=self.engine, state_engine=self.state_engine, hub=self.hub, reporter=self.reporter(),
-            changed=frozenset(changed),
+            settings=settings, engine=self.engine, state_engine=self.state_engine, hub=self.hub, reporter=self.reporter()
         )
         return cycle.run()

@@ -86,7 +86,7 @@ class Service:
                 self.seen.pop(key, None)  # not forwarded: the Hub's next delivery tries again
                 return _error(502, f"forwarding to GitHub failed: {exc.message}")
             return JSONResponse({"forwarded": self.settings.serve.forward_to, "labels": labels}, status_code=202)
-        self.runner.request(changed=labels)
+        self.runner.request(labels)
         return JSONResponse({"accepted": labels}, status_code=202)
 
     async def feedback_webhook(self, request: Request) -> Response:

@@ -69,7 +69,7 @@ def _plan_of(states: dict, counts: dict, **kwargs):
     return {entry.name: entry.step for entry in make_plan(settings, states, counts, **kwargs).labels}
 
 
-def test_the_plan_steps_of_a_retraining_label_and_of_a_changed_dataset():
+def test_a_retraining_label_is_followed_and_does_not_fire():
     from orchestrator.state import LabelState
 
     states = {
@@ -78,8 +78,4 @@ def test_the_plan_steps_of_a_retraining_label_and_of_a_changed_dataset():
     }
     # a retraining label is followed, even past its threshold: one retrain per label at a time
     assert _plan_of(states, {"department": 100, "urgency": 0}) == {"department": "follow", "urgency": "skip"}
-    # a webhook's change comes before firing for an idle label, and never interrupts a wait or a retrain
-    changed = _plan_of(states, {"department": 100, "urgency": 100}, changed={"department", "urgency"})
-    assert changed == {"department": "follow", "urgency": "changed"}
-    pending = {"urgency": LabelState("urgency", state="prepare_requested", baseline_version="u1")}
-    assert _plan_of(pending, {"department": 0, "urgency": 0}, changed={"urgency"})["urgency"] == "pending"
+    assert _plan_of(states, {"department": 100, "urgency": 100}) == {"department": "follow", "urgency": "fire"}
