@@ -160,7 +160,7 @@ def load_settings(
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(describe_error(exc, origin, tree), hint=SETTINGS_HINT) from None
-    settings = _resolve_metadata_urls(settings, origin)
+    settings = _resolve_hub_urls(settings, origin)
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     settings._config_file = config_file
     settings._jobs_handoff = handoff
@@ -209,8 +209,9 @@ def _register_secrets(values: Mapping[str, Any]) -> None:
             redact.register_url(value)
 
 
-def _resolve_metadata_urls(settings: Settings, origin: Mapping[tuple[Any, ...], str]) -> Settings:
-    """Fill in the endpoint, and refuse metadata URLs on hosts that must never see the token."""
+def _resolve_hub_urls(settings: Settings, origin: Mapping[tuple[Any, ...], str]) -> Settings:
+    """Fill in the endpoint in the metadata and result URLs, and refuse those on hosts that must never
+    see the token."""
     hub = settings.hub
     labels = []
     for index, label in enumerate(settings.labels):

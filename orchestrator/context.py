@@ -31,6 +31,7 @@ class RunContext:
     results: dict[str, LabelResult] = field(default_factory=dict)
     etags: dict[str, str | None] = field(default_factory=dict)  # the metadata ETag last seen, per label
     warned: set[tuple[str, str | None]] = field(default_factory=set)
+    launchers: dict[Target, Launcher] = field(default_factory=dict)  # one per target for the whole run
 
     def __post_init__(self) -> None:
         self.reader = MetadataReader(self.hub)
@@ -40,7 +41,11 @@ class RunContext:
         return self.settings.dry_run
 
     def launcher(self, target: Target) -> Launcher:
-        return self.launcher_factory(target, self.hub, self.settings.environ)
+        """The target's launcher, made once per run: preflight, launch, reconcile and every poll of a
+        followed retrain share it (and its client: a GitHub target's connections are reused)."""
+        if target not in self.launchers:
+            self.launchers[target] = self.launcher_factory(target, self.hub, self.settings.environ)
+        return self.launchers[target]
 
     def crash_point(self, name: str) -> None:
         crash_point(self.settings.crash_at, name, self.reporter.info)

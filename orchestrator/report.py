@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import redact
-from .results import LabelResult, RunResult
+from .results import DEPLOYED, REJECTED, RETRAIN_RUNNING, RETRAINED, LabelResult, RunResult
 
 
 def escape_data(text: str) -> str:
@@ -130,10 +130,10 @@ class Reporter:
             "exit_code": str(result.exit_code),
             "triggered": ",".join(result.names(lambda r: r.fire and not result.dry_run)),
             "retrained": ",".join(
-                result.names(lambda r: r.new_version is not None and r.outcome in ("retrain triggered", "retraining"))
+                result.names(lambda r: r.new_version is not None and r.outcome in (RETRAINED, RETRAIN_RUNNING))
             ),
-            "deployed": ",".join(result.names(lambda r: r.outcome == "deployed")),
-            "rejected": ",".join(result.names(lambda r: r.outcome == "rejected")),
+            "deployed": ",".join(result.names(lambda r: r.outcome == DEPLOYED)),
+            "rejected": ",".join(result.names(lambda r: r.outcome == REJECTED)),
             "failed": ",".join(result.names(lambda r: r.failed)),
         }
         delimiter = f"ORCHESTRATOR_{uuid.uuid4().hex}"
@@ -204,7 +204,7 @@ def markdown_summary(result: RunResult) -> str:
                 f"| {_cell(r.old_version)} | {_cell(r.new_version)} | {_cell(r.outcome)} | {_cell(metric_text(r.metric_name, r.metric))} |"
             )
         lines.append("")
-        ended = [r for r in result.labels if r.outcome in ("deployed", "rejected") and r.retrain_reason]
+        ended = [r for r in result.labels if r.outcome in (DEPLOYED, REJECTED) and r.retrain_reason]
         for r in ended:
             lines.append(f"- **{_cell(r.label)}** {r.outcome}: {_cell(r.retrain_reason)}")
         if ended:
