@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
+from orchestrator.remote.database import make_engine
 
 try:
     from tests.support.hubstub import HubStub

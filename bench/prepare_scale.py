@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
+from orchestrator.remote.database import make_engine
 
 
 def fill(url: str, rows: int) -> None:

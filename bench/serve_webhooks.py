@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx2
 from sqlalchemy import text
 
-from orchestrator.db import make_engine
+from orchestrator.remote.database import make_engine
 
 try:
     from tests.support.hubstub import HubStub

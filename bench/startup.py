@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
+from orchestrator.remote.database import make_engine
 
 PROBE = (
     "import atexit, sys\n"

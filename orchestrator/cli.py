@@ -51,7 +51,7 @@ def _settings(config_file: Path | None, env_file: Path | None, **overrides):
 
 
 def _fail(exc: OrchestratorError) -> None:
-    from .report import Reporter
+    from .report.reporter import Reporter
 
     reporter = Reporter(os.environ)
     reporter.error(str(exc), title=type(exc).__name__)
@@ -101,10 +101,10 @@ def run(
 
 def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None = None) -> int:
     """Run one cycle with ``settings``, report it, and return the exit code."""
-    from .cycle import Cycle
-    from .db import engines
-    from .hub import Hub
-    from .report import Reporter
+    from .remote.database import engines
+    from .remote.hub import Hub
+    from .report.reporter import Reporter
+    from .run.cycle import Cycle
 
     try:
         engine, state_engine = engines(settings)
@@ -118,7 +118,7 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
     state_engine.dispose()
     reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
     if settings.notify.urls:  # never fails the run: a problem sending is a warning
-        from .notify import notify
+        from .report.notify import notify
 
         notify(result, settings.notify, reporter, os.environ)
     reporter.info(_closing_line(result))
@@ -126,7 +126,7 @@ def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None
 
 
 def _settings_and_engines(config_file: Path | None, env_file: Path | None):
-    from .db import engines
+    from .remote.database import engines
 
     settings = _settings(config_file, env_file)
     return (settings, *engines(settings))
@@ -147,9 +147,9 @@ def _emit(rows, as_json: bool, render) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(config_file: Path | None, env_file: Path | None, as_json: bool) -> None:
     """Per label: corrections, dataset_len against the threshold, what is new, state, versions, last run."""
-    from .overview import status_rows
-    from .report import render_status
-    from .state import StateStore
+    from .report.tables import render_status
+    from .report.views import status_rows
+    from .state.store import StateStore
 
     try:
         settings, engine, state_engine = _settings_and_engines(config_file, env_file)
@@ -167,9 +167,9 @@ def status(config_file: Path | None, env_file: Path | None, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def history(config_file: Path | None, env_file: Path | None, label: str | None, limit: int, as_json: bool) -> None:
     """Past runs, newest first, with each label's decision and outcome."""
-    from .overview import history_rows
-    from .report import render_history
-    from .state import StateStore
+    from .report.tables import render_history
+    from .report.views import history_rows
+    from .state.store import StateStore
 
     try:
         settings, _, state_engine = _settings_and_engines(config_file, env_file)
@@ -189,9 +189,9 @@ def schema(config_file: Path | None, env_file: Path | None, apply: bool) -> None
     """Print, or create, the default app schema (complaints, misclassified_complaints) for DATABASE_URL.
 
     For local mode or a staging database; `orchestrator run` itself only ever reads these tables."""
+    from .config.loader import database_url_only
     from .jobs import schema as sambodhan
-    from .config import database_url_only
-    from .db import display_url, make_engine, translate_errors
+    from .remote.database import display_url, make_engine, translate_errors
 
     try:
         url, origin = database_url_only(
@@ -223,12 +223,12 @@ def serve(config_file: Path | None, env_file: Path | None, host: str, port: int)
     except ImportError as exc:
         _fail(ConfigError(f"`orchestrator serve` needs the serve extra ({exc.name} is not installed)", hint=INSTALL_SERVE))
         return
-    from .db import engines
-    from .hub import Hub
-    from .report import Reporter
-    from .runner import CycleRunner
-    from .server import Service, create_app
-    from .state import StateStore
+    from .remote.database import engines
+    from .remote.hub import Hub
+    from .report.reporter import Reporter
+    from .serve.app import Service, create_app
+    from .serve.runner import CycleRunner
+    from .state.store import StateStore
 
     try:
         settings = _settings(config_file, env_file)
@@ -239,14 +239,14 @@ def serve(config_file: Path | None, env_file: Path | None, host: str, port: int)
 
         def on_result(result) -> None:
             if settings.notify.urls:
-                from .notify import notify
+                from .report.notify import notify
 
                 notify(result, settings.notify, reporter, os.environ)
 
         runner = CycleRunner(settings, engine, state_engine, hub, lambda: Reporter(os.environ), on_result=on_result)
         forwarder = None
         if settings.serve.forward_to:
-            from .github import GitHub
+            from .remote.github import GitHub
 
             forwarder = GitHub.from_environ(settings.environ, timeout=settings.hub.timeout)
         service = Service(settings, runner, forwarder=forwarder)

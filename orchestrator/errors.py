@@ -15,7 +15,7 @@ and a ``hint`` that says what to check. The CLI turns the class into the process
     └── LockedError              another run holds the lock (exit 0: nothing to do)
 
 Retryable conditions (connection errors, timeouts, 429, 5xx gateways) never surface as such: the retry
-policy in :mod:`orchestrator.retry` absorbs them and raises :class:`HubUnavailable` once it gives up.
+policy in :mod:`orchestrator.remote.retry` absorbs them and raises :class:`HubUnavailable` once it gives up.
 """
 
 from __future__ import annotations

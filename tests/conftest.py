@@ -19,12 +19,12 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from support.hubstub import HubStub  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from support.hubstub import HubStub  # noqa: E402
 
 from orchestrator.jobs import schema as sambodhan  # noqa: E402
-from orchestrator.db import make_engine  # noqa: E402
+from orchestrator.remote.database import make_engine  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("ORCHESTRATOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import redact
-from orchestrator.config import load_settings
-from orchestrator.launchers import CommandTarget, SpaceTarget
-from orchestrator.sources import HubFileSource, LocalFileSource
+from orchestrator.config.loader import load_settings
+from orchestrator.config.sources import HubFileSource, LocalFileSource
+from orchestrator.config.targets import CommandTarget, SpaceTarget
 from orchestrator.errors import ConfigError
 
 SEED = {

@@ -8,10 +8,10 @@ import pytest
 from conftest import seed_feedback
 from sqlalchemy import event, text
 
-from orchestrator.settings import LabelConfig
-from orchestrator.db import make_engine, normalise_url
+from orchestrator.config.settings import LabelConfig
 from orchestrator.errors import ConfigError, DatabaseUnavailable
-from orchestrator.feedback import count_corrections
+from orchestrator.remote.database import make_engine, normalise_url
+from orchestrator.remote.feedback import count_corrections
 
 
 def labels(**overrides):

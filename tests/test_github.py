@@ -1,4 +1,4 @@
-"""``orchestrator.github.GitHub`` against the GitHub stand-in, over real HTTP.
+"""``orchestrator.remote.github.GitHub`` against the GitHub stand-in, over real HTTP.
 
 Nothing of ours is mocked: only ``sleep`` is injected (a recorder), so retries cost no time and the
 waits the retry policy chose can be asserted.
@@ -15,7 +15,7 @@ from support.githubstub import GitHubStub
 
 from orchestrator import redact
 from orchestrator.errors import EXIT_CONFIG, EXIT_UNAVAILABLE, AuthError, ConfigError, LaunchError, UnavailableError
-from orchestrator.github import GitHub, GitHubAuthError, GitHubError, GitHubUnavailable, Run
+from orchestrator.remote.github import GitHub, GitHubAuthError, GitHubError, GitHubUnavailable, Run
 
 TOKEN = "ghp_testtoken_write_AAAAAAAAAAAA"  # test-only values, never real tokens
 READ_TOKEN = "ghp_testtoken_read_BBBBBBBBBBBB"

@@ -1,4 +1,4 @@
-"""``orchestrator.hub.Hub`` against the Hub stand-in, through the real ``huggingface_hub`` client over real HTTP.
+"""``orchestrator.remote.hub.Hub`` against the Hub stand-in, through the real ``huggingface_hub`` client over real HTTP.
 
 Nothing of ours is mocked: the only thing injected is ``sleep`` (a recorder), so retries cost no time and
 the exact waits the retry policy chose can be asserted.
@@ -16,10 +16,10 @@ import pytest
 from conftest import TOKEN, wait_for
 from support.hubstub import HubStub
 
-from orchestrator import retry
+from orchestrator.remote import retry
+from orchestrator.config.settings import HubConfig
 from orchestrator.errors import AuthError, HubError, HubUnavailable
-from orchestrator.hub import Fetched, Hub
-from orchestrator.settings import HubConfig
+from orchestrator.remote.hub import Fetched, Hub
 
 OTHER_TOKEN = "hf_other-user-BBBBBBBBBBBB"  # valid, for user someone-else (see conftest.stub)
 WRONG_TOKEN = "hf_wrong-token-CCCCCCCCCCCC"  # known to no one

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+from conftest import wait_for
 from huggingface_hub import CommitOperationAdd, HfApi, SpaceRuntime, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     HfHubHTTPError,
@@ -24,8 +25,6 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import get_session, hf_raise_for_status
 from huggingface_hub.utils._runtime import is_xet_available
-
-from conftest import wait_for
 from support.hubstub import HubStub
 
 TOKENS = {"hf_good": "owner", "hf_other": "someone"}

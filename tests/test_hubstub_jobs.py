@@ -13,11 +13,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from conftest import wait_for
 from huggingface_hub import HfApi, JobInfo, hf_api
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.utils import get_session
-
-from conftest import wait_for
 from support.hubstub import HubStub
 
 TOKENS = {"hf_good": "owner", "hf_other": "someone", "hf_read": "owner", "hf_team": "member"}

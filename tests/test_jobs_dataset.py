@@ -16,15 +16,16 @@ import pytest
 import yaml
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, insert
 
-from orchestrator.jobs import schema as sambodhan
-from orchestrator.settings import LabelConfig
-from orchestrator.db import make_engine
+from orchestrator.config.settings import LabelConfig
+from orchestrator.contracts.metadata import parse_metadata
 from orchestrator.jobs import dataset
-from orchestrator.jobs.dataset import Row, iter_base_rows, iter_feedback_rows, read_split, write_dataset
+from orchestrator.jobs import schema as sambodhan
+from orchestrator.jobs.dataset import read_split, write_dataset
+from orchestrator.jobs.rows import Row, feedback_population, iter_base_rows, iter_feedback_rows
 from orchestrator.jobs.splits import split_of
 from orchestrator.jobs.synthetic import generate
 from orchestrator.jobs.text import clean_text
-from orchestrator.metadata import parse_metadata
+from orchestrator.remote.database import make_engine
 
 DEPARTMENT = LabelConfig(name="department", threshold=1, metadata="m.json", retrain="o/r")
 NOW = datetime(2025, 10, 30, 11, 52, 50, tzinfo=timezone.utc)
@@ -122,7 +123,7 @@ def test_the_traffic_recipe_takes_every_unflagged_complaint_up_to_the_cap(db_url
     assert [int(r.row_id[1:]) for r in everything] == expected_sample(eligible, seed=7, n=len(eligible))
     capped = [r for r in iter_feedback_rows(engine, DEPARTMENT, max_sampled=12, seed=7) if r.source == "sampled"]
     assert [int(r.row_id[1:]) for r in capped] == expected_sample(eligible, seed=7, n=12)
-    assert dataset.feedback_population(engine, DEPARTMENT) == {
+    assert feedback_population(engine, DEPARTMENT) == {
         "feedback": len(CORRECTED), "confirmed": len(URGENCY_ONLY), "unflagged": len(eligible)
     }
     with pytest.raises(ValueError, match="unknown recipe 'all'"):

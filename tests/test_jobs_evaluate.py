@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from orchestrator.jobs.evaluate import Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
+from orchestrator.jobs.evaluate import (
+    Rows,
+    class_indices,
+    compare,
+    encode,
+    hidden_mistakes,
+    per_source,
+    weighted_macro_f1,
+)
 
 CLASSES = ["a", "b", "c"]
 

@@ -33,14 +33,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import OWNER, TOKEN, run_cli
-from support.hubstub import HubStub, Recorded
 from sqlalchemy import insert
+from support.hubstub import HubStub, Recorded
 
+from orchestrator.contracts.metadata import parse_metadata
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path
-from orchestrator.metadata import parse_metadata
+from orchestrator.remote.database import make_engine
 
 DATA = "owner/dept_data"
 MODEL = "owner/dept_model"
@@ -418,8 +418,8 @@ def test_the_clients_own_lookup_off_the_hub_is_switched_off(
 
     _detect_agent = pytest.importorskip("huggingface_hub.utils._detect_agent", reason="no agent registry lookup")
 
-    from orchestrator.settings import HubConfig
-    from orchestrator.hub import Hub
+    from orchestrator.config.settings import HubConfig
+    from orchestrator.remote.hub import Hub
 
     elsewhere = HubStub().start()
     try:

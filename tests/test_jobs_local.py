@@ -14,9 +14,9 @@ from conftest import run_cli
 from sqlalchemy import insert
 
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path
+from orchestrator.remote.database import make_engine
 
 
 def add_stream(url: str, rows, *, correct_every: int = 3) -> int:

@@ -11,10 +11,10 @@ from conftest import run_cli
 from sqlalchemy import insert, select
 
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path
 from orchestrator.jobs.model import load
+from orchestrator.remote.database import make_engine
 
 SPLITS = ("train", "eval", "test")
 

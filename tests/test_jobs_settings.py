@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import run_cli
 
-from orchestrator.config import load_settings
+from orchestrator.config.loader import load_settings
 from orchestrator.errors import ConfigError
 from orchestrator.jobs.settings import JobLabel, load_job_settings
 

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from orchestrator.jobs import synthetic
-from orchestrator.jobs.synthetic import Grievance, drift, generate
 from orchestrator.jobs.schema import DEPARTMENTS, URGENCIES
+from orchestrator.jobs.synthetic import Grievance, drift, generate
 
 DEVANAGARI = re.compile(r"[\u0900-\u097f]")
 LATIN = re.compile(r"[A-Za-z]")

@@ -155,7 +155,7 @@ def test_a_wrong_github_token_stops_the_run_before_anything_is_triggered(tmp_pat
 
 
 def test_a_crash_after_the_dispatch_is_reconciled_by_the_runs_title(tmp_path, sqlite_url, github):
-    from orchestrator.journal import CRASH_EXIT_CODE
+    from orchestrator.run.journal import CRASH_EXIT_CODE
 
     seed_feedback(sqlite_url, {"department": 40})
     github.on_dispatch(publishing(tmp_path, {"department": "deployed"}))

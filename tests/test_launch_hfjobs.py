@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import TOKEN, run_cli, seed_feedback, wait_for
 from support.hubstub import HubStub
 
-from orchestrator.journal import CRASH_EXIT_CODE
+from orchestrator.run.journal import CRASH_EXIT_CODE
 
 IMAGE = "python:3.12-slim"
 

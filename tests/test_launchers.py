@@ -15,12 +15,17 @@ import pytest
 from conftest import TOKEN
 from support.hubstub import HubStub
 
-from orchestrator import launchers, redact
-from orchestrator.launchers import CommandTarget, SpaceTarget
-from orchestrator.settings import HubConfig
+from orchestrator import redact
+from orchestrator.launch import command as launch_command
+from orchestrator.launch import protocol as launch_protocol
+from orchestrator.config.settings import HubConfig
+from orchestrator.config.targets import CommandTarget, SpaceTarget
 from orchestrator.errors import AuthError, HubError, LaunchError
-from orchestrator.hub import Hub
-from orchestrator.launchers import CommandLauncher, Job, Launched, SpaceLauncher, launcher_for
+from orchestrator.launch import launcher_for
+from orchestrator.launch.command import CommandLauncher
+from orchestrator.launch.protocol import Job, Launched
+from orchestrator.launch.space import SpaceLauncher
+from orchestrator.remote.hub import Hub
 
 PY = sys.executable
 CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "KEPT_FROM_PARENT": "yes"}
@@ -49,7 +54,7 @@ def test_success_returns_exit_0_and_the_output_of_both_streams() -> None:
 def test_output_keeps_only_the_last_lines() -> None:
     target = python("for i in range(1, 26): print('line %d' % i)")
     launched = CommandLauncher(target, CLEAN_ENV).launch(RETRAIN)
-    assert launchers.OUTPUT_TAIL_LINES == 20
+    assert launch_command.OUTPUT_TAIL_LINES == 20
     assert launched.output == tuple(f"line {i}" for i in range(6, 26))
 
 
@@ -351,13 +356,13 @@ def test_space_evidence_is_true_while_the_restart_builds(stub: HubStub, hub: Hub
     launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
     launcher.launch(PREPARE)
     assert launcher.evidence(PREPARE, 0.0).sent is True
-    assert launcher.evidence(PREPARE, launchers.RECONCILE_GRACE_SECONDS + 1000).sent is True  # a build is evidence at any age
+    assert launcher.evidence(PREPARE, launch_protocol.RECONCILE_GRACE_SECONDS + 1000).sent is True  # a build is evidence at any age
     assert stub.restarts("owner/prepare") == 1  # looking is not restarting
 
 
 def test_space_evidence_of_a_running_space_depends_on_the_age(stub: HubStub, hub: Hub) -> None:
     launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
-    grace = launchers.RECONCILE_GRACE_SECONDS
+    grace = launch_protocol.RECONCILE_GRACE_SECONDS
     assert grace == 60.0
     assert launcher.evidence(PREPARE, 0.0).sent is False  # a restart this young would still show as building
     assert launcher.evidence(PREPARE, grace - 0.5).sent is False
@@ -380,7 +385,7 @@ def test_space_evidence_by_stage(stub: HubStub, hub: Hub, stage: str, young: boo
     stub.set_stage("owner/prepare", stage)
     launcher = SpaceLauncher(SpaceTarget(space="owner/prepare"), hub)
     assert launcher.evidence(PREPARE, 1.0).sent is young
-    assert launcher.evidence(PREPARE, launchers.RECONCILE_GRACE_SECONDS + 1).sent is old
+    assert launcher.evidence(PREPARE, launch_protocol.RECONCILE_GRACE_SECONDS + 1).sent is old
 
 
 def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> None:
@@ -391,8 +396,9 @@ def test_space_evidence_of_a_missing_space_raises(stub: HubStub, hub: Hub) -> No
 
 CHILD_RUNNER = """
 import sys, threading, time
-from orchestrator.launchers import CommandTarget
-from orchestrator.launchers import CommandLauncher, Job
+from orchestrator.config.targets import CommandTarget
+from orchestrator.launch.command import CommandLauncher
+from orchestrator.launch.protocol import Job
 threading.Thread(target=time.sleep, args=(100,), daemon=True).start()  # a second thread, as in a real run
 script = "import os, time; open(os.environ['PID_FILE'], 'w').write(str(os.getpid())); time.sleep(30)"
 CommandLauncher(CommandTarget(command=(sys.executable, "-c", script), timeout=60)).launch(Job("prepare", ("a",), "k"))
@@ -463,7 +469,8 @@ def test_a_space_in_error_is_told_its_version_then_restarted(stub: HubStub, hub:
 
 
 def test_a_github_ref_that_is_no_run_id_is_a_clear_error(stub: HubStub, hub: Hub) -> None:
-    from orchestrator.launchers import WorkflowLauncher, WorkflowTarget
+    from orchestrator.config.targets import WorkflowTarget
+    from orchestrator.launch.workflow import WorkflowLauncher
 
     launcher = WorkflowLauncher(WorkflowTarget(github="owner/app", workflow="retrain.yml"), hub, {"GITHUB_TOKEN": "x" * 8})
     with pytest.raises(LaunchError) as caught:

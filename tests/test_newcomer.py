@@ -15,8 +15,8 @@ import pytest
 from conftest import REPO, TOKEN, run_cli, seed_env, seed_feedback
 
 from orchestrator.jobs import schema as sambodhan
-from orchestrator.db import make_engine
 from orchestrator.jobs import synthetic
+from orchestrator.remote.database import make_engine
 
 
 def no_traceback(done: subprocess.CompletedProcess) -> None:
@@ -199,8 +199,8 @@ def test_schema_prints_and_creates_the_default_app_tables(db_url, tmp_path):
     again = run_cli(env, "schema", "--apply")
     assert "created nothing (the tables exist)" in again.stderr
     # the tables it creates are the ones the orchestrator counts corrections in
-    from orchestrator.settings import LabelConfig
-    from orchestrator.feedback import count_corrections
+    from orchestrator.config.settings import LabelConfig
+    from orchestrator.remote.feedback import count_corrections
 
     sambodhan.add_feedback(engine, {"department": 3})
     label = LabelConfig(name="department", threshold=1, metadata="m.json", retrain="o/r")

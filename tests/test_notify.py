@@ -16,11 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from pydantic import ValidationError
 
-from orchestrator import notify as notify_module
+from orchestrator.report import notify as notify_module
 from orchestrator import redact
-from orchestrator.notify import EVENTS, INSTALL, NotifyConfig, events_of, notify
-from orchestrator.report import Reporter
-from orchestrator.results import LabelResult, RunResult
+from orchestrator.config.notify import EVENTS, NotifyConfig
+from orchestrator.report.notify import INSTALL, events_of, notify
+from orchestrator.report.reporter import Reporter
+from orchestrator.report.results import LabelResult, RunResult
 
 GITHUB = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "owner/repo", "GITHUB_RUN_ID": "4242"}
 RUN_LINK = "https://github.com/owner/repo/actions/runs/4242"
@@ -288,9 +289,10 @@ def test_without_apprise_one_clear_warning(monkeypatch, receiver):
 
 
 def test_apprise_is_imported_only_to_send():
-    code = ("import sys; from orchestrator import notify as n; from orchestrator.results import RunResult, LabelResult;"
+    code = ("import sys; from orchestrator.report import notify as n; from orchestrator.config.notify import NotifyConfig; "
+            "from orchestrator.report.results import RunResult, LabelResult;"
             "r = RunResult('a', 'b', False, (LabelResult('x', 1, 1, 1, True, 'r', outcome='failed', error='e'),));"
-            "n.events_of(r, {}); n.notify(r, n.NotifyConfig(), None, {}); print('apprise' in sys.modules)")
+            "n.events_of(r, {}); n.notify(r, NotifyConfig(), None, {}); print('apprise' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.settings import LabelConfig
-from orchestrator.policy import dataset_len, decide, has_arrived
+from orchestrator.config.settings import LabelConfig
+from orchestrator.plan.rules import dataset_len, decide, has_arrived
 
 
 def label(threshold=30, ratio=0.5):
@@ -54,8 +54,8 @@ def test_negative_counts_are_refused():
 
 
 def _plan_of(states: dict, counts: dict, **kwargs):
-    from orchestrator.config import load_settings
-    from orchestrator.plan import make_plan
+    from orchestrator.config.loader import load_settings
+    from orchestrator.plan.planner import make_plan
 
     settings = load_settings(
         {
@@ -70,7 +70,7 @@ def _plan_of(states: dict, counts: dict, **kwargs):
 
 
 def test_a_retraining_label_is_followed_and_does_not_fire():
-    from orchestrator.state import LabelState
+    from orchestrator.state.records import LabelState
 
     states = {
         "department": LabelState("department", state="retraining", last_retrained_version="v2", retrain_ref="o/j1"),

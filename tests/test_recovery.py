@@ -10,11 +10,11 @@ import time
 
 import pytest
 from conftest import run_cli, seed_env, seed_feedback
-from support.hubstub import HubStub
 from sqlalchemy import text
+from support.hubstub import HubStub
 
-from orchestrator.db import make_engine
-from orchestrator.journal import CRASH_EXIT_CODE, CRASH_POINTS
+from orchestrator.remote.database import make_engine
+from orchestrator.run.journal import CRASH_EXIT_CODE, CRASH_POINTS
 
 LEASE = "1"
 

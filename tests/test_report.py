@@ -6,8 +6,9 @@ import io
 import json
 
 from orchestrator import redact
-from orchestrator.report import Reporter, escape_data, escape_property, markdown_summary
-from orchestrator.results import LabelResult, RunResult
+from orchestrator.report.reporter import Reporter, escape_data, escape_property
+from orchestrator.report.results import LabelResult, RunResult
+from orchestrator.report.summary import markdown_summary
 
 
 def result(**kwargs) -> RunResult:

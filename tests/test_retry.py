@@ -1,4 +1,4 @@
-"""``orchestrator.retry``: classification, Retry-After, full-jitter waits and the stop rule (no network)."""
+"""``orchestrator.remote.retry``: classification, Retry-After, full-jitter waits and the stop rule (no network)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx2
 import pytest
 import tenacity
 
-from orchestrator import retry
+from orchestrator.remote import retry
 
 REQUEST = httpx2.Request("GET", "http://hub.test/api/x")
 

@@ -233,8 +233,8 @@ def test_forwarding_sends_one_repository_dispatch(stub, pg_url, serve):
 
 
 def test_a_delivery_while_another_run_holds_the_lease_is_done_once_it_is_free(stub, pg_url, serve):
-    from orchestrator.db import make_engine
-    from orchestrator.state import StateStore
+    from orchestrator.remote.database import make_engine
+    from orchestrator.state.store import StateStore
 
     pending_department(stub, pg_url)
     served = serve()

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from orchestrator.db import make_engine
-from orchestrator.state import HEAD, VERSION_TABLE, LabelState, LostLease, StateStore, upgrade, utc_now
+from orchestrator.remote.database import make_engine
+from orchestrator.state.records import LabelState, utc_now
+from orchestrator.state.store import HEAD, VERSION_TABLE, LostLease, StateStore, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def test_head_matches_the_newest_migration():
     from alembic.script import ScriptDirectory
 
     config = Config()
-    config.set_main_option("script_location", str(REPO / "orchestrator" / "migrations"))
+    config.set_main_option("script_location", str(REPO / "orchestrator" / "state" / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
@@ -163,7 +164,7 @@ def test_concurrent_first_runs_migrate_once(pg_url):
     import subprocess
     import sys
 
-    code = "import sys; from orchestrator.db import make_engine; from orchestrator.state import StateStore; " \
+    code = "import sys; from orchestrator.remote.database import make_engine; from orchestrator.state.store import StateStore; " \
            "print(StateStore(make_engine(sys.argv[1])).migrate())"
     procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [p.communicate(timeout=60) for p in procs]

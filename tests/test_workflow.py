@@ -135,7 +135,7 @@ def check_concurrency(wf: dict[str, Any]) -> None:
 
 
 def check_timeout(wf: dict[str, Any]) -> None:
-    from orchestrator.settings import Settings
+    from orchestrator.config.settings import Settings
 
     poll_timeout = Settings.model_fields["poll_timeout"].default  # seconds
     for name, job in jobs(wf).items():

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from orchestrator.db import engines
+from orchestrator.remote.database import engines
 
 from . import schema as sambodhan
 
@@ -222,15 +222,15 @@ class Demo:
                 )
 
     def corrections(self) -> dict[str, int]:
-        from orchestrator.feedback import count_corrections
+        from orchestrator.remote.feedback import count_corrections
 
         return count_corrections(self.engine, self.settings.labels)
 
     def run_cycle(self):
         import os
 
-        from orchestrator.cycle import Cycle
-        from orchestrator.report import Reporter
+        from orchestrator.report.reporter import Reporter
+        from orchestrator.run.cycle import Cycle
 
         engine, state_engine = self.engines
         return Cycle(
@@ -239,7 +239,7 @@ class Demo:
 
     @cached_property
     def hub(self):
-        from orchestrator.hub import Hub
+        from orchestrator.remote.hub import Hub
 
         return Hub(self.settings.hub)
 
@@ -310,7 +310,7 @@ def run_demo(workdir: Path, *, rounds: int, size: str = "full", log: Callable[[s
 
 
 def _run_rounds(demo: Demo, workdir: Path, *, rounds: int, log: Callable[[str], None]) -> dict[str, Any]:
-    from orchestrator.report import text_table
+    from orchestrator.report.tables import text_table
 
     demo.setup()
     state = demo.state()

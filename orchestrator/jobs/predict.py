@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import ConfigError
-from orchestrator.hub import Hub
+from orchestrator.remote.hub import Hub
 
 from .model import Model, UntrustedModelError, load
 from .retrain import MODEL_FILE, deployed_model, model_store

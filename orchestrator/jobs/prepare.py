@@ -19,12 +19,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from orchestrator.contracts.metadata import METADATA_FILENAME, DatasetMetadata
 from orchestrator.errors import ConfigError
-from orchestrator.feedback import count_corrections
-from orchestrator.hub import Hub
-from orchestrator.metadata import METADATA_FILENAME, DatasetMetadata
+from orchestrator.remote.feedback import count_corrections
+from orchestrator.remote.hub import Hub
 
-from .dataset import feedback_population, iter_base_rows, iter_feedback_rows, split_path, write_dataset
+from .dataset import split_path, write_dataset
+from .rows import feedback_population, iter_base_rows, iter_feedback_rows
 from .settings import JobLabel, JobSettings
 from .splits import SPLITS
 from .storage import Store, label_store

@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.contracts.metadata import METADATA_FILENAME, parse_metadata
+from orchestrator.contracts.retrain_result import RESULT_FILENAME
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.hub import Hub
-from orchestrator.metadata import METADATA_FILENAME, parse_metadata
-from orchestrator.retrain_result import RESULT_FILENAME
+from orchestrator.remote.hub import Hub
 
 from . import gate
 from .candidates import Candidate, train_candidates
@@ -281,7 +281,7 @@ def _publish(models: Store, outcome: Outcome, challenger: Model, *, keep: bool, 
 
 
 def result_document(outcome: Outcome) -> dict[str, Any]:
-    """The decision as the retrain result contract has it (orchestrator.retrain_result): the metrics are
+    """The decision as the retrain result contract has it (orchestrator.contracts.retrain_result): the metrics are
     those of the model in service after it (the challenger if deployed, else the champion)."""
     kept = outcome.challenger if outcome.accepted else (outcome.champion or {})
     metrics = {"macro_f1": kept["pooled"]} if kept.get("pooled") is not None else {}

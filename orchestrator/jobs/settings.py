@@ -3,7 +3,7 @@
     [jobs]                        what every job shares: the complaints table, the prepare recipe, the gate
     [jobs.labels.department]      per label: model, base_dataset, inference_space, predicted_in_complaints
 
-:class:`JobSettings` is the core :class:`~orchestrator.settings.Settings` plus these, and its labels are
+:class:`JobSettings` is the core :class:`~orchestrator.config.settings.Settings` plus these, and its labels are
 the core labels plus their job fields, so a job reads ``settings.jobs.min_delta`` or ``label.model``.
 Earlier versions read the per-label keys from ``[labels.NAME]`` (or ``[tables]``): the core loader hands
 them over untouched, with one warning line each saying where they go now; a key in ``[jobs.labels.NAME]``
@@ -18,10 +18,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from orchestrator.config import MOVED_TO_JOBS, SETTINGS_HINT, JobsHandoff, describe_problems, error_lines, leaf_paths, load_settings
+from orchestrator.config.fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId
+from orchestrator.config.loader import (
+    MOVED_TO_JOBS,
+    SETTINGS_HINT,
+    JobsHandoff,
+    describe_problems,
+    error_lines,
+    leaf_paths,
+    load_settings,
+)
+from orchestrator.config.settings import LabelConfig, Location, Settings
 from orchestrator.errors import ConfigError
-from orchestrator.fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId
-from orchestrator.settings import LabelConfig, Location, Settings
 
 
 class JobsConfig(Frozen):

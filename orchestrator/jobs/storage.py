@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.settings import HubLocation, LocalLocation
+from orchestrator.config.settings import HubLocation, LocalLocation
 from orchestrator.errors import ConfigError
-from orchestrator.hub import Hub
+from orchestrator.remote.hub import Hub
 
 from .settings import JobLabel
 

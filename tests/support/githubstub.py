@@ -1,4 +1,4 @@
-"""A local stand-in for the few GitHub REST endpoints ``orchestrator.github`` calls: ``GitHubStub``.
+"""A local stand-in for the few GitHub REST endpoints ``orchestrator.remote.github`` calls: ``GitHubStub``.
 
 A real HTTP/1.1 server on ``127.0.0.1`` (random port; standard library only, one lock), optionally
 under a path ``prefix`` (GitHub Enterprise Server serves its API under ``/api/v3``):

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from .access import _visible, _writable
-from .repos import _TYPE_PREFIX, _git_blob_sha, _iso, _Repo, _RepoStore, _repo_path, _rev_sha, _runtime
+from .repos import _TYPE_PREFIX, _git_blob_sha, _iso, _Repo, _repo_path, _RepoStore, _rev_sha, _runtime
 from .server import _error, _json_reply, _Reply
 
 _REPO_ACTIONS = frozenset({"preupload", "commit", "tag", "revision", "refs", "tree"})

@@ -18,7 +18,7 @@ from typing import Any
 from .jobs import JobCallback, _Job
 from .repos import _iso, _RepoStore, _rev_sha
 from .routes import _Callback, _Routes, _Rule
-from .server import _Server, _Serving, Recorded
+from .server import Recorded, _Server, _Serving
 
 
 class HubStub(_Serving, _Routes):

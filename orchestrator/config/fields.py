@@ -1,0 +1,105 @@
+"""The field types the settings are made of, shared by every module that defines a settings shape
+(``settings.py``, ``targets.py``, ``sources.py``, ``notify.py``, and the reference jobs' own): safe SQL
+identifiers, Hub repo ids, flags, thresholds, frozen models, and the one shorthand parser of "Hub or local"
+values (:func:`shorthand`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def identifier(value: Any) -> Any:
+    if isinstance(value, str) and not _IDENT.match(value):
+        raise ValueError(f"{value!r} is not a safe SQL identifier (letters, digits and _, not starting with a digit)")
+    return value
+
+
+def _qualified_identifier(value: Any) -> Any:
+    if isinstance(value, str):
+        for part in value.split("."):
+            identifier(part)
+        if value.count(".") > 1:
+            raise ValueError(f"{value!r}: use 'table' or 'schema.table'")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """Thresholds are counts of dataset rows: '40' and 40 pass, '40%' and 4.5 do not."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number of dataset rows")
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(f"expected a whole number of dataset rows, got {value!r}")
+        return int(text)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number of dataset rows, got {value!r}")
+        return int(value)
+    return value
+
+
+def repo_id(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    parts = value.split("/")
+    if len(parts) != 2 or not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", p) for p in parts):
+        raise ValueError(f"{value!r} is not a Hub repo id of the form owner/name")
+    if ".." in value or "--" in value or value.endswith(".git"):
+        raise ValueError(f"{value!r} is not a valid Hub repo id ('..', '--' and '.git' are not allowed)")
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(identifier)]
+QualifiedIdentifier = Annotated[str, BeforeValidator(_qualified_identifier)]
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+RepoId = Annotated[str, BeforeValidator(repo_id)]
+Threshold = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Table = Callable[[Mapping[str, Any]], Any]
+
+
+def shorthand(string: Callable[[str], Any], tables: Mapping[str, str | Table]) -> Callable[[Any], Any]:
+    """The one parser of "Hub or local" values (targets, metadata sources, locations).
+
+    A string goes to ``string``. A table without ``kind`` takes its kind from the first key of ``tables``
+    it holds: the entry is that kind's name, or a function that rewrites the table. Anything else is left
+    to pydantic, which names what is wrong."""
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str):
+            return string(value.strip())
+        if isinstance(value, Mapping) and "kind" not in value:
+            for key, kind in tables.items():
+                if key in value:
+                    return {"kind": kind, **value} if isinstance(kind, str) else kind(value)
+        return value
+
+    return parse

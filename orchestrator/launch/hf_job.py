@@ -1,0 +1,95 @@
+"""An HF Job target: start it with ``HfApi.run_job`` (:mod:`orchestrator.remote.hfjobs`) and follow its stage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .. import redact
+from ..config.targets import JobTarget
+from ..contracts.actions import environment, fill, hf_job_labels
+from ..errors import LaunchError, OrchestratorError
+from ..remote.hfjobs import HfJobs
+from ..remote.hub import Hub
+from .protocol import Found, Job, Launched, Status
+
+
+class JobLauncher:
+    """Start an HF Job with ``HfApi.run_job`` and follow its stage.
+
+    The job carries labels derived from the action's idempotency key, so that after a crash the next run
+    finds it (:meth:`evidence`) instead of starting a second one. Its ref is ``namespace/job id``.
+    """
+
+    follows = True
+
+    def __init__(self, target: JobTarget, hub: Hub, environ: Mapping[str, str] | None = None) -> None:
+        self.target = target
+        self.jobs = HfJobs(hub)
+        self.environ = os.environ if environ is None else environ
+        for name in target.secrets:  # their values may come back in the job's logs, or an error
+            redact.register(self.environ.get(name))
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    def _secrets(self) -> dict[str, str]:
+        missing = [name for name in self.target.secrets if not self.environ.get(name)]
+        if missing:
+            raise LaunchError(
+                f"{self.describe()}: the secret{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                "to hand to the job is not set in the orchestrator's environment",
+                hint="set it (in the workflow: from the repository's secrets), or drop it from the target's secrets",
+            )
+        return {name: self.environ[name] for name in self.target.secrets}
+
+    def check(self) -> None:
+        self._secrets()
+        me = self.jobs.hub.whoami()  # the token is valid (a refused one stops the run before anything starts)
+        names = {me.get("name"), *(org.get("name") for org in me.get("orgs") or () if isinstance(org, dict))}
+        namespace = self.target.namespace or me.get("name")
+        if namespace not in names:
+            raise LaunchError(
+                f"{self.describe()}: HF_TOKEN belongs to {me.get('name')!r}, which cannot run jobs in {namespace!r}",
+                hint="set the target's namespace to the token's user or one of its organisations, or use their token",
+            )
+
+    def launch(self, job: Job) -> Launched:
+        namespace = self.jobs.namespace(self.target.namespace)
+        started = self.jobs.run(
+            image=self.target.job,
+            command=[fill(part, job.labels, job.version) for part in self.target.command],
+            env={**{key: fill(value, job.labels, job.version) for key, value in self.target.env},
+                 **environment(job.kind, job.labels, job.key, job.version)},
+            secrets=self._secrets(),
+            flavor=self.target.flavor,
+            timeout=self.target.timeout,
+            labels=hf_job_labels(job.kind, job.key),
+            namespace=namespace,
+        )
+        where = f" {started.url}" if started.url else ""
+        return Launched(self.describe(), f"{namespace}/{started.id}", f"job {started.id}, stage {started.stage}{where}")
+
+    def evidence(self, job: Job, age: float) -> Found:
+        """A job carrying this action's labels exists: it was started. None does: it was not."""
+        namespace = self.jobs.namespace(self.target.namespace)
+        found = self.jobs.find(hf_job_labels(job.kind, job.key), namespace)
+        return Found(True, f"{namespace}/{found.id}") if found else Found(False)
+
+    def status(self, ref: str) -> Status:
+        namespace, _, job_id = ref.rpartition("/")
+        state = self.jobs.inspect(job_id, namespace)
+        if state.stage == "COMPLETED":
+            return Status("succeeded", f"HF Job {job_id} completed")
+        if not state.final:
+            return Status("running", f"HF Job {job_id}: {state.stage}")
+        try:
+            logs = tuple(redact.redact(line) for line in self.jobs.logs(job_id, namespace))
+        except OrchestratorError:
+            logs = ()
+        why = f": {state.message}" if state.message else ""
+        return Status("failed", f"HF Job {job_id} ended {state.stage}{why}", logs)
+
+
+def make(target: JobTarget, hub: Hub, environ: Mapping[str, str] | None) -> JobLauncher:
+    return JobLauncher(target, hub, environ)

@@ -1,0 +1,79 @@
+"""The one protocol every launcher follows, and the records it answers with.
+
+    launcher.describe()          the target, as messages name it
+    launcher.check()             read-only preflight: is the target there and usable? (raises if not)
+    launcher.launch(job)         start the job once; returns a :class:`Launched` record (raises if it could not)
+    launcher.evidence(job, age)  after a crash: did a launch recorded ``age`` seconds ago happen? (:class:`Found`)
+    launcher.status(ref)         how a launched job stands: running, succeeded or failed (:class:`Status`)
+    launcher.follows             whether ``status`` can tell when a job has ended (a Space's cannot, on its own)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Literal, Protocol
+
+from ..state.records import ActionKind
+
+# A launch younger than this may not show yet (a Space restart shows as BUILDING/APP_STARTING for longer;
+# a dispatched GitHub run takes a few seconds to be listed).
+RECONCILE_GRACE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to launch: ``kind`` is ``prepare`` or ``retrain``; ``key`` is its idempotency key."""
+
+    kind: ActionKind
+    labels: tuple[str, ...]
+    key: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Launched:
+    target: str
+    ref: str  # what identifies the launched run: a Space id, a process's exit, "namespace/job id", a run id
+    detail: str  # e.g. "stage BUILDING" or "exit 0"
+    output: tuple[str, ...] = field(default=())  # the tail of a local command's output
+
+
+@dataclass(frozen=True)
+class Found:
+    """A crashed run's launch: ``sent`` True (it happened: ``ref`` is what it started, if known), False (it
+    did not), or None (nobody can tell). ``later``: nobody can tell *yet* (a young launch may not show
+    yet): the next run looks again before anything is sent."""
+
+    sent: bool | None
+    ref: str | None = None
+    later: bool = False
+
+
+@dataclass(frozen=True)
+class Status:
+    """How a launched job stands. ``failed`` carries what went wrong and the tail of its logs."""
+
+    phase: Literal["running", "succeeded", "failed"]
+    detail: str
+    logs: tuple[str, ...] = ()
+
+
+class Launcher(Protocol):
+    """What the cycle asks of every kind of target (see the module's docstring)."""
+
+    follows: bool
+
+    def describe(self) -> str: ...
+
+    def check(self) -> None: ...
+
+    def launch(self, job: Job) -> Launched: ...
+
+    def evidence(self, job: Job, age: float) -> Found: ...
+
+    def status(self, ref: str) -> Status: ...
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)

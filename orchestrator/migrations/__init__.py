@@ -1,1 +1,0 @@
-"""Alembic migrations of the orchestrator's own tables (see orchestrator/state.py)."""

@@ -1,0 +1,1 @@
+"""Pure decisions, no I/O: from counts, state and settings to a plan."""

@@ -1,0 +1,1 @@
+"""Telling people: log lines, annotations, summaries, tables, the status views and notifications."""

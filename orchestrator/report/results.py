@@ -1,0 +1,101 @@
+"""The record of one run: what the cycle decided and did per label, as the report renders it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..state.records import StateName
+
+# Outcomes of a label in one run.
+Outcome = Literal[
+    "skipped", "would prepare", "retrain triggered", "retraining", "deployed", "rejected", "timed out", "failed",
+    "expired", "pending", "already retrained",
+]
+SKIPPED: Outcome = "skipped"  # below threshold
+PLANNED: Outcome = "would prepare"  # dry run
+RETRAINED: Outcome = "retrain triggered"  # launched, and its outcome is not followed (no source for it)
+RETRAIN_RUNNING: Outcome = "retraining"  # launched, its outcome followed until it ends (here or in a later run)
+DEPLOYED: Outcome = "deployed"  # the retrain ended and deployed its model
+REJECTED: Outcome = "rejected"  # the retrain ended and its gate kept the deployed model
+EXPIRED: Outcome = "expired"  # PREPARE_DEADLINE passed with no new dataset: idle again
+TIMED_OUT: Outcome = "timed out"
+FAILED: Outcome = "failed"
+PENDING: Outcome = "pending"  # waiting for its dataset; a later run goes on
+ALREADY_DONE: Outcome = "already retrained"  # this dataset version was handed to retraining before
+
+# What the cycle decided for a label at the start of the run.
+DecisionName = Literal["prepare", "skip", "pending"]
+# How a run ended, as its history row and the job summary say.
+RunStatus = Literal["ok", "failed", "error", "dry-run"]
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    label: str
+    corrections: int
+    dataset_len: int
+    threshold: int
+    fire: bool
+    reason: str
+    decision: DecisionName = "skip"  # prepare, skip or pending (waiting for a dataset prepared earlier)
+    counted: int = 0  # corrections counted towards the threshold (new ones since the last prepare)
+    state: StateName = "idle"  # the label's persisted state after this run
+    required: int = 0
+    old_version: str | None = None
+    new_version: str | None = None
+    num_samples: int | None = None
+    outcome: Outcome = SKIPPED
+    error: str | None = None
+    hint: str | None = None
+    prepare_target: str | None = None
+    retrain_target: str | None = None
+    retrain_ref: str | None = None  # what identifies the launched retrain: an HF Job id, a GitHub run id
+    retrain_reason: str | None = None  # why the retrain was deployed, rejected or failed
+    metric: float | None = None  # the deployed model's headline metric (e.g. macro_f1), when known
+    metric_name: str | None = None
+
+    def with_(self, **changes: Any) -> LabelResult:
+        return replace(self, **changes)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in (FAILED, TIMED_OUT, EXPIRED)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    started_at: str
+    finished_at: str
+    dry_run: bool
+    labels: tuple[LabelResult, ...] = ()
+    exit_code: int = 0
+    error: str | None = None  # a run-wide failure (the run stopped before or outside any label)
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default=())
+    locked: bool = False  # another run held the lease: this one did nothing (exit 0)
+
+    @property
+    def status(self) -> RunStatus:
+        if self.error:
+            return "error"
+        if any(label.failed for label in self.labels):
+            return "failed"
+        return "dry-run" if self.dry_run else "ok"
+
+    def names(self, predicate) -> list[str]:
+        return [label.label for label in self.labels if predicate(label)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "hint": self.hint,
+            "notes": list(self.notes),
+            "labels": [asdict(label) for label in self.labels],
+        }

@@ -1,0 +1,1 @@
+"""One cycle's side effects, in order: lease, journal, reconcile, execute, wait, follow."""

@@ -1,0 +1,88 @@
+"""What one run's steps share: the settings, the boundaries (Hub, launchers, metadata reader, reporter),
+the journal, and each label's result as the run goes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config.settings import LabelConfig, Settings
+from ..config.targets import Target
+from ..errors import OrchestratorError
+from ..launch import launcher_for
+from ..launch.protocol import Launcher
+from ..remote.documents import MetadataReader, Observation
+from ..remote.hub import Hub
+from ..report.reporter import Reporter
+from ..report.results import FAILED, PENDING, TIMED_OUT, LabelResult, Outcome
+from .journal import Journal, crash_point
+from .lease import RunLock
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    hub: Hub
+    reporter: Reporter
+    journal: Journal
+    lock: RunLock
+    launcher_factory: Callable[..., Launcher] = launcher_for
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    results: dict[str, LabelResult] = field(default_factory=dict)
+    etags: dict[str, str | None] = field(default_factory=dict)  # the metadata ETag last seen, per label
+    warned: set[tuple[str, str | None]] = field(default_factory=set)
+    launchers: dict[Target, Launcher] = field(default_factory=dict)  # one per target for the whole run
+
+    def __post_init__(self) -> None:
+        self.reader = MetadataReader(self.hub)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    def launcher(self, target: Target) -> Launcher:
+        """The target's launcher, made once per run: preflight, launch, reconcile and every poll of a
+        followed retrain share it (and its client: a GitHub target's connections are reused)."""
+        if target not in self.launchers:
+            self.launchers[target] = self.launcher_factory(target, self.hub, self.settings.environ)
+        return self.launchers[target]
+
+    def crash_point(self, name: str) -> None:
+        crash_point(self.settings.crash_at, name, self.reporter.info)
+
+    def follows(self, label: LabelConfig, launcher: Launcher) -> bool:
+        """Whether a launched retrain's outcome can be followed: its job's status tells when it ended, or
+        the retrain publishes a result (``result``). A Space without a result is not followed."""
+        return launcher.follows or label.result is not None
+
+    def by_prepare_target(self, labels: list[LabelConfig]) -> dict[Target, list[LabelConfig]]:
+        """Labels that share a prepare target are prepared by one launch."""
+        groups: dict[Target, list[LabelConfig]] = {}
+        for label in labels:
+            groups.setdefault(self.settings.prepare_target(label), []).append(label)
+        return groups
+
+    # ---------------------------------------------------------------------------------- results
+    def update(self, name: str, **changes) -> None:
+        self.results[name] = self.results[name].with_(**changes)
+
+    def fail(self, name: str, exc: OrchestratorError, *, outcome: Outcome = FAILED) -> None:
+        self.update(name, outcome=outcome, error=exc.message, hint=exc.hint)
+        level = self.reporter.warning if outcome in (TIMED_OUT, PENDING) else self.reporter.error
+        level(str(exc), title=f"label {name}: {outcome}")
+
+    def note_state(self, name: str) -> None:
+        self.update(name, state=self.journal.state(name).state)
+
+    def warn_optional(self, name: str, seen: Observation) -> None:
+        """Once per document: what is missing or mistyped among the optional metadata fields."""
+        if seen.metadata is None or not seen.metadata.warnings or (name, seen.etag) in self.warned:
+            return
+        self.warned.add((name, seen.etag))
+        self.reporter.warning(
+            f"metadata {seen.metadata.version_tag}: {'; '.join(seen.metadata.warnings)} (optional fields; the cycle "
+            "needs only version_tag and num_samples)",
+            title=f"label {name}",
+        )

@@ -1,0 +1,204 @@
+"""One orchestration cycle: the only place that sequences the steps.
+
+    lock → reconcile unfinished actions (reconcile.py) → count → plan (plan.py)
+         → execute the plan (execute.py: baselines, preflight, prepare, wait, retrain) → record the run → unlock
+
+The modules it sequences each own one part: :mod:`~orchestrator.run.lease` the run lock and its heartbeat,
+:mod:`~orchestrator.run.journal` the fenced state writes and the intent/result ledger,
+:mod:`~orchestrator.run.reconcile` recovery after a crash, :mod:`~orchestrator.plan.planner` the pure decisions,
+:mod:`~orchestrator.run.execute` and :mod:`~orchestrator.run.wait` the actions. A dry run reads, plans, checks
+and prints; it writes nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from ..config.settings import Settings
+from ..errors import EXIT_LABEL_FAILED, EXIT_OK, LockedError, OrchestratorError
+from ..launch import launcher_for
+from ..launch.protocol import Launcher
+from ..plan.planner import LabelPlan, Plan, make_plan
+from ..remote.feedback import count_corrections
+from ..remote.hub import Hub
+from ..report.reporter import Reporter
+from ..report.results import PENDING, SKIPPED, LabelResult, RunResult
+from ..state.records import RETRAINING
+from ..state.store import HEAD, StateStore
+from .context import RunContext
+from .execute import Executor
+from .journal import Journal
+from .lease import RunLock, iso
+from .reconcile import reconcile
+
+
+@dataclass
+class Cycle:
+    """What one run talks to. Tests build it with real parts pointed at local stand-ins."""
+
+    settings: Settings
+    engine: Engine
+    state_engine: Engine
+    hub: Hub
+    reporter: Reporter
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    launcher_factory: Callable[..., Launcher] = launcher_for
+
+    def __post_init__(self) -> None:
+        self.store = StateStore(self.state_engine)
+        self.run_id = uuid.uuid4().hex
+        self.lock = RunLock(self.store, self.reporter, clock=self.clock, sleep=self.sleep)
+        self.journal = Journal(self.store, self.run_id, self.lock)
+        self._readable = False  # a dry run found the state tables
+        self.ctx = RunContext(
+            settings=self.settings,
+            hub=self.hub,
+            reporter=self.reporter,
+            journal=self.journal,
+            lock=self.lock,
+            launcher_factory=self.launcher_factory,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+
+    @property
+    def dry_run(self) -> bool:
+        return self.settings.dry_run
+
+    def run(self) -> RunResult:
+        started = iso()
+        try:
+            try:
+                if self.dry_run:
+                    self._readable = self._load_read_only()
+                else:
+                    self._lock()
+                    self.ctx.crash_point("after_lock")
+                self._run()
+            except LockedError as exc:
+                self.reporter.info(exc.message)
+                return self._result(started, exit_code=EXIT_OK, notes=(exc.message,), locked=True)
+            except OrchestratorError as exc:
+                self.reporter.error(str(exc), title="orchestrator stopped")
+                return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
+            except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a launched job is not cancelled, and is not forgotten
+                self._say_what_keeps_running()
+                raise
+            failed = any(r.failed for r in self.ctx.results.values())
+            return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
+        finally:  # whatever happened (an interrupt, a bug), the heartbeat stops and the lease is given back
+            self.lock.release()
+
+    # ---------------------------------------------------------------------------------- the run
+    def _run(self) -> None:
+        blocked = {} if self.dry_run else reconcile(self.ctx)
+        counts = count_corrections(self.engine, self.settings.labels)
+        unconfirmed = self.store.unfinished() if self.dry_run and self._readable else ()
+        plan = make_plan(self.settings, self.journal.states, counts, unconfirmed=unconfirmed, blocked=blocked)
+        for entry in plan.labels:
+            self._record(plan, entry)
+        for name, exc in blocked.items():
+            if name in self.ctx.results:
+                self.ctx.fail(name, exc)
+        if plan.idle:
+            self.reporter.info("no label reached its threshold and none is pending: nothing to do")
+            return
+        Executor(self.ctx).execute(plan)
+
+    def _record(self, plan: Plan, entry: LabelPlan) -> None:
+        """The label's result row from its plan, and the plan's lines in the log."""
+        label, state, decision, pending = entry.label, entry.state, entry.decision, entry.state.pending
+        self.ctx.results[label.name] = LabelResult(
+            label=label.name,
+            corrections=decision.corrections,
+            counted=decision.counted,
+            dataset_len=decision.dataset_len,
+            threshold=decision.threshold,
+            required=decision.required,
+            fire=entry.step == "fire",
+            reason=decision.reason,
+            decision="pending" if pending else ("prepare" if entry.step == "fire" else "skip"),
+            state=state.state,
+            old_version=state.baseline_version if pending else None,
+            outcome=PENDING if pending else SKIPPED,
+            prepare_target=self.settings.prepare_target(label).describe(),
+            retrain_target=label.retrain.describe(),
+        )
+        with self.reporter.group(f"label {label.name}"):
+            sampled = decision.dataset_len - decision.counted
+            scope = "" if plan.cumulative or not state.cursor else f" new_since_last_prepare={decision.counted}"
+            self.reporter.info(
+                f"[{label.name}] corrections={decision.corrections}{scope} sampled_correct={sampled} "
+                f"dataset_len={decision.dataset_len} threshold={decision.threshold}"
+            )
+            if state.state == RETRAINING:
+                since = iso(state.retrain_started_at) if state.retrain_started_at else "?"
+                self.reporter.info(
+                    f"[{label.name}] retraining since {since}: following the retrain of "
+                    f"{state.last_retrained_version or '?'} ({state.retrain_ref or label.retrain.describe()})"
+                )
+            elif pending:
+                since = iso(state.requested_at) if state.requested_at else "?"
+                self.reporter.info(
+                    f"[{label.name}] pending since {since}: waiting for a dataset newer than "
+                    f"{state.baseline_version or 'none'} ({state.state})"
+                )
+            else:
+                self.reporter.info(f"[{label.name}] {'prepare' if entry.step == 'fire' else 'skip'}: {decision.reason}")
+
+    def _say_what_keeps_running(self) -> None:
+        for name, state in self.journal.states.items():
+            if state.state == RETRAINING:
+                self.reporter.warning(
+                    f"interrupted: the retrain of {state.last_retrained_version} ({state.retrain_ref}) keeps running; "
+                    "it is recorded, and the next run follows it to its end",
+                    title=f"label {name}",
+                )
+        for action in self.store.unfinished() if self.journal.lease is not None else ():
+            self.reporter.warning(
+                f"interrupted while sending {action.key} to {action.target}: the next run checks whether it started "
+                "before sending anything",
+                title="interrupted",
+            )
+
+    # ---------------------------------------------------------------------------------- lock and record
+    def _lock(self) -> None:
+        self.store.migrate()
+        lease = self.lock.acquire(self.run_id, ttl=self.settings.lock_lease, wait=self.settings.lock_wait)
+        with self.store.write(lease) as tx:
+            tx.mark_crashed(self.run_id)
+            tx.start_run(self.run_id, dry_run=False, mode="wait" if self.settings.wait else "no-wait")
+        self.journal.load()
+
+    def _load_read_only(self) -> bool:
+        """A dry run writes nothing anywhere: it reads the state if the tables exist (and does not
+        create a SQLite file that is not there). True if they do."""
+        url = self.state_engine.url
+        if url.get_backend_name() == "sqlite" and url.database and not os.path.exists(url.database):
+            return False
+        if self.store.schema_version() != HEAD:
+            return False
+        self.journal.load()
+        return True
+
+    def _result(self, started: str, *, locked: bool = False, **kwargs) -> RunResult:
+        results = self.ctx.results
+        ordered = () if locked else tuple(results[label.name] for label in self.settings.labels if label.name in results)
+        return RunResult(started_at=started, finished_at=iso(), dry_run=self.dry_run, labels=ordered, locked=locked, **kwargs)
+
+    def _finish(self, started: str, **kwargs) -> RunResult:
+        result = self._result(started, **kwargs)
+        if self.journal.lease is not None:
+            try:  # the run row is this run's own: it is written even if the lease was lost
+                with self.store.write(None) as tx:
+                    tx.finish_run(self.run_id, status=result.status, exit_code=result.exit_code, summary=result.to_dict())
+            except OrchestratorError as exc:  # the state database went away: the result still gets reported
+                self.reporter.warning(f"could not record the run's result: {exc.message}", title="history")
+        return result

@@ -1,0 +1,236 @@
+"""The executor: carries out a :class:`~orchestrator.plan.planner.Plan` through the launchers and the journal.
+
+    read baselines → preflight → (dry run: print the plan and stop)
+        → retrain the ready labels → prepare the firing ones → wait for the pending ones → retrain each
+
+Each firing label's current ``version_tag`` is read *before* the prepare restart, a label's failure is
+its own, and a dataset version handed to retraining is never retrained again: its ledger key
+``retrain:<label>:<version>`` is recorded once.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..config.settings import LabelConfig
+from ..config.sources import LocalFileSource
+from ..config.targets import Target
+from ..contracts.metadata import DatasetMetadata
+from ..errors import AuthError, HubError, HubUnavailable, LaunchError, MetadataError, OrchestratorError
+from ..launch.protocol import Job
+from ..plan.planner import Plan
+from ..report.results import ALREADY_DONE, PLANNED, RETRAIN_RUNNING, RETRAINED
+from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, utc_now
+from .context import RunContext
+from .journal import Intent, Settled
+from .wait import Waiter
+
+Baselines = dict[str, DatasetMetadata | None]
+
+
+class Executor:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def execute(self, plan: Plan) -> None:
+        ctx = self.ctx
+        firing, pending, ready = plan.of("fire"), plan.of("pending"), plan.of("ready")
+        baselines = self._read_baselines(firing)
+        firing = self._preflight([label for label in firing if label.name in baselines])
+        if ctx.dry_run:  # a waiting label's retrain is checked as a firing label's is
+            waiting = [label for label in [*pending, *ready] if self._check(label.retrain, [label])]
+            self._print_plan(plan, firing, waiting, baselines)
+            return
+        for label in ready:  # a dataset that arrived before a crash: straight to retraining
+            self.retrain(label, ctx.journal.state(label.name).dataset_version or "")
+        launched = [label for label in ready if ctx.journal.state(label.name).state == RETRAINING]
+        prepared = self._prepare(firing, baselines)
+        # A retrain this run launched (reconciliation may have re-sent one) is followed; one an earlier run
+        # launched is looked at once.
+        earlier = [label for label in plan.of("follow") if ctx.journal.state(label.name).last_run_id != ctx.journal.run_id]
+        resent = [label for label in plan.of("follow") if label not in earlier]
+        Waiter(ctx, self.retrain).wait([*resent, *launched, *pending, *prepared], once=earlier)
+
+    # ---------------------------------------------------------------------------------- before acting
+    def _read_baselines(self, firing: list[LabelConfig]) -> Baselines:
+        """Each firing label's current version, read BEFORE anything is triggered. A baseline that breaks
+        the contract counts as no version; its ETag is kept, so that only a document that differs from
+        it can end the wait."""
+        ctx = self.ctx
+        baselines: Baselines = {}
+        for label in firing:
+            try:
+                seen = ctx.reader.read(label)
+            except (AuthError, HubUnavailable):
+                raise  # the token or the Hub itself is the problem: nothing can work, stop now
+            except (HubError, MetadataError) as exc:
+                ctx.fail(label.name, exc)
+                continue
+            ctx.etags[label.name] = seen.etag
+            if seen.status == "malformed":
+                assert seen.error is not None
+                ctx.reporter.warning(
+                    f"{seen.error.message}; it counts as no version yet, and only a new document ends the wait",
+                    title=f"label {label.name}",
+                )
+                baselines[label.name] = None
+                continue
+            baselines[label.name] = seen.metadata
+            ctx.warn_optional(label.name, seen)
+            version = seen.metadata.version_tag if seen.metadata else None
+            ctx.update(label.name, old_version=version)
+            ctx.reporter.info(f"[{label.name}] current dataset version: {version or 'none yet'}")
+        return baselines
+
+    def _preflight(self, firing: list[LabelConfig]) -> list[LabelConfig]:
+        """Read-only checks of every target a firing label needs, before anything is triggered."""
+        usable = [label for label in firing if self._check(label.retrain, [label])]
+        for target, members in self.ctx.by_prepare_target(usable).items():
+            if not self._check(target, members):
+                usable = [label for label in usable if label not in members]
+        return usable
+
+    def _check(self, target: Target, labels: list[LabelConfig]) -> bool:
+        try:
+            self.ctx.launcher(target).check()
+        except (AuthError, HubUnavailable):
+            raise
+        except (HubError, LaunchError) as exc:
+            for label in labels:
+                self.ctx.fail(label.name, exc)
+            return False
+        return True
+
+    def _print_plan(self, plan: Plan, firing: list[LabelConfig], waiting: list[LabelConfig], baselines: Baselines) -> None:
+        ctx, settings = self.ctx, self.ctx.settings
+        say = ctx.reporter.info
+        say("DRY RUN: nothing is restarted, recorded or awaited. The plan:")
+        for target, members in ctx.by_prepare_target(firing).items():
+            say(f"  would launch prepare: {target.describe()} for {', '.join(label.name for label in members)}")
+        how_long = f"for up to {settings.poll_timeout:.0f}s" if settings.wait else "once (non-blocking)"
+        for label in firing:
+            old = baselines.get(label.name)
+            say(
+                f"  [{label.name}] would wait {how_long} for version_tag to change from "
+                f"{old.version_tag if old else 'none'} with num_samples >= {ctx.results[label.name].required}, "
+                f"then launch retrain: {label.retrain.describe()}"
+            )
+            folder = os.path.dirname(label.metadata.path) if isinstance(label.metadata, LocalFileSource) else None
+            if folder is not None and not os.path.isdir(folder):
+                ctx.reporter.warning(
+                    f"the metadata folder {folder} does not exist: unless the prepare job creates it, a real run "
+                    "would wait for nothing",
+                    title=f"label {label.name}: plan",
+                )
+            ctx.update(label.name, outcome=PLANNED)
+        for label in waiting:
+            state = ctx.journal.state(label.name)
+            say(
+                f"  [{label.name}] pending: would check {how_long} for a version newer than "
+                f"{state.baseline_version or 'none'}, then launch retrain: {label.retrain.describe()}"
+            )
+        for label in plan.of("follow"):
+            state = ctx.journal.state(label.name)
+            say(
+                f"  [{label.name}] retraining: would check how the retrain of {state.last_retrained_version} "
+                f"({state.retrain_ref or label.retrain.describe()}) ended"
+            )
+        for entry in plan.labels:
+            if entry.unconfirmed is not None:
+                action = entry.unconfirmed
+                say(
+                    f"  [{entry.name}] the {action.kind} recorded by run {action.run_id[:8]} is unconfirmed: the next "
+                    f"real run checks {action.target} first"
+                )
+
+    # ---------------------------------------------------------------------------------- acting
+    def _prepare(self, firing: list[LabelConfig], baselines: Baselines) -> list[LabelConfig]:
+        ctx, journal = self.ctx, self.ctx.journal
+        prepared = []
+        for target, members in ctx.by_prepare_target(firing).items():
+            names = tuple(label.name for label in members)
+            key = f"prepare:{journal.run_id}:" + ",".join(f"{n}={ctx.results[n].corrections}" for n in names)
+            launcher = ctx.launcher(target)
+            now = utc_now()
+            requested = [
+                journal.state(label.name).with_(
+                    state=PREPARE_REQUESTED,
+                    pending_corrections=ctx.results[label.name].corrections,
+                    required=ctx.results[label.name].required,
+                    baseline_version=baselines[label.name].version_tag if baselines.get(label.name) else None,
+                    etag=ctx.etags.get(label.name),
+                    dataset_version=None,
+                    requested_at=now,
+                    last_error=None,
+                )
+                for label in members
+            ]
+            journal.record(*requested, intent=Intent(key, "prepare", names, launcher.describe()))
+            ctx.crash_point("after_prepare_intent")
+            try:
+                launched = launcher.launch(Job("prepare", names, key))
+            except HubUnavailable as exc:
+                # Maybe restarted, maybe not: the labels stay pending and the open intent is reconciled by
+                # the next run (resent if the Space shows no sign of it), PREPARE_DEADLINE the backstop.
+                for name in names:
+                    ctx.fail(name, OrchestratorError(exc.message + "; whether prepare started is checked on the next run", hint=exc.hint))
+                    ctx.note_state(name)
+                continue
+            except OrchestratorError as exc:
+                idle = [journal.state(n).with_(state=IDLE, requested_at=None, last_error=exc.message) for n in names]
+                journal.record(*idle, result=Settled(key, "failed", exc.message))
+                for name in names:
+                    ctx.fail(name, exc)
+                    ctx.note_state(name)
+                continue
+            ctx.crash_point("after_prepare_launch")
+            journal.record(result=Settled(key, "ok", launched.detail))
+            ctx.crash_point("after_prepare_recorded")
+            ctx.reporter.info(f"prepare launched: {launched.target} ({launched.detail}) for {', '.join(names)}")
+            for line in launched.output:
+                ctx.reporter.info(f"  | {line}")
+            prepared.extend(members)
+        return prepared
+
+    def retrain(self, label: LabelConfig, version: str) -> None:
+        ctx, journal, name = self.ctx, self.ctx.journal, label.name
+        state = journal.state(name)
+        ctx.update(name, new_version=version, old_version=state.baseline_version)
+        key = f"retrain:{name}:{version}"
+        launcher = ctx.launcher(label.retrain)
+        intent = Intent(key, "retrain", (name,), launcher.describe(), version)
+        if not journal.record(state.with_(state=RETRAIN_REQUESTED), intent=intent):
+            ctx.reporter.warning(f"dataset {version} was already handed to retraining: not retraining it again", title=f"label {name}")
+            journal.record(state.retrained(version))
+            ctx.update(name, outcome=ALREADY_DONE)
+            ctx.note_state(name)
+            return
+        ctx.crash_point("after_retrain_intent")
+        try:
+            launched = launcher.launch(Job("retrain", (name,), key=key, version=version))
+        except HubUnavailable as exc:
+            # The call may or may not have taken effect: the intent stays open for the next run to
+            # reconcile against the Space's runtime, rather than be recorded as failed and sent again.
+            journal.record(journal.state(name).with_(last_error=exc.message))
+            ctx.fail(name, OrchestratorError(exc.message + "; whether the retrain started is checked on the next run", hint=exc.hint))
+            ctx.note_state(name)
+            return
+        except OrchestratorError as exc:
+            # Back to dataset_ready, and the failed key released in the same transaction: the next run
+            # tries this retrain again.
+            journal.record(state.with_(state=DATASET_READY, last_error=exc.message), result=Settled(key, "failed", exc.message), forget=True)
+            ctx.fail(name, exc)
+            ctx.note_state(name)
+            return
+        ctx.crash_point("after_retrain_launch")
+        follow = ctx.follows(label, launcher)
+        journal.record(
+            journal.state(name).retrained(version, ref=launched.ref, follow=follow),
+            result=Settled(key, "ok", launched.detail),
+        )
+        ctx.crash_point("after_retrain_recorded")
+        ctx.reporter.info(f"[{name}] retrain launched: {launched.target} ({launched.detail}) on {version}")
+        for line in launched.output:
+            ctx.reporter.info(f"  | {line}")
+        ctx.update(name, outcome=RETRAIN_RUNNING if follow else RETRAINED, retrain_ref=launched.ref)
+        ctx.note_state(name)

@@ -1,0 +1,157 @@
+"""Following a launched retrain to its end: deployed, rejected, failed, or completed.
+
+Two sources tell how a retrain ended, read in this order:
+
+1. the result the retrain publishes (``retrain_result.json``, :mod:`orchestrator.contracts.retrain_result`), where the
+   label's ``result`` points; read with conditional GETs, and only a document for the awaited dataset
+   version counts;
+2. the launched job's own status (:meth:`~orchestrator.launch.Launcher.status`): an HF Job's stage, a
+   GitHub run's conclusion, a command's exit. A failed job fails the label, with the tail of its logs; a
+   job that succeeded without publishing a result (none is configured) is ``completed``.
+
+A retrain with neither past ``RETRAIN_DEADLINE`` has failed. A settled retrain leaves its label idle, with
+the outcome, its reason and the deployed model's metric kept on the label (``last_outcome``...).
+"""
+
+from __future__ import annotations
+
+from ..config.settings import LabelConfig
+from ..contracts.retrain_result import RetrainResult, parse_result
+from ..errors import AuthError, HubError, HubUnavailable, LaunchError, MetadataError, OrchestratorError
+from ..remote.documents import read_file
+from ..report.results import DEPLOYED, FAILED, REJECTED, RETRAINED, Outcome
+from ..state.records import IDLE, RetrainOutcome, utc_now
+from .context import RunContext
+
+_AS_RESULT: dict[RetrainOutcome, Outcome] = {
+    "deployed": DEPLOYED,
+    "rejected": REJECTED,
+    "failed": FAILED,
+    "completed": RETRAINED,
+}
+
+
+class Follower:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def poll(self, label: LabelConfig, progress) -> bool:
+        """Check ``label``'s running retrain once; True when it is settled (for good, or for this run)."""
+        ctx, name = self.ctx, label.name
+        state = ctx.journal.state(name)
+        version = state.last_retrained_version or "?"
+        try:
+            result = self._ask(name, version, lambda: self._result(label, version))
+            if result is not None:
+                return self._settle(label, result[0].decision, result[0].reason, result[0], etag=result[1])
+            status = None
+            if state.retrain_ref is not None:
+                status = self._ask(name, version, lambda: ctx.launcher(label.retrain).status(state.retrain_ref))
+        except HubUnavailable as exc:
+            progress.update(name, f"Hub unavailable, will check again ({exc.message})")
+            return False
+        if status is not None and status.phase == "failed":
+            tail = "\n".join(status.logs[-10:])
+            return self._settle(label, "failed", status.detail + (f"; the end of its logs:\n{tail}" if tail else ""))
+        if status is not None and status.phase == "succeeded" and label.result is None:
+            return self._settle(label, "completed", f"{status.detail}; set result to learn whether it deployed")
+        started = state.retrain_started_at or utc_now()
+        age = (utc_now() - started).total_seconds()
+        if age > ctx.settings.retrain_deadline:
+            if status is not None and status.phase == "succeeded":
+                waited = f"finished but published no result for it at {label.result.describe() if label.result else '?'}"
+            else:
+                waited = "gave no outcome"
+            return self._settle(
+                label, "failed", f"the retrain of {version} {waited} {age:.0f}s after it was launched (RETRAIN_DEADLINE "
+                f"{ctx.settings.retrain_deadline:.0f}s)"
+            )
+        where = status.detail if status is not None else "no outcome yet"
+        progress.update(name, f"retrain of {version} running: {where}")
+        return False
+
+    def _ask(self, name: str, version: str, question):
+        """One look at a source; a permanent problem with it is a warning (once), and no answer."""
+        try:
+            return question()
+        except (HubError, LaunchError, MetadataError) as exc:
+            if isinstance(exc, AuthError):
+                raise
+            if (name, exc.message) not in self.ctx.warned:
+                self.ctx.warned.add((name, exc.message))
+                self.ctx.reporter.warning(f"could not check the retrain of {version}: {exc.message}", title=f"label {name}")
+            return None
+
+    def _result(self, label: LabelConfig, version: str) -> tuple[RetrainResult, str | None] | None:
+        """The published result for ``version`` and its ETag, if there is one (and it changed since the
+        last look). The ETag of a document that settles nothing is kept at once; that of one that settles
+        the retrain is written with the outcome, so that a crash in between cannot hide it."""
+        if label.result is None:
+            return None
+        ctx, name = self.ctx, label.name
+        state = ctx.journal.state(name)
+        try:
+            status, etag, content = read_file(ctx.hub, label.result, etag=state.result_etag, name="retrain result")
+        except HubError as exc:
+            if exc.status == 404:  # the model repo is created by the first retrain that publishes to it
+                return None
+            raise
+        if status != "changed":
+            return None
+        try:
+            result = parse_result(content, source=f"retrain result {label.result.describe()}")
+        except MetadataError:
+            self._keep_etag(name, etag)  # warned about once; a new document is read again
+            raise
+        if result.dataset_version == version:
+            return result, etag
+        self._keep_etag(name, etag)  # an earlier decision: the next look stays conditional
+        return None
+
+    def _keep_etag(self, name: str, etag: str | None) -> None:
+        state = self.ctx.journal.state(name)
+        if etag != state.result_etag:
+            self.ctx.journal.record(state.with_(result_etag=etag))
+
+    def _settle(
+        self,
+        label: LabelConfig,
+        outcome: RetrainOutcome,
+        reason: str | None,
+        result: RetrainResult | None = None,
+        *,
+        etag: str | None = None,
+    ) -> bool:
+        ctx, name = self.ctx, label.name
+        state = ctx.journal.state(name)
+        if etag is not None:
+            state = state.with_(result_etag=etag)
+        metric = result.metric if result is not None and outcome == "deployed" else state.last_metric
+        metric_name = result.metric_name if result is not None and outcome == "deployed" else state.last_metric_name
+        ctx.journal.record(
+            state.with_(
+                state=IDLE,
+                last_outcome=outcome,
+                last_outcome_reason=reason,
+                last_outcome_at=utc_now(),
+                last_metric=metric,
+                last_metric_name=metric_name,
+                last_error=reason if outcome == "failed" else None,
+            )
+        )
+        version = state.last_retrained_version
+        ctx.update(name, new_version=version, retrain_ref=state.retrain_ref, retrain_reason=reason, metric=metric, metric_name=metric_name)
+        ctx.note_state(name)
+        if outcome == "failed":
+            ctx.fail(
+                name,
+                OrchestratorError(
+                    f"the retrain on {version} failed: {reason}",
+                    hint="read the job's logs; the next dataset version is retrained as usual",
+                ),
+            )
+            return True
+        ctx.update(name, outcome=_AS_RESULT[outcome])
+        score = f", {metric_name} {metric:.4f}" if outcome == "deployed" and metric is not None else ""
+        ctx.reporter.info(f"[{name}] retrain on {version}: {outcome}{score}" + (f" ({reason})" if reason else ""))
+        return True

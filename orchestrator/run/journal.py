@@ -1,0 +1,99 @@
+"""The run's journal: label states and the intent/result ledger, written together in fenced transactions.
+
+Every external action is recorded as an :class:`Intent` before the call and a :class:`Settled` result
+after it, together with the labels' new states, in one transaction fenced by the run's lease. A crash at
+any point therefore leaves either nothing, or an intent whose outcome the next run checks against the
+outside world (:mod:`orchestrator.run.reconcile`) before it sends anything again.
+
+The crash points (``ORCHESTRATOR_CRASH_AT``) sit between these writes; the crash-recovery tests stop the
+process at each of them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..state.records import ActionKind, ActionResult, LabelState, Lease
+from ..state.store import StateStore
+from .lease import RunLock
+
+# Named points where ORCHESTRATOR_CRASH_AT makes the process exit abruptly (crash-recovery tests).
+CRASH_POINTS = (
+    "after_lock",
+    "after_prepare_intent",
+    "after_prepare_launch",
+    "after_prepare_recorded",
+    "after_dataset_ready",
+    "after_retrain_intent",
+    "after_retrain_launch",
+    "after_retrain_recorded",
+)
+CRASH_EXIT_CODE = 70
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An action about to be sent. ``key`` is its idempotency key: a key recorded before is never sent again."""
+
+    key: str
+    kind: ActionKind
+    labels: tuple[str, ...]
+    target: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How an intent ended: sent (``ok``), ``failed``, or ``reconciled`` by a later run."""
+
+    key: str
+    result: ActionResult
+    detail: str | None = None
+
+
+class Journal:
+    """This run's view of the label states, and the only writer of them and of the ledger."""
+
+    def __init__(self, store: StateStore, run_id: str, lock: RunLock) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.lock = lock
+        self.states: dict[str, LabelState] = {}
+
+    @property
+    def lease(self) -> Lease | None:
+        """The run's lease, which fences every write (None in a dry run, which writes nothing)."""
+        return self.lock.lease
+
+    def load(self) -> None:
+        self.states = self.store.labels()
+
+    def state(self, name: str) -> LabelState:
+        return self.states.get(name) or LabelState(name)
+
+    def record(
+        self, *states: LabelState, intent: Intent | None = None, result: Settled | None = None, forget: bool = False
+    ) -> bool:
+        """Write label states and an intent or a result, in one fenced transaction; False (and nothing
+        written) if the intent's key was recorded before. ``forget`` drops the failed result's key in the
+        same transaction, so that the action may be tried again."""
+        with self.store.write(self.lease) as tx:
+            if intent is not None and not tx.intent(
+                intent.key, intent.kind, intent.labels, intent.target, intent.version, run_id=self.run_id
+            ):
+                return False
+            if result is not None:
+                tx.result(result.key, result.result, result.detail)
+                if forget:
+                    tx.forget(result.key)
+            for state in states:
+                self.states[state.label] = tx.save(state.with_(last_run_id=self.run_id))
+        return True
+
+
+def crash_point(crash_at: str | None, name: str, say) -> None:
+    """Exit abruptly at ``name`` when ``ORCHESTRATOR_CRASH_AT`` names it (a test hook)."""
+    if crash_at == name:
+        say(f"ORCHESTRATOR_CRASH_AT={name}: exiting abruptly (test hook)")
+        os._exit(CRASH_EXIT_CODE)

@@ -1,0 +1,165 @@
+"""Waiting: for new dataset versions, and for the outcome of the retrains launched on them. Every waiting
+label is polled in one loop, each settled on its own.
+
+Blocking mode polls every POLL_INTERVAL until POLL_TIMEOUT; non-blocking mode checks once and leaves the
+label pending (or retraining) for a later run. Reads are conditional (the ETag last seen), a Hub that is
+having a bad minute means "poll again", a label whose dataset arrived is handed to retraining at once,
+and a retrain whose outcome can be followed (:mod:`orchestrator.run.follow`) stays in the loop until it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..config.settings import LabelConfig
+from ..contracts.metadata import DatasetMetadata
+from ..errors import AuthError, HubError, HubUnavailable, MetadataError, OrchestratorError
+from ..plan.rules import has_arrived
+from ..report.results import EXPIRED, PENDING, RETRAIN_RUNNING, TIMED_OUT
+from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, utc_now
+from .context import RunContext
+from .follow import Follower
+
+
+class Waiter:
+    def __init__(self, ctx: RunContext, retrain: Callable[[LabelConfig, str], None]) -> None:
+        self.ctx = ctx
+        self.retrain = retrain
+        self.follower = Follower(ctx)
+        self.latest: dict[str, DatasetMetadata | None] = {}
+
+    def wait(self, labels: list[LabelConfig], *, once: list[LabelConfig] = ()) -> None:
+        """Poll ``labels`` until each is settled or POLL_TIMEOUT (blocking mode), and ``once`` (retrains
+        launched by an earlier run: a scheduled run does not hold a runner for them) a single time."""
+        ctx, settings = self.ctx, self.ctx.settings
+        glance = {label.name for label in once}
+        waiting = {label.name: label for label in [*once, *labels]}
+        later: dict[str, LabelConfig] = {}
+        for name in waiting:
+            ctx.etags.setdefault(name, ctx.journal.state(name).etag)
+        if not waiting:
+            return
+        timeout = settings.poll_timeout if settings.wait else 0
+        deadline = ctx.clock() + timeout
+        with ctx.reporter.progress(list(waiting), timeout) as progress:
+            first = True
+            while True:
+                for name, label in list(waiting.items()):
+                    if self._poll(label, progress):
+                        del waiting[name]
+                    elif first and self._expire_if_overdue(name):  # checked once more, then given up
+                        del waiting[name]
+                if first:  # looked at once: the rest of the wait is not theirs
+                    later = {name: waiting.pop(name) for name in glance if name in waiting}
+                first = False
+                ctx.lock.check()
+                remaining = deadline - ctx.clock()
+                if not waiting or remaining <= 0:
+                    break
+                ctx.sleep(min(settings.poll_interval, remaining))
+                progress.tick()
+        for name in [*later, *waiting]:
+            if ctx.journal.state(name).state == RETRAINING:
+                ctx.update(name, outcome=RETRAIN_RUNNING, retrain_ref=ctx.journal.state(name).retrain_ref)
+                ctx.reporter.info(f"[{name}] the retrain is still running; a later run follows it to its end")
+            else:
+                self._still_pending(name, self.latest.get(name))
+
+    def _poll(self, label: LabelConfig, progress) -> bool:
+        """Check ``label`` once; True when it is settled for this run (retrained, ended or failed)."""
+        ctx, journal, name = self.ctx, self.ctx.journal, label.name
+        state = journal.state(name)
+        if state.state == RETRAINING:
+            return self.follower.poll(label, progress)
+        try:
+            seen = ctx.reader.read(label, etag=ctx.etags.get(name))
+        except AuthError:
+            raise  # a refused token stops the run, as it does before anything is triggered
+        except (MetadataError, HubError) as exc:  # broken metadata or a permanent HTTP error: this label only
+            return self._failed(name, exc)
+        except HubUnavailable as exc:  # the Hub is having a bad minute: keep waiting
+            progress.update(name, f"Hub unavailable, will poll again ({exc.message})")
+            return False
+        if seen.status == "malformed":  # a document that differs from the last one seen, and breaks the contract
+            assert seen.error is not None
+            return self._failed(name, seen.error)
+        if seen.status == "changed":
+            ctx.etags[name] = seen.etag
+            self.latest[name] = seen.metadata
+            ctx.warn_optional(name, seen)
+        current = self.latest.get(name)
+        required = state.required or 0
+        if current is not None and has_arrived(
+            baseline=state.baseline_version,
+            version_tag=current.version_tag,
+            num_samples=current.num_samples,
+            required=required,
+        ):
+            progress.update(name, f"dataset {current.version_tag} arrived ({current.num_samples} samples)")
+            journal.record(
+                state.with_(
+                    state=DATASET_READY,
+                    dataset_version=current.version_tag,
+                    etag=ctx.etags.get(name),
+                    cursor=state.pending_corrections if state.pending_corrections is not None else state.cursor,
+                )
+            )
+            ctx.crash_point("after_dataset_ready")
+            ctx.update(name, num_samples=current.num_samples)
+            self.retrain(label, current.version_tag)
+            return journal.state(name).state != RETRAINING or self.follower.poll(label, progress)
+        if seen.status == "changed" and ctx.etags.get(name) != state.etag:
+            journal.record(state.with_(etag=ctx.etags.get(name)))  # the next run's GET stays conditional
+        if current is None:
+            progress.update(name, f"no change yet: version {state.baseline_version or 'none'}, required_len={required}")
+        else:
+            progress.update(
+                name, f"current_len={current.num_samples} required_len={required} version={current.version_tag}"
+            )
+        return False
+
+    def _failed(self, name: str, exc: OrchestratorError) -> bool:
+        self.ctx.journal.record(self.ctx.journal.state(name).with_(last_error=exc.message))
+        self.ctx.fail(name, exc)
+        self.ctx.note_state(name)
+        return True
+
+    def _expire_if_overdue(self, name: str) -> bool:
+        """A prepare pending longer than PREPARE_DEADLINE fails; the next run may prepare again."""
+        ctx = self.ctx
+        state = ctx.journal.state(name)
+        if state.state != PREPARE_REQUESTED or state.requested_at is None:
+            return False
+        age = (utc_now() - state.requested_at).total_seconds()
+        if age <= ctx.settings.deadline:
+            return False
+        error = OrchestratorError(
+            f"no new dataset {age:.0f}s after prepare was requested (deadline {ctx.settings.deadline:.0f}s); "
+            "the label is idle again and may be prepared on the next run",
+            hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
+        )
+        ctx.journal.record(state.with_(state=IDLE, requested_at=None, last_error=error.message))
+        ctx.fail(name, error, outcome=EXPIRED)
+        ctx.note_state(name)
+        return True
+
+    def _still_pending(self, name: str, seen: DatasetMetadata | None) -> None:
+        ctx = self.ctx
+        state = ctx.journal.state(name)
+        if seen is not None and seen.version_tag != state.baseline_version:
+            why = f"version {seen.version_tag} has num_samples={seen.num_samples} < required {state.required}"
+        else:
+            why = f"version_tag is still {state.baseline_version or 'missing'}"
+        if not ctx.settings.wait:
+            ctx.update(name, outcome=PENDING)
+            ctx.reporter.info(f"[{name}] still pending ({why}); a later run checks again")
+            return
+        ctx.fail(
+            name,
+            OrchestratorError(
+                f"no new dataset after {ctx.settings.poll_timeout:.0f}s: {why}; the label stays pending and the "
+                "next run goes on waiting",
+                hint="check the prepare job's logs; raise POLL_TIMEOUT if preparation is slow",
+            ),
+            outcome=TIMED_OUT,
+        )

@@ -1,0 +1,1 @@
+"""orchestrator serve: Hub webhooks, threshold checks and a status page."""

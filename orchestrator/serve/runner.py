@@ -1,0 +1,136 @@
+"""Cycles on demand, for ``orchestrator serve``: one at a time, in a worker thread, requests coalesced.
+
+A webhook asks for a cycle of the labels whose dataset changed; the feedback endpoint asks for all of
+them (a threshold check). Requests that arrive while a cycle runs, or is queued, join the next one, so
+a burst of duplicate deliveries costs one or two cycles, never one each. Each cycle is the very same
+:class:`~orchestrator.run.cycle.Cycle` a cron run is, in non-blocking mode: same planner, same lease, same
+ledger. That is what makes a duplicated, retried or out-of-order delivery, or one that overlaps a cron
+run, give one retrain per dataset version: ``retrain:<label>:<version>`` is recorded once, ever.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ..config.settings import Settings
+from ..errors import EXIT_UNAVAILABLE
+from ..remote.hub import Hub
+from ..report.reporter import Reporter
+from ..report.results import RunResult
+
+# A webhook's cycle waits this long for a cron run's lease (a non-blocking cron run holds it for about a
+# second); then it is asked for again RETRY_SECONDS later, for as long as the lease is held (a blocking
+# cron run holds it while it waits for its datasets). A cycle the database or the Hub stopped is asked
+# for again too, MAX_RETRIES times.
+LOCK_WAIT_SECONDS = 10.0
+RETRY_SECONDS = 5.0
+MAX_RETRIES = 12
+
+
+@dataclass
+class CycleRunner:
+    settings: Settings
+    engine: Engine
+    state_engine: Engine
+    hub: Hub
+    reporter: Callable[[], Reporter]
+    on_result: Callable[[RunResult], None] = lambda result: None
+    _wanted: set[str] | None = None  # the labels of the next cycle (None: none requested)
+    _busy: bool = False
+    _stopping: bool = False
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _thread: threading.Thread | None = None
+    cycles: int = 0
+    last: RunResult | None = None
+    _failures: int = 0  # consecutive cycles stopped by an unreachable database or Hub, or a bug
+
+    def start(self) -> CycleRunner:
+        self._thread = threading.Thread(target=self._loop, name="orchestrator-cycles", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 50.0) -> None:
+        """Finish the cycle in progress (its lease is given back), run no other: what was still asked for
+        is said, and left to the next cron run."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._cond:
+            if self._wanted:
+                self.reporter().warning(
+                    f"shutting down with a cycle of {', '.join(sorted(self._wanted))} asked for and not run: the next "
+                    "cron run (or delivery) does what it would have done",
+                    title="serve",
+                )
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def request(self, labels: Iterable[str] | None = None) -> None:
+        """Ask for a cycle of ``labels`` (None: every label)."""
+        names = set(self.settings.label_names if labels is None else labels)
+        if not names:
+            return
+        with self._cond:
+            if self._stopping:
+                return
+            self._wanted = (self._wanted or set()) | names
+            self._cond.notify_all()
+
+    def _later(self, names: set[str], why: str) -> None:
+        self.reporter().warning(f"{why}: the cycle of {', '.join(sorted(names))} is tried again in {RETRY_SECONDS:g}s", title="serve")
+        timer = threading.Timer(RETRY_SECONDS, self.request, args=(names,))
+        timer.daemon = True
+        timer.start()
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._busy and not self._wanted
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._wanted and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                names, self._wanted, self._busy = self._wanted, None, True
+            try:
+                result = self.last = self.run_cycle(names)
+                self.on_result(result)
+                if result.locked:  # a cron run holds the lease: nothing was done, and nothing may be lost
+                    self._later(names, "another run holds the lease")
+                elif result.exit_code == EXIT_UNAVAILABLE:  # the database or the Hub: worth another try
+                    self._failures += 1
+                    if self._failures <= MAX_RETRIES:
+                        self._later(names, f"the cycle stopped ({result.error})")
+                else:
+                    self._failures = 0
+            except BaseException as exc:  # noqa: BLE001 - a bug in one cycle must not stop the service
+                self._failures += 1
+                self.reporter().error(f"a cycle failed unexpectedly: {type(exc).__name__}: {exc}", title="serve")
+                if self._failures <= 3:
+                    self._later(names, "the cycle failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self.cycles += 1
+
+    def run_cycle(self, names: set[str]) -> RunResult:
+        from ..run.cycle import Cycle
+
+        labels = tuple(label for label in self.settings.labels if label.name in names)
+        settings = self.settings.model_copy(
+            update={"labels": labels, "wait": False, "dry_run": False, "lock_wait": max(self.settings.lock_wait, LOCK_WAIT_SECONDS)}
+        )
+        cycle = Cycle(
+            settings=settings, engine=self.engine, state_engine=self.state_engine, hub=self.hub, reporter=self.reporter()
+        )
+        return cycle.run()

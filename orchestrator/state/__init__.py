@@ -1,0 +1,1 @@
+"""The orchestrator's own state: records without SQL, and the store with its tables and migrations."""

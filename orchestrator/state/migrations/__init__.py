@@ -1,0 +1,1 @@
+"""Alembic migrations of the orchestrator's own tables (see orchestrator/state/store.py)."""

@@ -1,0 +1,109 @@
+"""The orchestrator's own records, without SQL: a label's state, an action of the ledger, the lease.
+
+A label's states: ``idle → prepare_requested → dataset_ready → retrain_requested → retraining → idle``,
+with the correction count the label was prepared at (its *cursor*), the versions seen, and how its last
+retrain ended (``last_outcome``: deployed, rejected, failed or completed). ``retraining`` is a launched
+retrain whose outcome is followed; a retrain with nothing to follow it by goes straight to idle.
+
+The planner reads these records; :mod:`orchestrator.state.store` reads and writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+# A label's states: idle → prepare_requested → dataset_ready → retrain_requested → retraining → idle.
+StateName = Literal["idle", "prepare_requested", "dataset_ready", "retrain_requested", "retraining"]
+IDLE: StateName = "idle"
+PREPARE_REQUESTED: StateName = "prepare_requested"
+DATASET_READY: StateName = "dataset_ready"
+RETRAIN_REQUESTED: StateName = "retrain_requested"
+RETRAINING: StateName = "retraining"
+# How a retrain ended. ``completed``: it finished, and published no result that tells deployed from rejected.
+RetrainOutcome = Literal["deployed", "rejected", "failed", "completed"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is stored in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+@dataclass(frozen=True)
+class LabelState:
+    label: str
+    state: StateName = IDLE
+    cursor: int = 0  # corrections counted when the label's last dataset was prepared
+    pending_corrections: int | None = None  # corrections counted at the pending prepare
+    required: int | None = None  # num_samples the pending dataset must reach
+    baseline_version: str | None = None  # version_tag seen before the pending prepare
+    etag: str | None = None  # of the metadata file, for conditional GETs across runs
+    dataset_version: str | None = None  # the new version, once it arrived
+    requested_at: datetime | None = None
+    last_retrained_version: str | None = None
+    last_run_id: str | None = None
+    last_error: str | None = None
+    updated_at: datetime | None = None
+    retrain_ref: str | None = None  # the launched retrain being followed: an HF Job id, a GitHub run id
+    retrain_started_at: datetime | None = None
+    result_etag: str | None = None  # of the label's retrain_result.json, for conditional GETs
+    last_outcome: RetrainOutcome | None = None  # how the last retrain ended
+    last_outcome_reason: str | None = None
+    last_outcome_at: datetime | None = None
+    last_metric: float | None = None  # the deployed model's headline metric, from the last deploy
+    last_metric_name: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.state != IDLE
+
+    def with_(self, **changes: Any) -> LabelState:
+        return replace(self, **changes)
+
+    def retrained(self, version: str | None, *, ref: str | None = None, follow: bool = False) -> LabelState:
+        """``version`` was handed to retraining: the wait's fields are cleared, and the label is idle again,
+        or ``retraining`` while the launched retrain (``ref``) is followed to its end."""
+        return self.with_(
+            state=RETRAINING if follow else IDLE,
+            retrain_ref=ref,
+            retrain_started_at=utc_now() if follow else None,
+            last_retrained_version=version,
+            pending_corrections=None,
+            required=None,
+            baseline_version=None,
+            dataset_version=None,
+            requested_at=None,
+            last_error=None,
+        )
+
+
+ActionKind = Literal["prepare", "retrain"]
+ActionResult = Literal["ok", "failed", "reconciled"]
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    kind: ActionKind
+    labels: tuple[str, ...]
+    target: str
+    run_id: str
+    intent_at: datetime
+    version: str | None = None
+    result: ActionResult | None = None
+    result_at: datetime | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    fence: int
+    ttl: float
