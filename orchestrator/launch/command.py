@@ -14,26 +14,21 @@ from .. import redact
 from ..config.targets import CommandTarget
 from ..contracts.actions import environment, fill
 from ..errors import LaunchError
-from .protocol import Found, Job, Launched, Status
+from .protocol import Found, Job, Launched, Launcher, Status
 
 OUTPUT_TAIL_LINES = 20
 
 
-class CommandLauncher:
+class CommandLauncher(Launcher):
     """Run a local command to completion; its exit status decides success, its output is kept.
 
     ``{label}``, ``{labels}`` (comma-separated) and ``{version}`` in the arguments are filled in, and
     the command also gets ``ORCHESTRATOR_JOB``, ``ORCHESTRATOR_LABELS`` and ``DATASET_VERSION``.
     """
 
-    follows = True
-
     def __init__(self, target: CommandTarget, environ: Mapping[str, str] | None = None) -> None:
-        self.target = target
+        super().__init__(target)
         self.environ = dict(os.environ if environ is None else environ)
-
-    def describe(self) -> str:
-        return "command " + " ".join(self.target.command)
 
     def check(self) -> None:
         program = self.target.command[0]

@@ -11,27 +11,22 @@ from ..contracts.actions import environment, fill, hf_job_labels
 from ..errors import LaunchError, OrchestratorError
 from ..remote.hfjobs import HfJobs
 from ..remote.hub import Hub
-from .protocol import Found, Job, Launched, Status
+from .protocol import Found, Job, Launched, Launcher, Status
 
 
-class JobLauncher:
+class JobLauncher(Launcher):
     """Start an HF Job with ``HfApi.run_job`` and follow its stage.
 
     The job carries labels derived from the action's idempotency key, so that after a crash the next run
     finds it (:meth:`evidence`) instead of starting a second one. Its ref is ``namespace/job id``.
     """
 
-    follows = True
-
     def __init__(self, target: JobTarget, hub: Hub, environ: Mapping[str, str] | None = None) -> None:
-        self.target = target
+        super().__init__(target)
         self.jobs = HfJobs(hub)
         self.environ = os.environ if environ is None else environ
         for name in target.secrets:  # their values may come back in the job's logs, or an error
             redact.register(self.environ.get(name))
-
-    def describe(self) -> str:
-        return self.target.describe()
 
     def _secrets(self) -> dict[str, str]:
         missing = [name for name in self.target.secrets if not self.environ.get(name)]

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal, Protocol
+from typing import Literal
 
+from ..config.targets import Target
 from ..state.records import ActionKind
 
 # A launch younger than this may not show yet (a Space restart shows as BUILDING/APP_STARTING for longer;
@@ -59,19 +61,28 @@ class Status:
     logs: tuple[str, ...] = ()
 
 
-class Launcher(Protocol):
-    """What the cycle asks of every kind of target (see the module's docstring)."""
+class Launcher(ABC):
+    """What the cycle asks of every kind of target (see the module's docstring). A launcher describes
+    itself as its target does, so that every message names a target in the same words."""
 
-    follows: bool
+    follows = True
 
-    def describe(self) -> str: ...
+    def __init__(self, target: Target) -> None:
+        self.target = target
 
+    def describe(self) -> str:
+        return self.target.describe()
+
+    @abstractmethod
     def check(self) -> None: ...
 
+    @abstractmethod
     def launch(self, job: Job) -> Launched: ...
 
+    @abstractmethod
     def evidence(self, job: Job, age: float) -> Found: ...
 
+    @abstractmethod
     def status(self, ref: str) -> Status: ...
 
 

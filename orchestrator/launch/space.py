@@ -8,7 +8,7 @@ from ..config.targets import SpaceTarget
 from ..contracts.actions import VERSION_VARIABLE
 from ..errors import LaunchError
 from ..remote.hub import TRANSITIONAL_STAGES, Hub
-from .protocol import RECONCILE_GRACE_SECONDS, Found, Job, Launched, Status, now
+from .protocol import RECONCILE_GRACE_SECONDS, Found, Job, Launched, Launcher, Status, now
 
 # A Space in these stages is restarted by a change of its variables. Any other (paused, stopped, in an
 # error) is restarted explicitly after the change: a lost retrain is worse than a broken Space built twice.
@@ -17,7 +17,7 @@ AWAKE = ("RUNNING", "RUNNING_BUILDING", "RUNNING_APP_STARTING", "BUILDING", "APP
 CLOCK_SKEW_SECONDS = 2.0
 
 
-class SpaceLauncher:
+class SpaceLauncher(Launcher):
     """Restart a Hugging Face Space (the seed's way to run prepare and retrain). A retrain Space is first
     told its dataset version: the Space variable ``DATASET_VERSION``.
 
@@ -31,11 +31,9 @@ class SpaceLauncher:
     follows = False  # a Space's stage cannot tell a finished retrain from a running one (see status)
 
     def __init__(self, target: SpaceTarget, hub: Hub) -> None:
+        super().__init__(target)
         self.repo_id = target.space
         self.hub = hub
-
-    def describe(self) -> str:
-        return f"Space {self.repo_id}"
 
     def check(self) -> None:
         """The Space exists and the token may restart it (as far as the Hub can tell without acting)."""

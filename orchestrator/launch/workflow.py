@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -12,10 +13,10 @@ from ..contracts.actions import correlation, fill
 from ..errors import LaunchError, OrchestratorError
 from ..remote.github import GitHub
 from ..remote.hub import Hub
-from .protocol import RECONCILE_GRACE_SECONDS, Found, Job, Launched, Status, now
+from .protocol import RECONCILE_GRACE_SECONDS, Found, Job, Launched, Launcher, Status, now
 
 
-class WorkflowLauncher:
+class WorkflowLauncher(Launcher):
     """Dispatch a GitHub workflow and follow its run to its conclusion (:mod:`orchestrator.remote.github`).
 
     The token (``GITHUB_TOKEN``, else ``GH_TOKEN``) goes only to ``GITHUB_API_URL``'s host. The run's ref
@@ -23,21 +24,15 @@ class WorkflowLauncher:
     title carries the dispatch's correlation id.
     """
 
-    follows = True
     FIND_SECONDS = 30.0  # how long a dispatched run may take to show in the runs list
 
     def __init__(self, target: WorkflowTarget, hub: Hub, environ: Mapping[str, str] | None = None, sleep=None) -> None:
-        import time
-
+        super().__init__(target)
         config = hub.config
-        self.target = target
         self.sleep = sleep or time.sleep
         self.github = GitHub.from_environ(
             os.environ if environ is None else environ, timeout=config.timeout, retries=config.retries, backoff=config.backoff
         )
-
-    def describe(self) -> str:
-        return self.target.describe()
 
     def check(self) -> None:
         self.github.check(self.target.github, self.target.workflow)
