@@ -27,7 +27,8 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from .. import __version__, redact
 from ..errors import AuthError, ConfigError, HubUnavailable, LaunchError
-from .retry import RetryAfterTooLong, is_transient, is_unsent, retrying, status_of
+from .calls import Calls, tries_text
+from .retry import is_transient, is_unsent, status_of
 
 T = TypeVar("T")
 DEFAULT_API_URL = "https://api.github.com"
@@ -99,8 +100,9 @@ class GitHub:
         if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
             raise ConfigError(f"GITHUB_API_URL {redact.redact(api_url)!r} is not an http(s) URL without credentials",
                               hint="e.g. https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server")
-        self.api_url, self.token, self.token_name = api_url.rstrip("/"), token or None, token_name
-        self.timeout, self.retries, self.backoff, self._sleep, self._on_retry = timeout, retries, backoff, sleep, on_retry
+        self.api_url, self.token, self.token_name, self.timeout = api_url.rstrip("/"), token or None, token_name, timeout
+        self._calls = Calls("GitHub", unavailable=GitHubUnavailable, retries=retries, backoff=backoff, sleep=sleep,
+                            on_retry=on_retry)
         self._origin = _origin(self.api_url)
         self._client: Any = None
         self._run_details = True  # False once the server refused return_run_details (an older GHES)
@@ -207,11 +209,8 @@ class GitHub:
     def _call(self, what: str, method: str, path: str, repo: str, workflow: str | None, parse: Callable[[dict], T],
               *, params: Mapping[str, str] | None = None, json: dict[str, Any] | None = None) -> T:
         """One API call under the retry policy, its answer parsed; what escapes becomes our error types."""
-        tries = 0
 
         def attempt() -> T:
-            nonlocal tries
-            tries += 1
             response = self._send(method, path, params, json)
             try:
                 data = response.json() if response.content else {}
@@ -219,21 +218,9 @@ class GitHub:
                 data = {}
             return parse(data if isinstance(data, dict) else {})
 
-        def note(exc: BaseException, attempt: int, delay: float) -> None:
-            if self._on_retry:
-                reason = status_of(exc) or type(exc).__name__
-                self._on_retry(f"{what}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s")
-
-        retry_on = _refused_or_unsent if method == "POST" else _transient
-        try:
-            return retrying(self.retries, sleep=self._sleep, on_retry=note, base=self.backoff, retry_on=retry_on)(attempt)
-        except RetryAfterTooLong as exc:
-            raise GitHubUnavailable(f"{what}: GitHub is rate-limiting us and asked to wait {exc.seconds:.0f}s",
-                                    hint="run again later, or space out scheduled runs") from None
-        except GitHubError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated below, re-raised otherwise
-            raise self._translate(exc, what, tries, method, repo, workflow, (json or {}).get("ref")) from None
+        ref = (json or {}).get("ref")
+        return self._calls(what, attempt, retry_on=_refused_or_unsent if method == "POST" else _transient,
+                           translate=lambda exc, tries: self._translate(exc, what, tries, method, repo, workflow, ref))
 
     def _translate(self, exc: Exception, what: str, tries: int, method: str, repo: str, workflow: str | None,
                    ref: str | None) -> Exception:
@@ -243,7 +230,7 @@ class GitHub:
         if _transient(exc):
             reason = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
             maybe = "; the workflow may or may not have been dispatched" if method == "POST" and not _refused_or_unsent(exc) else ""
-            return GitHubUnavailable(f"{what}: no successful answer from GitHub after {tries} tries ({reason}){maybe}",
+            return GitHubUnavailable(f"{what}: no successful answer from GitHub after {tries_text(tries)} ({reason}){maybe}",
                                      hint=f"check that {self.api_url} is reachable (GITHUB_API_URL), or run again later")
         if not isinstance(exc, httpx2.HTTPStatusError):
             if isinstance(exc, (KeyError, TypeError, ValueError)):  # a 2xx answer we could not read

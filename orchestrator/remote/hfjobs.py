@@ -86,11 +86,11 @@ class HfJobs:
 
         # Only a request that surely never reached the Hub is sent again: a 5xx from a gateway may come
         # after the job was created, and then the next run finds it by its labels.
-        return self.hub._call(what, start, not_found=f"check the job's image {image!r} and namespace {namespace!r}",
+        return self.hub.call(what, start, not_found=f"check the job's image {image!r} and namespace {namespace!r}",
                               retry_on=is_unsent)
 
     def inspect(self, job_id: str, namespace: str) -> JobState:
-        info = self.hub._call(
+        info = self.hub.call(
             f"reading HF Job {job_id}",
             lambda: self.hub.api.inspect_job(job_id=job_id, namespace=namespace),
             not_found=f"check that HF Job {job_id} exists in {namespace!r}",
@@ -99,7 +99,7 @@ class HfJobs:
 
     def find(self, labels: Mapping[str, str], namespace: str) -> JobState | None:
         """The newest job carrying all of ``labels``, if any."""
-        found = self.hub._call(
+        found = self.hub.call(
             f"listing the HF Jobs of {namespace}",
             lambda: list(self.hub.api.list_jobs(labels=dict(labels), namespace=namespace)),
             not_found=f"check the namespace {namespace!r}",
@@ -111,7 +111,7 @@ class HfJobs:
 
     def logs(self, job_id: str, namespace: str, *, lines: int = LOG_TAIL_LINES) -> list[str]:
         """The last ``lines`` lines of a job's logs (what is there now; it does not follow a running job)."""
-        return self.hub._call(
+        return self.hub.call(
             f"reading the logs of HF Job {job_id}",
             lambda: list(
                 islice(self.hub.api.fetch_job_logs(job_id=job_id, namespace=namespace, follow=False, tail=lines), 10 * lines)

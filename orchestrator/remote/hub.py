@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..config.settings import HubConfig
 from ..contracts.metadata import too_large
-from ..errors import AuthError, HubError, HubUnavailable, MetadataError
-from .retry import RetryAfterTooLong, is_transient, is_transient_before_sending, is_unsent, retrying, status_of
+from ..errors import AuthError, HubError, HubUnavailable
+from .calls import Calls, tries_text
+from .retry import is_transient, is_transient_before_sending, is_unsent, status_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -67,8 +68,10 @@ class Hub:
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
-        self._sleep = sleep
-        self._on_retry = on_retry
+        self._calls = Calls(
+            "the Hub", unavailable=HubUnavailable, retries=config.retries, backoff=config.backoff, sleep=sleep,
+            on_retry=on_retry, before=self._configure_session,
+        )
         self._api: HfApi | None = None
         self._whoami: dict[str, Any] | None = None
 
@@ -101,31 +104,15 @@ class Hub:
         if get_session().timeout != httpx2.Timeout(self.config.timeout):
             set_client_factory(functools.partial(_client_with_timeout, self.config.timeout))
 
-    def _call(
+    def call(
         self, what: str, fn: Callable[[], T], *, not_found: str, retry_on: Callable[[BaseException], bool] = is_transient
     ) -> T:
-        """Run ``fn`` under the retry policy; translate what escapes into our error types."""
-
-        def note(exc: BaseException, attempt: int, delay: float) -> None:
-            if self._on_retry:
-                reason = status_of(exc) or type(exc).__name__
-                self._on_retry(f"{what}: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s")
-
-        def attempt() -> T:
-            self._configure_session()
-            return fn()
-
-        try:
-            return retrying(
-                self.config.retries, sleep=self._sleep, on_retry=note, base=self.config.backoff, retry_on=retry_on
-            )(attempt)
-        except RetryAfterTooLong as exc:
-            raise HubUnavailable(
-                f"{what}: the Hub is rate-limiting us and asked to wait {exc.seconds:.0f}s",
-                hint="run again later, or space out scheduled runs",
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - translated below, re-raised otherwise
-            raise translate_error(exc, what, not_found, self.config) from None
+        """Run ``fn``, a call through ``huggingface_hub``, under the retry policy; what escapes becomes our
+        error types (``not_found``: what to check when the Hub answers 404). :mod:`.hfjobs` calls the Hub
+        through it too."""
+        return self._calls(
+            what, fn, retry_on=retry_on, translate=lambda exc, tries: translate_error(exc, what, tries, not_found, self.config)
+        )
 
     # ------------------------------------------------------------------------------------- the token
     def whoami(self) -> dict[str, Any]:
@@ -136,7 +123,7 @@ class Hub:
                     "HF_TOKEN is not set, and restarting a Space or starting an HF Job needs a token",
                     hint="set HF_TOKEN to a token with write access to the Spaces it restarts (or the jobs' namespace)",
                 )
-            self._whoami = self._call(
+            self._whoami = self.call(
                 "checking HF_TOKEN (whoami)", lambda: self.api.whoami(), not_found="check HF_ENDPOINT"
             )
         return self._whoami
@@ -187,7 +174,7 @@ class Hub:
                     return runtime
             return self.api.restart_space(repo_id)
 
-        runtime = self._call(
+        runtime = self.call(
             f"restarting Space {repo_id}",
             restart,
             not_found=f"check the Space id {repo_id!r}",
@@ -196,7 +183,7 @@ class Hub:
         return str(runtime.stage)
 
     def space_stage(self, repo_id: str) -> str:
-        runtime = self._call(
+        runtime = self.call(
             f"reading the runtime of Space {repo_id}",
             lambda: self.api.get_space_runtime(repo_id),
             not_found=f"check the Space id {repo_id!r}",
@@ -205,7 +192,7 @@ class Hub:
 
     def space_variable(self, repo_id: str, key: str) -> tuple[str | None, datetime | None]:
         """A Space variable's value and when it last changed ((None, None) when it is not set)."""
-        found = self._call(
+        found = self.call(
             f"reading the variables of Space {repo_id}",
             lambda: self.api.get_space_variables(repo_id).get(key),
             not_found=f"check the Space id {repo_id!r}",
@@ -215,7 +202,7 @@ class Hub:
     def set_space_variable(self, repo_id: str, key: str, value: str) -> None:
         """Set a Space variable, which restarts a running Space: only a try that surely never reached the
         Hub is repeated; any other failure is :class:`HubUnavailable`, left for the next run to check."""
-        self._call(
+        self.call(
             f"setting {key} on Space {repo_id}",
             lambda: self.api.add_space_variable(repo_id, key, value),
             not_found=f"check the Space id {repo_id!r}",
@@ -233,8 +220,8 @@ class Hub:
 
         what = f"publishing {tag} to {repo_type} repo {repo_id}"
         hint = f"check the repo id {repo_id!r} and that HF_TOKEN may write to it"
-        self._call(what, lambda: self.api.create_repo(repo_id, repo_type=repo_type, exist_ok=True), not_found=hint)
-        commit = self._call(
+        self.call(what, lambda: self.api.create_repo(repo_id, repo_type=repo_type, exist_ok=True), not_found=hint)
+        commit = self.call(
             what,
             lambda: self.api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type, commit_message=message),
             not_found=hint,
@@ -247,14 +234,14 @@ class Hub:
                 if getattr(exc.response, "status_code", None) != 409:  # 409: the tag exists already
                     raise
 
-        self._call(what, tag_it, not_found=hint)
+        self.call(what, tag_it, not_found=hint)
         return str(commit.oid)
 
     def download(self, repo_id: str, filename: str, *, repo_type: str, revision: str, local_dir: str) -> str:
         """Download one file of ``revision`` (a tag, branch or commit) into ``local_dir``; returns its path."""
         from huggingface_hub import hf_hub_download
 
-        return self._call(
+        return self.call(
             f"downloading {filename} of {repo_type} repo {repo_id} at {revision}",
             lambda: hf_hub_download(
                 repo_id,
@@ -305,10 +292,10 @@ class Hub:
                         raise too_large(url, len(content))
                 return Fetched("changed", etag=response.headers.get("etag"), content=bytes(content))
 
-        return self._call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
+        return self.call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
 
 
-def translate_error(exc: Exception, what: str, not_found: str, config: HubConfig) -> Exception:
+def translate_error(exc: Exception, what: str, tries: int, not_found: str, config: HubConfig) -> Exception:
     """What escaped a Hub call, as our error types, each with a hint saying what to check."""
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -316,7 +303,7 @@ def translate_error(exc: Exception, what: str, not_found: str, config: HubConfig
     if is_transient(exc):
         reason = f"HTTP {status}" if status else f"{type(exc).__name__}: {exc}"
         return HubUnavailable(
-            f"{what}: the Hub did not answer successfully after {config.retries + 1} tries ({reason})",
+            f"{what}: the Hub did not answer successfully after {tries_text(tries)} ({reason})",
             hint=f"check that {config.endpoint} is reachable (HF_ENDPOINT), or run again later",
         )
     if not isinstance(exc, HfHubHTTPError) and isinstance(exc, (KeyError, ValueError, TypeError)):
@@ -325,7 +312,7 @@ def translate_error(exc: Exception, what: str, not_found: str, config: HubConfig
             f"{what}: the Hub's answer could not be read ({type(exc).__name__}: {exc})",
             hint=f"check that HF_ENDPOINT ({config.endpoint}) is a Hugging Face Hub",
         )
-    if isinstance(exc, MetadataError) or not isinstance(exc, HfHubHTTPError):
+    if not isinstance(exc, HfHubHTTPError):
         return exc
     server = _server_message(exc)
     error_code = (getattr(getattr(exc, "response", None), "headers", None) or {}).get("x-error-code")
