@@ -14,8 +14,18 @@ import pytest
 from support.githubstub import GitHubStub
 
 from orchestrator import redact
-from orchestrator.errors import EXIT_CONFIG, EXIT_UNAVAILABLE, AuthError, ConfigError, LaunchError, UnavailableError
-from orchestrator.remote.github import GitHub, GitHubAuthError, GitHubError, GitHubUnavailable, Run
+from orchestrator.errors import (
+    EXIT_CONFIG,
+    EXIT_UNAVAILABLE,
+    AuthError,
+    ConfigError,
+    GitHubAuthError,
+    GitHubError,
+    GitHubUnavailable,
+    LaunchError,
+    UnavailableError,
+)
+from orchestrator.remote.github import GitHub, Run
 
 TOKEN = "ghp_testtoken_write_AAAAAAAAAAAA"  # test-only values, never real tokens
 READ_TOKEN = "ghp_testtoken_read_BBBBBBBBBBBB"

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 from .. import __version__, redact
-from ..errors import AuthError, ConfigError, HubUnavailable, LaunchError
+from ..errors import ConfigError, GitHubAuthError, GitHubError, GitHubUnavailable
 from .calls import Calls, tries_text
 from .retry import is_transient, is_unsent, status_of
 
@@ -37,23 +37,6 @@ HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "202
 MAX_REDIRECTS = 5
 CLOCK_SKEW = timedelta(minutes=2)  # find_run also looks this far before ``created_after``
 FAILED = frozenset({"failure", "timed_out", "cancelled", "startup_failure", "action_required"})
-
-
-class GitHubError(LaunchError):
-    """A permanent answer from GitHub (403, 404, 422 ...): the target cannot be used as configured."""
-
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-
-
-class GitHubAuthError(AuthError):
-    """401: the token itself is wrong. An :class:`AuthError`, so the cycle stops the run (exit 2)."""
-
-
-class GitHubUnavailable(HubUnavailable):
-    """Unreachable, or transient failures outlived the retries; after a dispatch: maybe sent. A
-    ``HubUnavailable`` (so an ``UnavailableError``, exit 3), which the cycle treats as "maybe launched"."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..config.settings import HubConfig
 from ..contracts.metadata import too_large
-from ..errors import AuthError, HubError, HubUnavailable
+from ..errors import HubAuthError, HubError, HubUnavailable
 from .calls import Calls, tries_text
 from .retry import is_transient, is_transient_before_sending, is_unsent, status_of
 
@@ -119,7 +119,7 @@ class Hub:
         """What the Hub knows of the token (``whoami-v2``), read once per Hub object: it is rate-limited."""
         if self._whoami is None:
             if not self.config.token:
-                raise AuthError(
+                raise HubAuthError(
                     "HF_TOKEN is not set, and restarting a Space or starting an HF Job needs a token",
                     hint="set HF_TOKEN to a token with write access to the Spaces it restarts (or the jobs' namespace)",
                 )
@@ -319,13 +319,13 @@ def translate_error(exc: Exception, what: str, tries: int, not_found: str, confi
     # A 401 to a request that carried a token means the token itself was refused, unless the Hub says
     # it is its way of hiding a private repo (X-Error-Code: RepoNotFound).
     if status == 401 and config.token and error_code != "RepoNotFound":
-        return AuthError(
+        return HubAuthError(
             f"{what}: the Hub rejected HF_TOKEN (401: {server})",
             status=401,
             hint="HF_TOKEN is wrong, expired or revoked: create a new token and update the secret",
         )
     if status == 401 and not config.token:
-        return AuthError(
+        return HubAuthError(
             f"{what}: the Hub requires a token (401: {server})",
             status=401,
             hint="HF_TOKEN is not set: set it to a token with access to the repo",

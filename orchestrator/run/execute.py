@@ -16,7 +16,7 @@ from ..config.settings import LabelConfig
 from ..config.sources import LocalFileSource
 from ..config.targets import Target
 from ..contracts.metadata import DatasetMetadata
-from ..errors import AuthError, HubError, HubUnavailable, LaunchError, MetadataError, OrchestratorError
+from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..launch.protocol import Job
 from ..plan.planner import Plan
 from ..report.results import ALREADY_DONE, PLANNED, RETRAIN_RUNNING, RETRAINED
@@ -61,7 +61,7 @@ class Executor:
         for label in firing:
             try:
                 seen = ctx.reader.read(label)
-            except (AuthError, HubUnavailable):
+            except (AuthError, RemoteUnavailable):
                 raise  # the token or the Hub itself is the problem: nothing can work, stop now
             except (HubError, MetadataError) as exc:
                 ctx.fail(label.name, exc)
@@ -93,7 +93,7 @@ class Executor:
     def _check(self, target: Target, labels: list[LabelConfig]) -> bool:
         try:
             self.ctx.launcher(target).check()
-        except (AuthError, HubUnavailable):
+        except (AuthError, RemoteUnavailable):
             raise
         except (HubError, LaunchError) as exc:
             for label in labels:
@@ -169,7 +169,7 @@ class Executor:
             ctx.crash_point("after_prepare_intent")
             try:
                 launched = launcher.launch(Job("prepare", names, key))
-            except HubUnavailable as exc:
+            except RemoteUnavailable as exc:
                 # Maybe restarted, maybe not: the labels stay pending and the open intent is reconciled by
                 # the next run (resent if the Space shows no sign of it), PREPARE_DEADLINE the backstop.
                 for name in names:
@@ -208,7 +208,7 @@ class Executor:
         ctx.crash_point("after_retrain_intent")
         try:
             launched = launcher.launch(Job("retrain", (name,), key=key, version=version))
-        except HubUnavailable as exc:
+        except RemoteUnavailable as exc:
             # The call may or may not have taken effect: the intent stays open for the next run to
             # reconcile against the Space's runtime, rather than be recorded as failed and sent again.
             journal.record(journal.state(name).with_(last_error=exc.message))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..config.settings import LabelConfig
 from ..contracts.retrain_result import RetrainResult, parse_result
-from ..errors import AuthError, HubError, HubUnavailable, LaunchError, MetadataError, OrchestratorError
+from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..remote.documents import read_file
 from ..report.results import DEPLOYED, FAILED, REJECTED, RETRAINED, Outcome
 from ..state.records import IDLE, RetrainOutcome, utc_now
@@ -47,7 +47,7 @@ class Follower:
             status = None
             if state.retrain_ref is not None:
                 status = self._ask(name, version, lambda: ctx.launcher(label.retrain).status(state.retrain_ref))
-        except HubUnavailable as exc:
+        except RemoteUnavailable as exc:
             progress.update(name, f"Hub unavailable, will check again ({exc.message})")
             return False
         if status is not None and status.phase == "failed":

@@ -14,7 +14,7 @@ A Hub that rejects the token or cannot be reached stops the run here, before any
 from __future__ import annotations
 
 from ..config.settings import LabelConfig
-from ..errors import AuthError, HubError, HubUnavailable, LaunchError, OrchestratorError
+from ..errors import AuthError, HubError, LaunchError, OrchestratorError, RemoteUnavailable
 from ..launch.protocol import Found, Job, Launcher
 from ..state.records import DATASET_READY, Action, ActionResult, utc_now
 from .context import RunContext
@@ -37,7 +37,7 @@ def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
         if found is None:
             try:
                 found = launcher.evidence(job, age)
-            except (AuthError, HubUnavailable):
+            except (AuthError, RemoteUnavailable):
                 raise
             except (HubError, LaunchError) as exc:
                 ctx.reporter.warning(f"could not check {action.key}: {exc.message}", title="reconcile")
@@ -75,7 +75,7 @@ def _dataset_moved(ctx: RunContext, labels: list[LabelConfig]) -> bool:
         state = ctx.journal.state(label.name)
         try:
             seen = ctx.reader.read(label)
-        except (AuthError, HubUnavailable):
+        except (AuthError, RemoteUnavailable):
             raise
         except OrchestratorError:
             continue
@@ -88,7 +88,7 @@ def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher
     journal = ctx.journal
     try:
         launched = launcher.launch(job)
-    except (AuthError, HubUnavailable):
+    except (AuthError, RemoteUnavailable):
         raise  # the intent stays open: the next run reconciles it again
     except OrchestratorError as exc:
         ctx.reporter.error(f"re-sending {action.key} failed: {exc.message}", title="reconcile")

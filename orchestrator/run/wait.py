@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..config.settings import LabelConfig
 from ..contracts.metadata import DatasetMetadata
-from ..errors import AuthError, HubError, HubUnavailable, MetadataError, OrchestratorError
+from ..errors import AuthError, HubError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..plan.rules import has_arrived
 from ..report.results import EXPIRED, PENDING, RETRAIN_RUNNING, TIMED_OUT
 from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, utc_now
@@ -77,7 +77,7 @@ class Waiter:
             raise  # a refused token stops the run, as it does before anything is triggered
         except (MetadataError, HubError) as exc:  # broken metadata or a permanent HTTP error: this label only
             return self._failed(name, exc)
-        except HubUnavailable as exc:  # the Hub is having a bad minute: keep waiting
+        except RemoteUnavailable as exc:  # the Hub is having a bad minute: keep waiting
             progress.update(name, f"Hub unavailable, will poll again ({exc.message})")
             return False
         if seen.status == "malformed":  # a document that differs from the last one seen, and breaks the contract
