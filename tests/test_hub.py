@@ -16,9 +16,9 @@ import pytest
 from conftest import TOKEN, wait_for
 from support.hubstub import HubStub
 
-from orchestrator.remote import retry
 from orchestrator.config.settings import HubConfig
 from orchestrator.errors import AuthError, HubError, HubUnavailable
+from orchestrator.remote import retry
 from orchestrator.remote.hub import Fetched, Hub
 
 OTHER_TOKEN = "hf_other-user-BBBBBBBBBBBB"  # valid, for user someone-else (see conftest.stub)

@@ -16,16 +16,17 @@ from conftest import TOKEN
 from support.hubstub import HubStub
 
 from orchestrator import redact
-from orchestrator.launch import command as launch_command
-from orchestrator.launch import protocol as launch_protocol
 from orchestrator.config.settings import HubConfig
 from orchestrator.config.targets import CommandTarget, SpaceTarget
 from orchestrator.errors import AuthError, HubError, LaunchError
+from orchestrator.launch import command as launch_command
 from orchestrator.launch import launcher_for
+from orchestrator.launch import protocol as launch_protocol
 from orchestrator.launch.command import CommandLauncher
-from orchestrator.launch.protocol import Job, Launched
+from orchestrator.launch.protocol import Launched
 from orchestrator.launch.space import SpaceLauncher
 from orchestrator.remote.hub import Hub
+from orchestrator.state.records import Action
 
 PY = sys.executable
 CLEAN_ENV = {"PATH": os.environ.get("PATH", ""), "KEPT_FROM_PARENT": "yes"}
@@ -40,8 +41,8 @@ def describe(target: CommandTarget) -> str:
     return "command " + " ".join(target.command)
 
 
-RETRAIN = Job("retrain", ("department",), key="retrain:department:v20250101_000000_abcdef", version="v20250101_000000_abcdef")
-PREPARE = Job("prepare", ("department", "urgency"), key="prepare:run-1")
+RETRAIN = Action("retrain", ("department",), key="retrain:department:v20250101_000000_abcdef", version="v20250101_000000_abcdef")
+PREPARE = Action("prepare", ("department", "urgency"), key="prepare:run-1")
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -339,7 +340,7 @@ def test_space_evidence_of_a_retrain_is_the_variable_set_after_the_intent(stub: 
     launcher.launch(RETRAIN)
     found = launcher.evidence(RETRAIN, 5.0)
     assert (found.sent, found.ref) == (True, "owner/retrain_dept")
-    other = Job("retrain", ("department",), key="retrain:department:v2", version="v2")
+    other = Action("retrain", ("department",), key="retrain:department:v2", version="v2")
     assert launcher.evidence(other, 5.0).sent is False  # another version: no sign of it, young
 
 
@@ -398,10 +399,10 @@ CHILD_RUNNER = """
 import sys, threading, time
 from orchestrator.config.targets import CommandTarget
 from orchestrator.launch.command import CommandLauncher
-from orchestrator.launch.protocol import Job
+from orchestrator.state.records import Action
 threading.Thread(target=time.sleep, args=(100,), daemon=True).start()  # a second thread, as in a real run
 script = "import os, time; open(os.environ['PID_FILE'], 'w').write(str(os.getpid())); time.sleep(30)"
-CommandLauncher(CommandTarget(command=(sys.executable, "-c", script), timeout=60)).launch(Job("prepare", ("a",), "k"))
+CommandLauncher(CommandTarget(command=(sys.executable, "-c", script), timeout=60)).launch(Action("prepare", ("a",), "k"))
 """
 
 

@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.report import notify as notify_module
 from orchestrator import redact
 from orchestrator.config.notify import EVENTS, NotifyConfig
+from orchestrator.report import notify as notify_module
 from orchestrator.report.notify import INSTALL, events_of, notify
 from orchestrator.report.reporter import Reporter
 from orchestrator.report.results import LabelResult, RunResult

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from orchestrator.remote.database import make_engine
-from orchestrator.state.records import LabelState, utc_now
+from orchestrator.state.records import Action, LabelState, utc_now
 from orchestrator.state.store import HEAD, VERSION_TABLE, LostLease, StateStore, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,15 +144,15 @@ def test_an_idempotency_key_is_recorded_once(db_url):
     store.migrate()
     lease = store.acquire("me", 60)
     with store.write(lease) as tx:
-        assert tx.intent("retrain:department:v2", "retrain", ("department",), "Space o/r", "v2", run_id="r1")
+        assert tx.intent(Action("retrain", ("department",), "retrain:department:v2", "v2", "Space o/r"), run_id="r1")
     with store.write(lease) as tx:
-        assert not tx.intent("retrain:department:v2", "retrain", ("department",), "Space o/r", "v2", run_id="r2")
+        assert not tx.intent(Action("retrain", ("department",), "retrain:department:v2", "v2", "Space o/r"), run_id="r2")
     (pending,) = store.unfinished()
     assert (pending.key, pending.version, pending.run_id, pending.result) == ("retrain:department:v2", "v2", "r1", None)
     with store.write(lease) as tx:
         tx.result("retrain:department:v2", "failed", "boom")
         tx.forget("retrain:department:v2")  # a failed launch frees its key for the next try
-        assert tx.intent("retrain:department:v2", "retrain", ("department",), "Space o/r", "v2", run_id="r3")
+        assert tx.intent(Action("retrain", ("department",), "retrain:department:v2", "v2", "Space o/r"), run_id="r3")
         tx.result("retrain:department:v2", "ok")
         tx.forget("retrain:department:v2")  # a successful one never does
     assert store.action("retrain:department:v2").result == "ok"

@@ -14,7 +14,8 @@ from .. import redact
 from ..config.targets import CommandTarget
 from ..contracts.actions import environment, fill
 from ..errors import LaunchError
-from .protocol import Found, Job, Launched, Launcher, Status
+from ..state.records import Action
+from .protocol import Found, Launched, Launcher, Status
 
 OUTPUT_TAIL_LINES = 20
 
@@ -43,9 +44,9 @@ class CommandLauncher(Launcher):
                 hint="check the command (and its cwd) in the TOML file",
             )
 
-    def launch(self, job: Job) -> Launched:
-        argv = [fill(part, job.labels, job.version) for part in self.target.command]
-        env = {**self.environ, **environment(job.kind, job.labels, job.key, job.version)}
+    def launch(self, action: Action) -> Launched:
+        argv = [fill(part, action.labels, action.version) for part in self.target.command]
+        env = {**self.environ, **environment(action.kind, action.labels, action.key, action.version)}
         try:
             # A session of its own, so that stopping it stops the command's children too; and on Linux
             # the command dies with the orchestrator, so a killed run leaves no job behind to race the
@@ -84,7 +85,7 @@ class CommandLauncher(Launcher):
             )
         return Launched("command " + " ".join(argv), "exit 0", "exit 0", output)
 
-    def evidence(self, job: Job, age: float) -> Found:
+    def evidence(self, action: Action, age: float) -> Found:
         """A command runs to completion inside the run: with no recorded result, it did not finish."""
         return Found(False)
 

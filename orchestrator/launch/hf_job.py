@@ -11,7 +11,8 @@ from ..contracts.actions import environment, fill, hf_job_labels
 from ..errors import LaunchError, OrchestratorError
 from ..remote.hfjobs import HfJobs
 from ..remote.hub import Hub
-from .protocol import Found, Job, Launched, Launcher, Status
+from ..state.records import Action
+from .protocol import Found, Launched, Launcher, Status
 
 
 class JobLauncher(Launcher):
@@ -49,26 +50,26 @@ class JobLauncher(Launcher):
                 hint="set the target's namespace to the token's user or one of its organisations, or use their token",
             )
 
-    def launch(self, job: Job) -> Launched:
+    def launch(self, action: Action) -> Launched:
         namespace = self.jobs.namespace(self.target.namespace)
         started = self.jobs.run(
             image=self.target.job,
-            command=[fill(part, job.labels, job.version) for part in self.target.command],
-            env={**{key: fill(value, job.labels, job.version) for key, value in self.target.env},
-                 **environment(job.kind, job.labels, job.key, job.version)},
+            command=[fill(part, action.labels, action.version) for part in self.target.command],
+            env={**{key: fill(value, action.labels, action.version) for key, value in self.target.env},
+                 **environment(action.kind, action.labels, action.key, action.version)},
             secrets=self._secrets(),
             flavor=self.target.flavor,
             timeout=self.target.timeout,
-            labels=hf_job_labels(job.kind, job.key),
+            labels=hf_job_labels(action.kind, action.key),
             namespace=namespace,
         )
         where = f" {started.url}" if started.url else ""
         return Launched(self.describe(), f"{namespace}/{started.id}", f"job {started.id}, stage {started.stage}{where}")
 
-    def evidence(self, job: Job, age: float) -> Found:
+    def evidence(self, action: Action, age: float) -> Found:
         """A job carrying this action's labels exists: it was started. None does: it was not."""
         namespace = self.jobs.namespace(self.target.namespace)
-        found = self.jobs.find(hf_job_labels(job.kind, job.key), namespace)
+        found = self.jobs.find(hf_job_labels(action.kind, action.key), namespace)
         return Found(True, f"{namespace}/{found.id}") if found else Found(False)
 
     def status(self, ref: str) -> Status:

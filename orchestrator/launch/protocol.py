@@ -1,11 +1,14 @@
 """The one protocol every launcher follows, and the records it answers with.
 
-    launcher.describe()          the target, as messages name it
-    launcher.check()             read-only preflight: is the target there and usable? (raises if not)
-    launcher.launch(job)         start the job once; returns a :class:`Launched` record (raises if it could not)
-    launcher.evidence(job, age)  after a crash: did a launch recorded ``age`` seconds ago happen? (:class:`Found`)
-    launcher.status(ref)         how a launched job stands: running, succeeded or failed (:class:`Status`)
-    launcher.follows             whether ``status`` can tell when a job has ended (a Space's cannot, on its own)
+    launcher.describe()             the target, as messages name it
+    launcher.check()                read-only preflight: is the target there and usable? (raises if not)
+    launcher.launch(action)         start the action's job once: a :class:`Launched` record (raises if it could not)
+    launcher.evidence(action, age)  after a crash: did a launch recorded ``age`` seconds ago happen? (:class:`Found`)
+    launcher.status(ref)            how a launched job stands: running, succeeded or failed (:class:`Status`)
+    launcher.follows                whether ``status`` can tell when a job has ended (a Space's cannot, on its own)
+
+An action (:class:`~orchestrator.state.records.Action`) is a prepare or a retrain; the program it starts on
+the target is its job.
 """
 
 from __future__ import annotations
@@ -16,21 +19,11 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from ..config.targets import Target
-from ..state.records import ActionKind
+from ..state.records import Action
 
 # A launch younger than this may not show yet (a Space restart shows as BUILDING/APP_STARTING for longer;
 # a dispatched GitHub run takes a few seconds to be listed).
 RECONCILE_GRACE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """What to launch: ``kind`` is ``prepare`` or ``retrain``; ``key`` is its idempotency key."""
-
-    kind: ActionKind
-    labels: tuple[str, ...]
-    key: str
-    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +70,10 @@ class Launcher(ABC):
     def check(self) -> None: ...
 
     @abstractmethod
-    def launch(self, job: Job) -> Launched: ...
+    def launch(self, action: Action) -> Launched: ...
 
     @abstractmethod
-    def evidence(self, job: Job, age: float) -> Found: ...
+    def evidence(self, action: Action, age: float) -> Found: ...
 
     @abstractmethod
     def status(self, ref: str) -> Status: ...

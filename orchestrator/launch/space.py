@@ -8,7 +8,8 @@ from ..config.targets import SpaceTarget
 from ..contracts.actions import VERSION_VARIABLE
 from ..errors import LaunchError
 from ..remote.hub import TRANSITIONAL_STAGES, Hub
-from .protocol import RECONCILE_GRACE_SECONDS, Found, Job, Launched, Launcher, Status, now
+from ..state.records import Action
+from .protocol import RECONCILE_GRACE_SECONDS, Found, Launched, Launcher, Status, now
 
 # A Space in these stages is restarted by a change of its variables. Any other (paused, stopped, in an
 # error) is restarted explicitly after the change: a lost retrain is worse than a broken Space built twice.
@@ -46,26 +47,26 @@ class SpaceLauncher(Launcher):
                 "token with repo.write on it)",
             )
 
-    def launch(self, job: Job) -> Launched:
+    def launch(self, action: Action) -> Launched:
         told = ""
-        if job.version is not None:
+        if action.version is not None:
             current, _ = self.hub.space_variable(self.repo_id, VERSION_VARIABLE)
-            if current != job.version:
+            if current != action.version:
                 awake = self.hub.space_stage(self.repo_id) in AWAKE
-                self.hub.set_space_variable(self.repo_id, VERSION_VARIABLE, job.version)
+                self.hub.set_space_variable(self.repo_id, VERSION_VARIABLE, action.version)
                 if awake:
-                    return Launched(self.describe(), self.repo_id, f"{VERSION_VARIABLE}={job.version} set, which restarts it")
-                told = f"{VERSION_VARIABLE}={job.version} set, then "
+                    return Launched(self.describe(), self.repo_id, f"{VERSION_VARIABLE}={action.version} set, which restarts it")
+                told = f"{VERSION_VARIABLE}={action.version} set, then "
         stage = self.hub.restart_space(self.repo_id)
         return Launched(self.describe(), self.repo_id, f"{told}restarted, stage {stage}")
 
-    def evidence(self, job: Job, age: float) -> Found:
+    def evidence(self, action: Action, age: float) -> Found:
         if self.hub.space_stage(self.repo_id) in TRANSITIONAL_STAGES:
             return Found(True, self.repo_id)
-        if job.version is not None:  # the variable set to this version after the intent: the launch happened
+        if action.version is not None:  # the variable set to this version after the intent: the launch happened
             value, changed_at = self.hub.space_variable(self.repo_id, VERSION_VARIABLE)
             since = (now() - changed_at).total_seconds() if changed_at is not None else None
-            if value == job.version and (since is None or since <= age + CLOCK_SKEW_SECONDS):
+            if value == action.version and (since is None or since <= age + CLOCK_SKEW_SECONDS):
                 return Found(True, self.repo_id)
         return Found(False if age < RECONCILE_GRACE_SECONDS else None)
 

@@ -13,7 +13,8 @@ from ..contracts.actions import correlation, fill
 from ..errors import LaunchError, OrchestratorError
 from ..remote.github import GitHub
 from ..remote.hub import Hub
-from .protocol import RECONCILE_GRACE_SECONDS, Found, Job, Launched, Launcher, Status, now
+from ..state.records import Action
+from .protocol import RECONCILE_GRACE_SECONDS, Found, Launched, Launcher, Status, now
 
 
 class WorkflowLauncher(Launcher):
@@ -37,21 +38,21 @@ class WorkflowLauncher(Launcher):
     def check(self) -> None:
         self.github.check(self.target.github, self.target.workflow)
 
-    def launch(self, job: Job) -> Launched:
+    def launch(self, action: Action) -> Launched:
         target = self.target
-        inputs = {key: fill(value, job.labels, job.version) for key, value in target.inputs}
-        inputs[target.correlation_input] = correlation(job.key)
+        inputs = {key: fill(value, action.labels, action.version) for key, value in target.inputs}
+        inputs[target.correlation_input] = correlation(action.key)
         started = now()
         dispatched = self.github.dispatch(target.github, target.workflow, target.ref, inputs)
         if dispatched is not None:
             return Launched(self.describe(), str(dispatched.id), f"run {dispatched.id} {dispatched.html_url}".strip())
         # Dispatched, without its run's id (an older GitHub Enterprise Server): whatever happens while
         # looking for the run, the dispatch happened, and the run is found again by its title later.
-        unlisted = Launched(self.describe(), f"correlation:{correlation(job.key)}", "dispatched; its run is not listed yet")
+        unlisted = Launched(self.describe(), f"correlation:{correlation(action.key)}", "dispatched; its run is not listed yet")
         waited = 0.0
         while True:
             try:
-                run = self.github.find_run(target.github, target.workflow, correlation(job.key), started)
+                run = self.github.find_run(target.github, target.workflow, correlation(action.key), started)
             except OrchestratorError:
                 return unlisted
             if run is not None:
@@ -61,10 +62,10 @@ class WorkflowLauncher(Launcher):
             self.sleep(2.0)
             waited += 2.0
 
-    def evidence(self, job: Job, age: float) -> Found:
+    def evidence(self, action: Action, age: float) -> Found:
         """A run titled with this action's correlation id exists: it was dispatched."""
         since = now() - timedelta(seconds=age + RECONCILE_GRACE_SECONDS)
-        run = self.github.find_run(self.target.github, self.target.workflow, correlation(job.key), since)
+        run = self.github.find_run(self.target.github, self.target.workflow, correlation(action.key), since)
         if run is not None:
             return Found(True, str(run.id))
         if age >= RECONCILE_GRACE_SECONDS:

@@ -15,14 +15,13 @@ import os
 from ..config.settings import LabelConfig
 from ..config.sources import LocalFileSource
 from ..config.targets import Target
+from ..contracts.actions import prepare_key, retrain_key
 from ..contracts.metadata import DatasetMetadata
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
-from ..launch.protocol import Job
 from ..plan.planner import Plan
 from ..report.results import ALREADY_DONE, PLANNED, RETRAIN_RUNNING, RETRAINED
-from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, utc_now
+from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, utc_now
 from .context import RunContext
-from .journal import Intent, Settled
 from .wait import Waiter
 
 Baselines = dict[str, DatasetMetadata | None]
@@ -149,8 +148,9 @@ class Executor:
         prepared = []
         for target, members in ctx.by_prepare_target(firing).items():
             names = tuple(label.name for label in members)
-            key = f"prepare:{journal.run_id}:" + ",".join(f"{n}={ctx.results[n].corrections}" for n in names)
             launcher = ctx.launcher(target)
+            key = prepare_key(journal.run_id, {name: ctx.results[name].corrections for name in names})
+            action = Action("prepare", names, key, target=launcher.describe())
             now = utc_now()
             requested = [
                 journal.state(label.name).with_(
@@ -165,10 +165,10 @@ class Executor:
                 )
                 for label in members
             ]
-            journal.record(*requested, intent=Intent(key, "prepare", names, launcher.describe()))
+            journal.record(*requested, intent=action)
             ctx.crash_point("after_prepare_intent")
             try:
-                launched = launcher.launch(Job("prepare", names, key))
+                launched = launcher.launch(action)
             except RemoteUnavailable as exc:
                 # Maybe restarted, maybe not: the labels stay pending and the open intent is reconciled by
                 # the next run (resent if the Space shows no sign of it), PREPARE_DEADLINE the backstop.
@@ -178,13 +178,13 @@ class Executor:
                 continue
             except OrchestratorError as exc:
                 idle = [journal.state(n).with_(state=IDLE, requested_at=None, last_error=exc.message) for n in names]
-                journal.record(*idle, result=Settled(key, "failed", exc.message))
+                journal.record(*idle, result=action.settled("failed", exc.message))
                 for name in names:
                     ctx.fail(name, exc)
                     ctx.note_state(name)
                 continue
             ctx.crash_point("after_prepare_launch")
-            journal.record(result=Settled(key, "ok", launched.detail))
+            journal.record(result=action.settled("ok", launched.detail))
             ctx.crash_point("after_prepare_recorded")
             ctx.reporter.info(f"prepare launched: {launched.target} ({launched.detail}) for {', '.join(names)}")
             for line in launched.output:
@@ -196,10 +196,9 @@ class Executor:
         ctx, journal, name = self.ctx, self.ctx.journal, label.name
         state = journal.state(name)
         ctx.update(name, new_version=version, old_version=state.baseline_version)
-        key = f"retrain:{name}:{version}"
         launcher = ctx.launcher(label.retrain)
-        intent = Intent(key, "retrain", (name,), launcher.describe(), version)
-        if not journal.record(state.with_(state=RETRAIN_REQUESTED), intent=intent):
+        action = Action("retrain", (name,), retrain_key(name, version), version, target=launcher.describe())
+        if not journal.record(state.with_(state=RETRAIN_REQUESTED), intent=action):
             ctx.reporter.warning(f"dataset {version} was already handed to retraining: not retraining it again", title=f"label {name}")
             journal.record(state.retrained(version))
             ctx.update(name, outcome=ALREADY_DONE)
@@ -207,7 +206,7 @@ class Executor:
             return
         ctx.crash_point("after_retrain_intent")
         try:
-            launched = launcher.launch(Job("retrain", (name,), key=key, version=version))
+            launched = launcher.launch(action)
         except RemoteUnavailable as exc:
             # The call may or may not have taken effect: the intent stays open for the next run to
             # reconcile against the Space's runtime, rather than be recorded as failed and sent again.
@@ -218,7 +217,7 @@ class Executor:
         except OrchestratorError as exc:
             # Back to dataset_ready, and the failed key released in the same transaction: the next run
             # tries this retrain again.
-            journal.record(state.with_(state=DATASET_READY, last_error=exc.message), result=Settled(key, "failed", exc.message), forget=True)
+            journal.record(state.with_(state=DATASET_READY, last_error=exc.message), result=action.settled("failed", exc.message), forget=True)
             ctx.fail(name, exc)
             ctx.note_state(name)
             return
@@ -226,7 +225,7 @@ class Executor:
         follow = ctx.follows(label, launcher)
         journal.record(
             journal.state(name).retrained(version, ref=launched.ref, follow=follow),
-            result=Settled(key, "ok", launched.detail),
+            result=action.settled("ok", launched.detail),
         )
         ctx.crash_point("after_retrain_recorded")
         ctx.reporter.info(f"[{name}] retrain launched: {launched.target} ({launched.detail}) on {version}")

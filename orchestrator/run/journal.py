@@ -1,7 +1,7 @@
 """The run's journal: label states and the intent/result ledger, written together in fenced transactions.
 
-Every external action is recorded as an :class:`Intent` before the call and a :class:`Settled` result
-after it, together with the labels' new states, in one transaction fenced by the run's lease. A crash at
+Every external action (an :class:`~orchestrator.state.records.Action`) is recorded as an intent before the
+call and settled after it, together with the labels' new states, in one transaction fenced by the run's lease. A crash at
 any point therefore leaves either nothing, or an intent whose outcome the next run checks against the
 outside world (:mod:`orchestrator.run.reconcile`) before it sends anything again.
 
@@ -12,9 +12,8 @@ process at each of them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
-from ..state.records import ActionKind, ActionResult, LabelState, Lease
+from ..state.records import Action, LabelState, Lease
 from ..state.store import StateStore
 from .lease import RunLock
 
@@ -30,26 +29,6 @@ CRASH_POINTS = (
     "after_retrain_recorded",
 )
 CRASH_EXIT_CODE = 70
-
-
-@dataclass(frozen=True)
-class Intent:
-    """An action about to be sent. ``key`` is its idempotency key: a key recorded before is never sent again."""
-
-    key: str
-    kind: ActionKind
-    labels: tuple[str, ...]
-    target: str
-    version: str | None = None
-
-
-@dataclass(frozen=True)
-class Settled:
-    """How an intent ended: sent (``ok``), ``failed``, or ``reconciled`` by a later run."""
-
-    key: str
-    result: ActionResult
-    detail: str | None = None
 
 
 class Journal:
@@ -73,15 +52,13 @@ class Journal:
         return self.states.get(name) or LabelState(name)
 
     def record(
-        self, *states: LabelState, intent: Intent | None = None, result: Settled | None = None, forget: bool = False
+        self, *states: LabelState, intent: Action | None = None, result: Action | None = None, forget: bool = False
     ) -> bool:
         """Write label states and an intent or a result, in one fenced transaction; False (and nothing
         written) if the intent's key was recorded before. ``forget`` drops the failed result's key in the
         same transaction, so that the action may be tried again."""
         with self.store.write(self.lease) as tx:
-            if intent is not None and not tx.intent(
-                intent.key, intent.kind, intent.labels, intent.target, intent.version, run_id=self.run_id
-            ):
+            if intent is not None and not tx.intent(intent, run_id=self.run_id):
                 return False
             if result is not None:
                 tx.result(result.key, result.result, result.detail)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from ..config.settings import LabelConfig
 from ..errors import AuthError, HubError, LaunchError, OrchestratorError, RemoteUnavailable
-from ..launch.protocol import Found, Job, Launcher
+from ..launch.protocol import Found, Launcher
 from ..state.records import DATASET_READY, Action, ActionResult, utc_now
 from .context import RunContext
-from .journal import Settled
 
 
 def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
@@ -32,11 +31,10 @@ def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
             continue
         target = settings.prepare_target(labels[0]) if action.kind == "prepare" else labels[0].retrain
         launcher = ctx.launcher(target)
-        job = Job(action.kind, action.labels, action.key, action.version)
         found = Found(True) if action.kind == "prepare" and _dataset_moved(ctx, labels) else None
         if found is None:
             try:
-                found = launcher.evidence(job, age)
+                found = launcher.evidence(action, age)
             except (AuthError, RemoteUnavailable):
                 raise
             except (HubError, LaunchError) as exc:
@@ -64,7 +62,7 @@ def reconcile(ctx: RunContext) -> dict[str, OrchestratorError]:
                 f"confirmed, and {launcher.describe()} {why}: sending it now",
                 title="reconcile",
             )
-            failed = _resend(ctx, action, labels, launcher, job)
+            failed = _resend(ctx, action, labels, launcher)
             if failed is not None:
                 errors.update((label.name, failed) for label in labels)
     return errors
@@ -84,19 +82,19 @@ def _dataset_moved(ctx: RunContext, labels: list[LabelConfig]) -> bool:
     return False
 
 
-def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher: Launcher, job: Job) -> OrchestratorError | None:
+def _resend(ctx: RunContext, action: Action, labels: list[LabelConfig], launcher: Launcher) -> OrchestratorError | None:
     journal = ctx.journal
     try:
-        launched = launcher.launch(job)
+        launched = launcher.launch(action)
     except (AuthError, RemoteUnavailable):
         raise  # the intent stays open: the next run reconciles it again
     except OrchestratorError as exc:
         ctx.reporter.error(f"re-sending {action.key} failed: {exc.message}", title="reconcile")
         if action.kind == "retrain":  # back to dataset_ready: a later run tries this retrain again
             state = journal.state(labels[0].name).with_(state=DATASET_READY, last_error=exc.message)
-            journal.record(state, result=Settled(action.key, "failed", exc.message), forget=True)
+            journal.record(state, result=action.settled("failed", exc.message), forget=True)
         else:  # the labels stay pending; PREPARE_DEADLINE lets them be prepared again
-            journal.record(result=Settled(action.key, "failed", exc.message))
+            journal.record(result=action.settled("failed", exc.message))
         return exc
     _record_sent(ctx, action, labels, launcher, "ok", launched.detail, launched.ref)
     return None
@@ -118,4 +116,4 @@ def _record_sent(
     if action.kind == "retrain":
         follow = ref is not None and ctx.follows(labels[0], launcher)
         done = [journal.state(labels[0].name).retrained(action.version, ref=ref, follow=follow)]
-    journal.record(*done, result=Settled(action.key, result, detail))
+    journal.record(*done, result=action.settled(result, detail))

@@ -90,16 +90,28 @@ ActionResult = Literal["ok", "failed", "reconciled"]
 
 @dataclass(frozen=True)
 class Action:
-    key: str
+    """A prepare or retrain the orchestrator launches: what the launcher is asked to start, and its row in
+    the ledger.
+
+    ``key`` is its idempotency key (:mod:`orchestrator.contracts.actions`), recorded once, ever. The journal
+    records an action as an intent before it is sent (the ledger fills in ``run_id`` and ``intent_at``), and
+    settles it after (:meth:`settled`: sent ``ok``, ``failed``, or ``reconciled`` by a later run).
+    """
+
     kind: ActionKind
     labels: tuple[str, ...]
-    target: str
-    run_id: str
-    intent_at: datetime
-    version: str | None = None
+    key: str
+    version: str | None = None  # the dataset version a retrain trains on
+    target: str = ""  # where it goes, as messages describe the target
+    run_id: str | None = None
+    intent_at: datetime | None = None
     result: ActionResult | None = None
     result_at: datetime | None = None
     detail: str | None = None
+
+    def settled(self, result: ActionResult, detail: str | None = None) -> Action:
+        """This action with its result: how it ended, and in a few words why."""
+        return replace(self, result=result, detail=detail)
 
 
 @dataclass(frozen=True)

@@ -257,19 +257,17 @@ class Writer:
             self.conn.execute(insert(label_state).values(**values))
         return state
 
-    def intent(
-        self, key: str, kind: str, labels: tuple[str, ...], target: str, version: str | None = None, *, run_id: str
-    ) -> bool:
-        """Record that ``key`` is about to be done; False if the key was recorded before.
+    def intent(self, action: Action, *, run_id: str) -> bool:
+        """Record that ``action`` is about to be sent by run ``run_id``; False if its key was recorded before.
 
         Runs hold the lease, so check-then-insert is safe; the unique key is the last line of defence.
         """
-        if self.conn.execute(select(actions.c.id).where(actions.c.key == key)).first():
+        if self.conn.execute(select(actions.c.id).where(actions.c.key == action.key)).first():
             return False
         self.conn.execute(
             insert(actions).values(
-                key=key, kind=kind, labels=",".join(labels), target=target, version=version,
-                run_id=run_id, intent_at=self.clock(),
+                key=action.key, kind=action.kind, labels=",".join(action.labels), target=action.target,
+                version=action.version, run_id=run_id, intent_at=self.clock(),
             )
         )
         return True
