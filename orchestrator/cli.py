@@ -91,38 +91,19 @@ def run(
     summary_file: Path | None,
 ) -> None:
     """Run one orchestration cycle."""
+    from .wiring import Wiring
+
     try:
-        settings = _settings(config_file, env_file, dry_run=dry_run or None, wait=wait)
+        wiring = Wiring(_settings(config_file, env_file, dry_run=dry_run or None, wait=wait))
     except OrchestratorError as exc:
         _fail(exc)
         return
-    sys.exit(_run_cycle(settings, json_stdout=json_stdout, summary_file=summary_file))
-
-
-def _run_cycle(settings, *, json_stdout: bool = False, summary_file: Path | None = None) -> int:
-    """Run one cycle with ``settings``, report it, and return the exit code."""
-    from .remote.database import engines
-    from .remote.hub import Hub
-    from .report.reporter import Reporter
-    from .run.cycle import Cycle
-
-    try:
-        engine, state_engine = engines(settings)
-    except OrchestratorError as exc:
-        _fail(exc)
-    reporter = Reporter(os.environ)
-    hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
-    cycle = Cycle(settings=settings, engine=engine, state_engine=state_engine, hub=hub, reporter=reporter)
-    result = cycle.run()
-    engine.dispose()
-    state_engine.dispose()
-    reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
-    if settings.notify.urls:  # never fails the run: a problem sending is a warning
-        from .report.notify import notify
-
-        notify(result, settings.notify, reporter, os.environ)
-    reporter.info(_closing_line(result))
-    return result.exit_code
+    result = wiring.cycle().run()
+    wiring.close()
+    wiring.reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
+    wiring.notify(result)  # never fails the run: a problem sending is a warning
+    wiring.reporter.info(_closing_line(result))
+    sys.exit(result.exit_code)
 
 
 def _settings_and_engines(config_file: Path | None, env_file: Path | None):
@@ -223,33 +204,11 @@ def serve(config_file: Path | None, env_file: Path | None, host: str, port: int)
     except ImportError as exc:
         _fail(ConfigError(f"`orchestrator serve` needs the serve extra ({exc.name} is not installed)", hint=INSTALL_SERVE))
         return
-    from .remote.database import engines
-    from .remote.hub import Hub
-    from .report.reporter import Reporter
-    from .serve.app import Service, create_app
-    from .serve.runner import CycleRunner
-    from .state.store import StateStore
+    from .serve.app import create_app
+    from .wiring import Wiring
 
     try:
-        settings = _settings(config_file, env_file)
-        engine, state_engine = engines(settings)
-        StateStore(state_engine).migrate()  # the status page works before the first cycle
-        reporter = Reporter(os.environ)
-        hub = Hub(settings.hub, on_retry=lambda message: reporter.warning(message, title="retrying"))
-
-        def on_result(result) -> None:
-            if settings.notify.urls:
-                from .report.notify import notify
-
-                notify(result, settings.notify, reporter, os.environ)
-
-        runner = CycleRunner(settings, engine, state_engine, hub, lambda: Reporter(os.environ), on_result=on_result)
-        forwarder = None
-        if settings.serve.forward_to:
-            from .remote.github import GitHub
-
-            forwarder = GitHub.from_environ(settings.environ, timeout=settings.hub.timeout)
-        service = Service(settings, runner, forwarder=forwarder)
+        service = Wiring(_settings(config_file, env_file)).service()
     except OrchestratorError as exc:
         _fail(exc)
         return

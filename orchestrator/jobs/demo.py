@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from orchestrator.remote.database import engines
+from orchestrator.wiring import Wiring
 
 from . import schema as sambodhan
 
@@ -106,8 +106,8 @@ class Demo:
         self.config = self.workdir / CONFIG_NAME
         self.state_file = self.workdir / STATE_NAME
 
-    # Built once per demo, after setup() wrote the configuration: the settings, the app and state
-    # engines, and the Hub client (the cycle's launchers run the jobs as subprocesses, as in production).
+    # Built once per demo, after setup() wrote the configuration: the settings, and what the cycles run on
+    # (the cycle's launchers run the jobs as subprocesses, as in production).
     @cached_property
     def settings(self):
         from .settings import load_job_settings
@@ -115,17 +115,20 @@ class Demo:
         return load_job_settings({}, config_file=self.config, env_file=None)
 
     @cached_property
-    def engines(self):
-        return engines(self.settings)
+    def wiring(self) -> Wiring:
+        return Wiring(self.settings)
 
     @property
     def engine(self):
-        return self.engines[0]
+        return self.wiring.engine
+
+    @property
+    def hub(self):
+        return self.wiring.hub
 
     def close(self) -> None:
-        if "engines" in self.__dict__:
-            for engine in self.engines:
-                engine.dispose()
+        if "wiring" in self.__dict__:
+            self.wiring.close()
 
     # ------------------------------------------------------------------------------------- set-up
     def setup(self) -> None:
@@ -227,21 +230,7 @@ class Demo:
         return count_corrections(self.engine, self.settings.labels)
 
     def run_cycle(self):
-        import os
-
-        from orchestrator.report.reporter import Reporter
-        from orchestrator.run.cycle import Cycle
-
-        engine, state_engine = self.engines
-        return Cycle(
-            settings=self.settings, engine=engine, state_engine=state_engine, hub=self.hub, reporter=Reporter(os.environ)
-        ).run()
-
-    @cached_property
-    def hub(self):
-        from orchestrator.remote.hub import Hub
-
-        return Hub(self.settings.hub)
+        return self.wiring.cycle().run()
 
     # ------------------------------------------------------------------------------------- models
     def deployed(self, label: str):

@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -45,7 +46,12 @@ TABLE_RUNS = 50
 
 
 class Service:
-    def __init__(self, settings: Settings, runner: CycleRunner, *, forwarder: Any = None) -> None:
+    """The routes of ``orchestrator serve``: webhooks (answered at once, handled by the runner or forwarded
+    to GitHub), and the read-only status page and its JSON."""
+
+    def __init__(
+        self, settings: Settings, runner: CycleRunner, *, engine: Engine, store: StateStore, forwarder: Any = None
+    ) -> None:
         if settings.serve.webhook_secret is None:
             raise ConfigError(
                 "orchestrator serve needs WEBHOOK_SECRET: webhook deliveries must be authenticated",
@@ -54,7 +60,8 @@ class Service:
         self.settings = settings
         self.runner = runner
         self.forwarder = forwarder  # a github.GitHub client, when forwarding to repository_dispatch
-        self.store = StateStore(runner.state_engine)
+        self.engine = engine  # the app database, for the corrections on the status page
+        self.store = store
         self.seen: OrderedDict[str, None] = OrderedDict()
 
     # ------------------------------------------------------------------------------------- webhooks
@@ -137,7 +144,7 @@ class Service:
         return secret_matches(given, token.get_secret_value())
 
     def _data(self, runs: int = TABLE_RUNS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        status = status_rows(self.settings, self.runner.engine, self.store)
+        status = status_rows(self.settings, self.engine, self.store)
         return status, history_rows(self.store, limit=runs)
 
     async def page(self, request: Request) -> Response:

@@ -14,13 +14,11 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
-
 from ..config.settings import Settings
 from ..errors import EXIT_UNAVAILABLE
-from ..remote.hub import Hub
 from ..report.reporter import Reporter
 from ..report.results import RunResult
+from ..run.cycle import Cycle
 
 # A webhook's cycle waits this long for a cron run's lease (a non-blocking cron run holds it for about a
 # second); then it is asked for again RETRY_SECONDS later, for as long as the lease is held (a blocking
@@ -33,10 +31,12 @@ MAX_RETRIES = 12
 
 @dataclass
 class CycleRunner:
+    """Runs the cycles the service is asked for, one at a time, in its own worker thread. ``cycle`` builds
+    one from settings (:meth:`orchestrator.wiring.Wiring.cycle`); ``reporter`` gives the runner's own
+    warnings a reporter; ``on_result`` hears of every cycle's result (to notify)."""
+
     settings: Settings
-    engine: Engine
-    state_engine: Engine
-    hub: Hub
+    cycle: Callable[[Settings], Cycle]
     reporter: Callable[[], Reporter]
     on_result: Callable[[RunResult], None] = lambda result: None
     _wanted: set[str] | None = None  # the labels of the next cycle (None: none requested)
@@ -124,13 +124,9 @@ class CycleRunner:
                     self.cycles += 1
 
     def run_cycle(self, names: set[str]) -> RunResult:
-        from ..run.cycle import Cycle
-
+        """A cron run's cycle, of these labels, in non-blocking mode."""
         labels = tuple(label for label in self.settings.labels if label.name in names)
         settings = self.settings.model_copy(
             update={"labels": labels, "wait": False, "dry_run": False, "lock_wait": max(self.settings.lock_wait, LOCK_WAIT_SECONDS)}
         )
-        cycle = Cycle(
-            settings=settings, engine=self.engine, state_engine=self.state_engine, hub=self.hub, reporter=self.reporter()
-        )
-        return cycle.run()
+        return self.cycle(settings).run()
