@@ -5,7 +5,7 @@ four balanced classes, golden rows with gold labels, and traffic rows of which s
 correct the mistakes they see. The real gate decides on each; the table gives the share it accepts.
 A negative gain is a regression: its acceptance rate is the gate's error rate.
 
-    python bench/gate_power.py                       # the README's table
+    python bench/gate_power.py                       # the table in docs/learning-loop.md
     python bench/gate_power.py --trials 400 --golden 50 --traffic 300 2000
 """
 

@@ -1,8 +1,10 @@
-"""The command line: ``orchestrator run | status | history | prepare | retrain | predict | demo``
-(also ``python -m orchestrator``).
+"""The command line: ``orchestrator run | status | history | serve | schema | prepare | retrain | predict |
+demo`` (also ``python -m orchestrator``, and the seed's ``python orchestrator/orchestrator.py``).
 
-Exit codes (see README): 0 done (also: nothing to do), 1 at least one label failed, 2 configuration,
-usage or credentials, 3 database or Hub unreachable before anything was triggered.
+It reads the settings, hands them to :mod:`orchestrator.wiring` (or to a reference job, whose module it loads only
+when that command runs), prints, and exits with the README's codes: 0 done (also: nothing to do), 1 at least one
+label failed, 2 configuration, usage or credentials, 3 the database, the Hub or GitHub unreachable, 130
+interrupted.
 """
 
 from __future__ import annotations

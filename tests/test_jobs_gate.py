@@ -81,7 +81,7 @@ def test_first_model_must_reach_min_f1(score, on, accept, fragment):
         decide(None)
 
 
-# The power the README states, on the real gate and evaluation code: 100 golden rows and 4,000 traffic
+# The power docs/learning-loop.md states, on the real gate and evaluation code: 100 golden rows and 4,000 traffic
 # rows of which half are reviewed (a champion with 85% accuracy, four classes).
 WORLD = World(golden=100, traffic=4000)
 

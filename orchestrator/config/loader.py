@@ -2,7 +2,8 @@
 
 Precedence, highest first: process environment, ``.env``, the TOML file, built-in defaults. The seed's
 variables (``THRESHOLD_DEPARTMENT``, ``RETRAIN_DEPT_REPO``, ...) keep their meaning; the TOML file adds
-any number of labels. Nothing below this module reads ``os.environ``.
+any number of labels. No other module reads a setting from the environment: the command line hands this one
+``os.environ``, and tests hand it a mapping of their own.
 
 What each setting is lives in :mod:`orchestrator.config.settings` (the schema); this module's own work is to
 gather the values and remember where every one came from, so that an error names the variable
@@ -129,7 +130,7 @@ def load_settings(
     return settings
 
 
-SETTINGS_HINT = "see the settings table in README.md, or orchestrator/.env_examples"
+SETTINGS_HINT = "see the settings in docs/configuration.md, or orchestrator/.env_examples"
 
 
 def database_url_only(

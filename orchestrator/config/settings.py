@@ -68,6 +68,9 @@ Location = Annotated[
 
 # ---------------------------------------------------------------------------------------------- labels
 class LabelConfig(Frozen):
+    """One label: its threshold and sample ratio, where its dataset's metadata is read, its prepare and
+    retrain targets, where its retrain publishes its result, and the feedback table's names for it."""
+
     name: str
     threshold: Threshold
     sample_ratio: float = Field(default=0.5, ge=0, le=100)
@@ -113,6 +116,8 @@ class LabelConfig(Frozen):
 
 
 class HubConfig(Frozen):
+    """The Hub: its endpoint, the token and the hosts that may receive it, and each call's timeout and retries."""
+
     endpoint: str = DEFAULT_ENDPOINT
     token: SecretStr | None = None
     token_hosts: tuple[str, ...] = ()  # extra hosts that may receive the token, beyond the endpoint's
@@ -164,6 +169,10 @@ class ServeConfig(Frozen):
 
 
 class Settings(Frozen):
+    """Everything one run needs, validated once: the labels, the globals (polling, deadlines, lease, mode),
+    the prepare target, the Hub, notifications and the service. Frozen; the loader also keeps where each
+    value came from (:meth:`origin`), for messages."""
+
     database_url: SecretStr
     state_database_url: SecretStr | None = None
     poll_interval: Seconds = 60.0

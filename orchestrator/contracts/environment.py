@@ -1,5 +1,6 @@
 """The environment variables users and workflows set: the seed's names, kept as they were, and the
-orchestrator's own. :mod:`orchestrator.config.loader` reads them; nothing else reads ``os.environ``.
+orchestrator's own. :mod:`orchestrator.config.loader` reads them from the mapping the command line hands it;
+the launchers find the tokens and secrets they pass on in that same mapping (``Settings.environ``).
 
 A label named in the TOML file gets the same per-label variables as the seed's two (``THRESHOLD_TOPIC``,
 ``RETRAIN_TOPIC_REPO``, ``HF_HUB_METADATA_TOPIC``, ``SAMPLE_RATIO_TOPIC``, ``RETRAIN_RESULT_TOPIC``); the

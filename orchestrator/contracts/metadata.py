@@ -24,6 +24,9 @@ _HINT = "required fields: version_tag (a non-empty string) and num_samples (an i
 
 
 class DatasetMetadata(BaseModel):
+    """A parsed ``dataset_metadata.json``: the two required fields, the seed's optional ones, and any further
+    fields as they were written."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
     version_tag: StrictStr = Field(min_length=1)

@@ -30,10 +30,12 @@ from .metadata import json_object, problems_of
 
 RESULT_FILENAME = "retrain_result.json"
 Decision = Literal["deployed", "rejected", "failed"]
-_HINT = "check what the retrain job writes to retrain_result.json (see the README's 'Retrain outcomes')"
+_HINT = "check what the retrain job writes to retrain_result.json (see docs/contracts.md)"
 
 
 class _Document(BaseModel):
+    """``retrain_result.json`` as written; :class:`RetrainResult` is what the orchestrator keeps of it."""
+
     model_config = ConfigDict(extra="ignore")
 
     dataset_version: str = Field(min_length=1)

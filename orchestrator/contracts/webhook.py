@@ -21,6 +21,9 @@ class BadDelivery(ValueError):
 
 @dataclass(frozen=True)
 class HubEvent:
+    """One Hub webhook delivery, as much of it as the orchestrator reads: what happened, to which repo, and the
+    refs it moved."""
+
     action: str
     scope: str
     repo_type: str

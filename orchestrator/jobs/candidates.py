@@ -28,6 +28,9 @@ GOLD = ("base", "feedback", "confirmed")
 
 @dataclass(frozen=True)
 class Candidate:
+    """One trained challenger: its recipe (the weight of the model-labelled rows), its model, and its
+    out-of-fold predictions on the rows the champion never saw."""
+
     weight: float  # training weight of the sampled rows
     model: Model
     predicted: list[str]  # on the evaluation rows: held-out rows, then fresh rows out of fold

@@ -97,6 +97,8 @@ keep_challengers = true  # so that the demo can score the challengers the gate r
 
 @dataclass
 class Demo:
+    """One demo working folder: its settings, database and local Hub folders, and the rounds played in it."""
+
     workdir: Path
     size: Size
     log: Callable[[str], None]

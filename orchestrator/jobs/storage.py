@@ -24,6 +24,8 @@ from .settings import JobLabel
 
 
 class Store(Protocol):
+    """Where a label's versions are published and read back: a Hub repo or a local folder."""
+
     def describe(self) -> str: ...
 
     def read(self, path: str, *, version: str | None = None) -> bytes | None:
@@ -40,6 +42,8 @@ class Store(Protocol):
 
 
 class LocalStore:
+    """A local folder standing in for a Hub repo: the newest version at the root, each under ``versions/<tag>/``."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
@@ -78,6 +82,8 @@ class LocalStore:
 
 
 class HubStore:
+    """A Hub repo: one commit and a tag per version, ``main`` the newest."""
+
     def __init__(self, hub: Hub, repo_id: str, *, repo_type: str) -> None:
         self.hub, self.repo_id, self.repo_type = hub, repo_id, repo_type
 

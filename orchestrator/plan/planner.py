@@ -32,6 +32,8 @@ Step = Literal["skip", "fire", "pending", "ready", "follow", "reconcile"]
 
 @dataclass(frozen=True)
 class LabelPlan:
+    """One label's step in the plan, why, and what it was decided from (the counts' verdict and the state)."""
+
     label: LabelConfig
     step: Step
     reason: str
@@ -46,6 +48,8 @@ class LabelPlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """The plan of one run: a step per label (skip, fire, pending, ready, follow, reconcile)."""
+
     labels: tuple[LabelPlan, ...]
     cumulative: bool  # the seed's rule: every correction counts, not only those since the last prepare
 

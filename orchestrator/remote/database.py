@@ -119,12 +119,12 @@ def translate_errors(engine: Engine, what: str) -> Iterator[None]:
             ) from None
         raise ConfigError(
             f"the database rejected the query while {what}: {_first_line(exc)}",
-            hint="check the table and column names in your configuration against the schema in README.md",
+            hint="check the table and column names in your configuration against the schema in docs/contracts.md",
         ) from None
     except DBAPIError as exc:
         raise ConfigError(
             f"the database rejected the query while {what}: {_first_line(exc)}",
-            hint="check the table and column names in your configuration against the schema in README.md",
+            hint="check the table and column names in your configuration against the schema in docs/contracts.md",
         ) from None
 
 

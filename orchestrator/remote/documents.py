@@ -37,6 +37,8 @@ def _digest(content: bytes) -> str:
 
 
 class MetadataReader:
+    """Reads labels' ``dataset_metadata.json`` through the run's Hub client (or from local folders)."""
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 

@@ -56,6 +56,8 @@ class DispatchedRun:  # what a dispatch with return_run_details answers
 
 @dataclass(frozen=True)
 class Run:
+    """A workflow run, as GitHub lists it: its status, and its conclusion once it completed."""
+
     id: int
     status: str  # requested, queued, pending, waiting, in_progress, completed
     conclusion: str | None  # None until completed; success, failure, cancelled, timed_out, skipped ...

@@ -27,6 +27,8 @@ LOG_TAIL_LINES = 20
 
 @dataclass(frozen=True)
 class JobState:
+    """An HF Job's id and stage (with the Hub's message and the job's page, when given)."""
+
     id: str
     stage: str  # SCHEDULING, RUNNING, or one of FINAL_STAGES
     message: str | None = None
@@ -38,6 +40,8 @@ class JobState:
 
 
 class HfJobs:
+    """The HF Jobs API, called through the Hub client's retry policy and error translation."""
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 

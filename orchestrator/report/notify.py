@@ -145,6 +145,8 @@ def _quiet_apprise() -> None:
 
 
 class _Send(threading.Thread):
+    """One receiver's notification, sent in a thread of its own so that a slow receiver cannot hold the run."""
+
     def __init__(self, plugin: Any, scheme: str, message: dict[str, Any]) -> None:
         super().__init__(daemon=True, name=f"notify-{scheme}")  # a stuck receiver never holds the process
         self.plugin, self.scheme, self.message = plugin, scheme, message

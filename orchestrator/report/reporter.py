@@ -33,6 +33,9 @@ def escape_property(text: str) -> str:
 
 
 class Reporter:
+    """Where the orchestrator's lines go: plain timestamped lines on stderr, or GitHub Actions' workflow
+    commands (groups, annotations), the job summary and the step outputs when running under Actions."""
+
     def __init__(
         self,
         environ: Mapping[str, str],

@@ -33,6 +33,9 @@ RunStatus = Literal["ok", "failed", "error", "dry-run"]
 
 @dataclass(frozen=True)
 class LabelResult:
+    """What one run decided and did for one label: the counts against the threshold, the versions, the
+    outcome, and any error with its hint. One row of the summary."""
+
     label: str
     corrections: int
     dataset_len: int
@@ -66,6 +69,9 @@ class LabelResult:
 
 @dataclass(frozen=True)
 class RunResult:
+    """What one run did: its labels' results, and a run-wide error if it stopped. Its :meth:`to_dict` is the
+    JSON summary (``--json``, ``--summary-file``, the history row)."""
+
     started_at: str
     finished_at: str
     dry_run: bool

@@ -22,6 +22,9 @@ from .lease import RunLock
 
 @dataclass
 class RunContext:
+    """What one run's steps share: settings, boundaries, journal, launchers (one per target), and each
+    label's result as the run goes."""
+
     settings: Settings
     hub: Hub
     reporter: Reporter

@@ -28,6 +28,8 @@ Baselines = dict[str, DatasetMetadata | None]
 
 
 class Executor:
+    """Carries out a plan: baselines, preflight, the dry run's plan, prepare, then the wait and retrains."""
+
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 

@@ -32,6 +32,8 @@ _AS_RESULT: dict[RetrainOutcome, Outcome] = {
 
 
 class Follower:
+    """Looks at each running retrain: its published result first, then its job's status, then the deadline."""
+
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 

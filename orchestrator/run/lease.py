@@ -23,6 +23,8 @@ def iso(moment: datetime | None = None) -> str:
 
 
 class RunLock:
+    """The run's lease on the state database: taken (or waited for), kept alive by a heartbeat, given back."""
+
     def __init__(
         self, store: StateStore, reporter: Reporter, *, clock: Callable[[], float], sleep: Callable[[float], None]
     ) -> None:

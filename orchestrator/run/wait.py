@@ -22,6 +22,9 @@ from .follow import Follower
 
 
 class Waiter:
+    """Polls every waiting label in one loop until each is settled, POLL_TIMEOUT passes, or (non-blocking)
+    once."""
+
     def __init__(self, ctx: RunContext, retrain: Callable[[LabelConfig, str], None]) -> None:
         self.ctx = ctx
         self.retrain = retrain

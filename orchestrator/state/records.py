@@ -38,6 +38,9 @@ def aware(value: datetime | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class LabelState:
+    """One label's row of the state machine: where it stands, what it waits for, and how its last retrain
+    ended."""
+
     label: str
     state: StateName = IDLE
     cursor: int = 0  # corrections counted when the label's last dataset was prepared

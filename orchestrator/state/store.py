@@ -125,6 +125,9 @@ class LostLease(OrchestratorError):
 
 @dataclass
 class StateStore:
+    """The orchestrator's tables on one engine: migrations, the lease, fenced writes (:meth:`write`), and
+    the reads behind ``status`` and ``history``."""
+
     engine: Engine
     clock: Any = field(default=utc_now)
 
