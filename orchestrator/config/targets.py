@@ -37,7 +37,7 @@ class CommandTarget(Frozen):
         return "command " + " ".join(self.command)
 
 
-class JobTarget(Frozen):
+class HfJobTarget(Frozen):
     """Run an HF Job: ``job`` is a Docker image (or a Space, ``hf.co/spaces/owner/name``), ``command`` its
     command; ``{label}``, ``{labels}`` and ``{version}`` are filled in as for commands. ``secrets`` names
     variables of the orchestrator's environment whose values the job gets as secrets."""
@@ -88,7 +88,7 @@ def _space(spec: str) -> dict[str, str]:
 
 
 Target = Annotated[
-    Annotated[Union[SpaceTarget, CommandTarget, JobTarget, WorkflowTarget], Field(discriminator="kind")],
+    Annotated[Union[SpaceTarget, CommandTarget, HfJobTarget, WorkflowTarget], Field(discriminator="kind")],
     BeforeValidator(shorthand(_space, {"space": "space", "job": "job", "github": "github", "command": "command"})),
 ]
 

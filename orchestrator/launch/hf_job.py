@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 
 from .. import redact
-from ..config.targets import JobTarget
+from ..config.targets import HfJobTarget
 from ..contracts.actions import environment, fill, hf_job_labels
 from ..errors import LaunchError, OrchestratorError
 from ..remote.hfjobs import HfJobs
@@ -15,14 +15,14 @@ from ..state.records import Action
 from .protocol import Found, Launched, Launcher, Status
 
 
-class JobLauncher(Launcher):
+class HfJobLauncher(Launcher):
     """Start an HF Job with ``HfApi.run_job`` and follow its stage.
 
     The job carries labels derived from the action's idempotency key, so that after a crash the next run
     finds it (:meth:`evidence`) instead of starting a second one. Its ref is ``namespace/job id``.
     """
 
-    def __init__(self, target: JobTarget, hub: Hub, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, target: HfJobTarget, hub: Hub, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(target)
         self.jobs = HfJobs(hub)
         self.environ = os.environ if environ is None else environ
@@ -87,5 +87,5 @@ class JobLauncher(Launcher):
         return Status("failed", f"HF Job {job_id} ended {state.stage}{why}", logs)
 
 
-def make(target: JobTarget, hub: Hub, environ: Mapping[str, str] | None) -> JobLauncher:
-    return JobLauncher(target, hub, environ)
+def make(target: HfJobTarget, hub: Hub, environ: Mapping[str, str] | None) -> HfJobLauncher:
+    return HfJobLauncher(target, hub, environ)
