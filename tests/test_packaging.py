@@ -57,18 +57,24 @@ def test_example_configs_parse(example):
 
 
 def test_the_built_wheel_carries_every_module_and_migration(tmp_path):
-    """The workflow installs the package non-editable: migrations and data files must be in the wheel."""
+    """The workflow installs the package non-editable: migrations and data files must be in the wheel, and nothing
+    else (no module that moved away). Built from a copy of the sources, as a clean clone would build it."""
+    import shutil
     import subprocess
     import zipfile
 
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "site", "artifacts", "orchestrator-demo"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         check=True,
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("continuous_learning_orchestrator-*.whl")  # the distribution name
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"orchestrator/{p.relative_to(REPO / 'orchestrator').as_posix()}" for p in (REPO / "orchestrator").rglob("*.py")}
+    assert {name for name in names if name.endswith(".py")} == expected
     expected |= {
         "orchestrator/.env_examples",
         "orchestrator/requirements.txt",

@@ -2,8 +2,9 @@
 
 Precedence, highest first: process environment, ``.env``, the TOML file, built-in defaults. The seed's
 variables (``THRESHOLD_DEPARTMENT``, ``RETRAIN_DEPT_REPO``, ...) keep their meaning; the TOML file adds
-any number of labels. No other module reads a setting from the environment: the command line hands this one
-``os.environ``, and tests hand it a mapping of their own.
+any number of labels. The command line hands this module ``os.environ`` (tests hand it a mapping of their own);
+what it read is kept as ``Settings.environ``, where the launchers and the GitHub client find the tokens and
+secrets they pass on (``GITHUB_TOKEN``, an HF Job's ``secrets``).
 
 What each setting is lives in :mod:`orchestrator.config.settings` (the schema); this module's own work is to
 gather the values and remember where every one came from, so that an error names the variable

@@ -7,7 +7,7 @@
   "सडकमा" at every vowel sign).
 - **Classifier.** A linear SVM with balanced class weights: the rare classes count as much as the
   common ones, which is what macro-F1 measures. Rows can carry a training weight (model-labelled rows
-  count less than gold ones, see :mod:`orchestrator.jobs.recipes`).
+  count less than gold ones, see :mod:`orchestrator.jobs.candidates`).
 - **Scores.** ``predict_scores`` gives the softmax of the SVM's margins: they rank the classes and sum
   to 1, but they are not calibrated probabilities.
 

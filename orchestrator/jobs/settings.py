@@ -95,7 +95,7 @@ def load_job_settings(
     require_env_file: bool = False,
     overrides: Mapping[str, Any] | None = None,
 ) -> JobSettings:
-    """The core settings (:func:`orchestrator.config.load_settings`, same precedence and errors), plus the
+    """The core settings (:func:`orchestrator.config.loader.load_settings`, same precedence and errors), plus the
     jobs' own: the ``[jobs]`` section and the moved label keys the core loader handed over."""
     core = load_settings(
         environ, config_file=config_file, env_file=env_file, require_env_file=require_env_file, overrides=overrides

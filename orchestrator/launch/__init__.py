@@ -2,13 +2,12 @@
 of target, loaded only when a target of that kind is used (a run with only Spaces never imports the
 GitHub client).
 
-A new kind of target is a settings shape in :mod:`orchestrator.config.targets` and a module here,
-registered in :data:`KINDS`; the cycle only ever sees the protocol.
+A new kind of target is a settings shape in :mod:`orchestrator.config.targets` and a module here with a
+``make`` function, chosen in :func:`launcher_for`; the cycle only ever sees the protocol.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -17,11 +16,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..remote.hub import Hub
     from .protocol import Launcher
 
-# Each kind of target (its ``kind`` field): the module of its launcher, whose ``make`` builds one.
-KINDS: dict[str, str] = {"space": "space", "command": "command", "job": "hf_job", "github": "workflow"}
-
 
 def launcher_for(target: Target, hub: Hub, environ: Mapping[str, str] | None = None) -> Launcher:
     """The launcher of ``target``, with the run's Hub client and the environment the settings were read
-    from (the process environment over ``.env``; None: the process environment)."""
-    return importlib.import_module(f"{__name__}.{KINDS[target.kind]}").make(target, hub, environ or None)
+    from (the process environment over ``.env``; None: the process environment). Each kind's module is
+    imported here, when a target of that kind is first used."""
+    if target.kind == "space":
+        from .space import make
+    elif target.kind == "command":
+        from .command import make
+    elif target.kind == "job":
+        from .hf_job import make
+    elif target.kind == "github":
+        from .workflow import make
+    else:  # pragma: no cover - the settings admit no other kind
+        raise ValueError(f"no launcher for targets of kind {target.kind!r}")
+    return make(target, hub, environ or None)

@@ -5,7 +5,7 @@ Two sources tell how a retrain ended, read in this order:
 1. the result the retrain publishes (``retrain_result.json``, :mod:`orchestrator.contracts.retrain_result`), where the
    label's ``result`` points; read with conditional GETs, and only a document for the awaited dataset
    version counts;
-2. the launched job's own status (:meth:`~orchestrator.launch.Launcher.status`): an HF Job's stage, a
+2. the launched job's own status (:meth:`~orchestrator.launch.protocol.Launcher.status`): an HF Job's stage, a
    GitHub run's conclusion, a command's exit. A failed job fails the label, with the tail of its logs; a
    job that succeeded without publishing a result (none is configured) is ``completed``.
 

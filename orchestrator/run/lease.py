@@ -1,7 +1,7 @@
 """The run lock: one run at a time acts, under a lease that a heartbeat extends while the run is alive.
 
 The lease is a row in the state database with an owner, an expiry and a fence number; every state write
-checks the fence (:meth:`orchestrator.state.StateStore.write`), so a run whose lease was taken over
+checks the fence (:meth:`orchestrator.state.store.StateStore.write`), so a run whose lease was taken over
 stops writing at once.
 """
 
