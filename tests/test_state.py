@@ -78,7 +78,7 @@ def test_migrate_from_0002_keeps_label_states_and_adds_the_outcome_columns(db_ur
     columns = {c["name"] for c in inspect(engine).get_columns("orchestrator_label_state")}
     assert "last_outcome" not in columns
     assert store.migrate() is True
-    assert store.schema_version() == HEAD == "0003"
+    assert store.schema_version() == HEAD and HEAD >= "0003"  # 0003's columns, and any later revision's
     states = store.labels()
     assert states["department"].state == "prepare_requested" and states["department"].cursor == 40
     assert states["department"].baseline_version == "v1" and states["department"].requested_at is not None
@@ -93,6 +93,29 @@ def test_migrate_from_0002_keeps_label_states_and_adds_the_outcome_columns(db_ur
     urgency = store.labels()["urgency"]
     assert (urgency.last_outcome, urgency.last_metric, urgency.retrain_ref) == ("deployed", 0.8125, "owner/job1")
     assert urgency.retrain_started_at is not None and urgency.retrain_started_at.tzinfo is not None
+
+
+def test_migrate_from_0003_widens_the_ledger_and_adds_the_prepare_columns(db_url):
+    """0004 upgrades a 0003 database in place: the ledger then holds any number of labels and any target,
+    label rows survive, and the new prepare columns start empty."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        upgrade(conn, "0003")
+        conn.execute(
+            text("INSERT INTO orchestrator_label_state (label, state, cursor, last_outcome) "
+                 "VALUES ('department', 'idle', 40, 'deployed')")
+        )
+    store = StateStore(engine)
+    assert store.migrate() is True and store.schema_version() == HEAD == "0004"
+    department = store.labels()["department"]
+    assert (department.cursor, department.last_outcome, department.prepare_ref, department.prepare_failed_at) == (
+        40, "deployed", None, None)
+    names = tuple(f"topic_{i:03d}_{'x' * 30}" for i in range(100))  # 4,000 characters of labels
+    target = "command " + " ".join(["--an-argument"] * 100)
+    lease = store.acquire("me", 60)
+    with store.write(lease) as tx:
+        assert tx.intent(Action("prepare", names, "prepare:r1:digest", target=target), run_id="r1")
+    assert store.action("prepare:r1:digest").labels == names and store.action("prepare:r1:digest").target == target
 
 
 def test_lease_is_exclusive_until_released_or_expired(db_url):

@@ -16,7 +16,9 @@ from pydantic import ConfigDict, Field, field_validator
 from .. import redact
 from .fields import Frozen, Seconds
 
-Event = Literal["run_failed", "label_failed", "timed_out", "prepare_expired", "deployed", "rejected"]
+Event = Literal[
+    "run_failed", "label_failed", "timed_out", "prepare_expired", "deployed", "rejected", "prepare_failed", "not_deployed"
+]
 EVENTS: tuple[Event, ...] = get_args(Event)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")
 _BETWEEN_URLS = re.compile(r"[\s,]+(?=[A-Za-z][A-Za-z0-9+.-]*://)")  # keeps "?to=a@x.org,b@y.org" whole

@@ -2,7 +2,7 @@
 
 Per label the plan says one of:
 
-- ``skip``: below its threshold, nothing pending;
+- ``skip``: below its threshold, nothing pending (or its last prepare failed, and no new feedback came);
 - ``fire``: its threshold is reached: prepare a dataset;
 - ``pending``: a prepare was requested earlier: wait for the new dataset version;
 - ``ready``: its dataset arrived (or a retrain intent was settled): retrain on it;
@@ -20,7 +20,7 @@ label keeps the step its state gives, and the next real run settles that action 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..config.settings import LabelConfig, Settings
@@ -81,7 +81,7 @@ def make_plan(
     entries = []
     for label in settings.labels:
         state = states.get(label.name) or LabelState(label.name)
-        decision = decide(label, counts[label.name], since=0 if cumulative else state.cursor)
+        decision = _unless_failed(decide(label, counts[label.name], since=0 if cumulative else state.cursor), state)
         unconfirmed_action = open_by_label.get(label.name)
         step, reason = _step(state, decision, label.name in blocked)
         if unconfirmed_action is not None:
@@ -91,6 +91,17 @@ def make_plan(
             )
         entries.append(LabelPlan(label, step, reason, decision, state, unconfirmed_action))
     return Plan(tuple(entries), cumulative)
+
+
+def _unless_failed(decision: Decision, state: LabelState) -> Decision:
+    """A prepare that failed is not launched again for the same feedback on its own: the label fires again
+    once new corrections come (or ``orchestrator retry`` asks)."""
+    if not decision.fire or state.prepare_outcome != "failed" or decision.corrections > (state.prepare_failed_at or 0):
+        return decision
+    return replace(decision, fire=False, reason=(
+        f"{decision.reason}, but its prepare for these {decision.corrections} corrections failed: it is not launched "
+        f"again for the same feedback (new corrections, or `orchestrator retry --label {state.label}`, launch it)"
+    ))
 
 
 def _step(state: LabelState, decision: Decision, blocked: bool) -> tuple[Step, str]:

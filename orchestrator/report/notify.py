@@ -31,10 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover
 Level = Literal["failure", "warning", "success", "info"]  # apprise's NotifyType values
 INSTALL = "pip install 'continuous-learning-orchestrator[notify]'"
 GRACE = 1.0  # seconds past the socket timeout for apprise to give up on its own and say why
-_OUTCOMES: dict[str, Event] = {"failed": "label_failed", "timed out": "timed_out", "expired": "prepare_expired",
-                                "deployed": "deployed", "rejected": "rejected"}
-_LEVELS: dict[Event, Level] = {"run_failed": "failure", "label_failed": "failure", "timed_out": "warning",
-                               "prepare_expired": "warning", "deployed": "success", "rejected": "info"}
+_OUTCOMES: dict[str, Event] = {"failed": "label_failed", "prepare failed": "prepare_failed", "timed out": "timed_out",
+                                "expired": "prepare_expired", "deployed": "deployed", "rejected": "rejected",
+                                "not deployed": "not_deployed"}
+_LEVELS: dict[Event, Level] = {"run_failed": "failure", "label_failed": "failure", "prepare_failed": "failure",
+                               "timed_out": "warning", "prepare_expired": "warning", "deployed": "success",
+                               "rejected": "info", "not_deployed": "warning"}
 _RANK: tuple[Level, ...] = ("info", "success", "warning", "failure")
 
 
@@ -71,6 +73,8 @@ def _label(event: Event, r: LabelResult, link: str | None) -> Notification:
     headline, title, hint = {
         "label_failed": (f"Label {r.label}: the {stage}run failed.", f"{stage}failed",
                          "check the job's logs, then `orchestrator status`"),
+        "prepare_failed": (f"Label {r.label}: its prepare failed, and no new dataset came.", "prepare failed",
+                           f"read the prepare job's logs; `orchestrator retry --label {r.label}` prepares again"),
         "timed_out": (f"Label {r.label}: timed out waiting for its new dataset.", "timed out",
                       "check the prepare job's logs; the next run goes on waiting"),
         "prepare_expired": (f"Label {r.label}: its prepare expired without a new dataset.", "prepare expired",
@@ -80,6 +84,8 @@ def _label(event: Event, r: LabelResult, link: str | None) -> Notification:
         "rejected": (f"Label {r.label}: the retrain's gate kept the deployed model.", "retrain rejected",
                      "nothing: the deployed model stays; if retrains keep being rejected, review the gate and the "
                      "corrections"),
+        "not_deployed": (f"Label {r.label}: the retrain finished without deploying a new model.", "not deployed",
+                         "read the retrain Space's logs: its gate rejected the model, or it failed"),
     }[event]
     version = f"Dataset version: {r.new_version}" + (f" (was {r.old_version})" if r.old_version else "")
     lines = [headline, f"Error: {r.error}" if r.error else None,

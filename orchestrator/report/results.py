@@ -10,8 +10,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Outcomes of a label in one run.
 Outcome = Literal[
-    "skipped", "would prepare", "retrain triggered", "retraining", "deployed", "rejected", "timed out", "failed",
-    "expired", "pending", "already retrained",
+    "skipped", "would prepare", "retrain triggered", "retraining", "deployed", "rejected", "not deployed", "timed out",
+    "failed", "prepare failed", "expired", "pending", "already retrained",
 ]
 SKIPPED: Outcome = "skipped"  # below threshold
 PLANNED: Outcome = "would prepare"  # dry run
@@ -19,6 +19,8 @@ RETRAINED: Outcome = "retrain triggered"  # launched, and its outcome is not fol
 RETRAIN_RUNNING: Outcome = "retraining"  # launched, its outcome followed until it ends (here or in a later run)
 DEPLOYED: Outcome = "deployed"  # the retrain ended and deployed its model
 REJECTED: Outcome = "rejected"  # the retrain ended and its gate kept the deployed model
+NOT_DEPLOYED: Outcome = "not deployed"  # a seed retrain Space finished without a new model (rejected or failed)
+PREPARE_FAILED: Outcome = "prepare failed"  # the prepare failed, or finished without the label's dataset
 EXPIRED: Outcome = "expired"  # PREPARE_DEADLINE passed with no new dataset: idle again
 TIMED_OUT: Outcome = "timed out"
 FAILED: Outcome = "failed"
@@ -64,7 +66,7 @@ class LabelResult:
 
     @property
     def failed(self) -> bool:
-        return self.outcome in (FAILED, TIMED_OUT, EXPIRED)
+        return self.outcome in (FAILED, PREPARE_FAILED, TIMED_OUT, EXPIRED)
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,9 @@ class Executor:
                     etag=ctx.etags.get(label.name),
                     dataset_version=None,
                     requested_at=now,
+                    prepare_ref=None,
+                    prepare_failed_at=None,
+                    prepare_outcome=None,
                     last_error=None,
                 )
                 for label in members
@@ -186,7 +189,9 @@ class Executor:
                     ctx.note_state(name)
                 continue
             ctx.crash_point("after_prepare_launch")
-            journal.record(result=action.settled("ok", launched.detail))
+            # the launched prepare is followed as the labels wait: it may fail, or end without their datasets
+            followed = [journal.state(name).with_(prepare_ref=launched.ref) for name in names]
+            journal.record(*followed, result=action.settled("ok", launched.detail))
             ctx.crash_point("after_prepare_recorded")
             ctx.reporter.info(f"prepare launched: {launched.target} ({launched.detail}) for {', '.join(names)}")
             for line in launched.output:

@@ -112,8 +112,9 @@ def _record_sent(
     """Record ``action`` as having happened: a retrain also leaves its label idle, that version retrained
     (or ``retraining``, its outcome followed, when ``ref`` names what it started)."""
     journal = ctx.journal
-    done = []
     if action.kind == "retrain":
         follow = ref is not None and ctx.follows(labels[0], launcher)
         done = [journal.state(labels[0].name).retrained(action.version, ref=ref, follow=follow)]
+    else:  # the labels wait for their datasets, following the prepare when it is known what it started
+        done = [journal.state(label.name).with_(prepare_ref=ref) for label in labels if ref is not None]
     journal.record(*done, result=action.settled(result, detail))

@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 from ..config.settings import LabelConfig
 from ..contracts.metadata import DatasetMetadata
-from ..errors import AuthError, HubError, MetadataError, OrchestratorError, RemoteUnavailable
+from ..config.targets import Target
+from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
+from ..launch.protocol import Status
 from ..plan.rules import has_arrived
-from ..report.results import EXPIRED, PENDING, RETRAIN_RUNNING, TIMED_OUT
-from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, utc_now
+from ..report.results import EXPIRED, PENDING, PREPARE_FAILED, RETRAIN_RUNNING, TIMED_OUT
+from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, LabelState, utc_now
 from .context import RunContext
 from .follow import Follower
 
@@ -30,6 +32,7 @@ class Waiter:
         self.retrain = retrain
         self.follower = Follower(ctx)
         self.latest: dict[str, DatasetMetadata | None] = {}
+        self.prepares: dict[tuple[Target, str], Status | None] = {}  # this round's look at each launched prepare
 
     def wait(self, labels: list[LabelConfig], *, once: list[LabelConfig] = ()) -> None:
         """Poll ``labels`` until each is settled or POLL_TIMEOUT (blocking mode), and ``once`` (retrains
@@ -47,6 +50,7 @@ class Waiter:
         with ctx.reporter.progress(list(waiting), timeout) as progress:
             first = True
             while True:
+                self.prepares.clear()  # a prepare that several labels wait for is looked at once per round
                 for name, label in list(waiting.items()):
                     if self._poll(label, progress):
                         del waiting[name]
@@ -74,6 +78,9 @@ class Waiter:
         state = journal.state(name)
         if state.state == RETRAINING:
             return self.follower.poll(label, progress)
+        # How its prepare stands, read before the dataset: a dataset published just before the prepare ended
+        # is seen by the read that follows.
+        ended = self._prepare_ended(label, state)
         try:
             seen = ctx.reader.read(label, etag=ctx.etags.get(name))
         except AuthError:
@@ -102,6 +109,7 @@ class Waiter:
             journal.record(
                 state.with_(
                     state=DATASET_READY,
+                    prepare_ref=None,
                     dataset_version=current.version_tag,
                     etag=ctx.etags.get(name),
                     cursor=state.pending_corrections if state.pending_corrections is not None else state.cursor,
@@ -111,6 +119,8 @@ class Waiter:
             ctx.update(name, num_samples=current.num_samples)
             self.retrain(label, current.version_tag)
             return journal.state(name).state != RETRAINING or self.follower.poll(label, progress)
+        if ended is not None:
+            return self._prepare_failed(label, ended, current)
         if seen.status == "changed" and ctx.etags.get(name) != state.etag:
             journal.record(state.with_(etag=ctx.etags.get(name)))  # the next run's GET stays conditional
         if current is None:
@@ -120,6 +130,60 @@ class Waiter:
                 name, f"current_len={current.num_samples} required_len={required} version={current.version_tag}"
             )
         return False
+
+    def _prepare_ended(self, label: LabelConfig, state: LabelState) -> Status | None:
+        """The launched prepare's status when it has ended (failed, or finished) without the label's dataset
+        having arrived before; None while it runs, or when it cannot be followed (no ref recorded)."""
+        if state.state != PREPARE_REQUESTED or state.prepare_ref is None:
+            return None
+        ctx = self.ctx
+        target = ctx.settings.prepare_target(label)
+        key = (target, state.prepare_ref)
+        if key not in self.prepares:
+            try:  # a refused token is not caught: it stops the run
+                self.prepares[key] = ctx.launcher(target).status(state.prepare_ref)
+            except RemoteUnavailable:
+                self.prepares[key] = None  # a bad minute: look again next round
+            except (HubError, LaunchError) as exc:
+                if (label.name, exc.message) not in ctx.warned:
+                    ctx.warned.add((label.name, exc.message))
+                    ctx.reporter.warning(f"could not check the prepare: {exc.message}", title=f"label {label.name}")
+                self.prepares[key] = None
+        status = self.prepares[key]
+        return status if status is not None and status.phase != "running" else None
+
+    def _prepare_failed(self, label: LabelConfig, status: Status, seen: DatasetMetadata | None) -> bool:
+        """The prepare ended and the label's dataset did not arrive: the label fails now, not at
+        PREPARE_DEADLINE, and is not prepared again for the same feedback on its own."""
+        ctx, name = self.ctx, label.name
+        state = ctx.journal.state(name)
+        target = ctx.settings.prepare_target(label).describe()
+        if status.phase == "failed":
+            tail = "\n".join(status.logs[-10:])
+            why = status.detail + (f"; the end of its logs:\n{tail}" if tail else "")
+        else:
+            why = f"{status.detail}, and {self._missing(state, seen)}"
+        error = OrchestratorError(
+            f"the prepare ({target}) failed: {why}",
+            hint=f"read the prepare job's logs; `orchestrator retry --label {name}` launches it again for the same "
+            "feedback (new corrections launch it again too)",
+        )
+        ctx.journal.record(
+            state.with_(
+                state=IDLE, requested_at=None, prepare_ref=None, prepare_outcome="failed",
+                prepare_failed_at=state.pending_corrections, last_error=error.message,
+            )
+        )
+        ctx.fail(name, error, outcome=PREPARE_FAILED)
+        ctx.note_state(name)
+        return True
+
+    @staticmethod
+    def _missing(state: LabelState, seen: DatasetMetadata | None) -> str:
+        """Why the awaited dataset is not there yet, in a few words."""
+        if seen is not None and seen.version_tag != state.baseline_version:
+            return f"version {seen.version_tag} has num_samples={seen.num_samples} < required {state.required}"
+        return f"version_tag is still {state.baseline_version or 'missing'}"
 
     def _failed(self, name: str, exc: OrchestratorError) -> bool:
         self.ctx.journal.record(self.ctx.journal.state(name).with_(last_error=exc.message))
@@ -141,18 +205,19 @@ class Waiter:
             "the label is idle again and may be prepared on the next run",
             hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
         )
-        ctx.journal.record(state.with_(state=IDLE, requested_at=None, last_error=error.message))
+        ctx.journal.record(
+            state.with_(
+                state=IDLE, requested_at=None, prepare_ref=None, prepare_outcome="expired",
+                prepare_failed_at=state.pending_corrections, last_error=error.message,
+            )
+        )
         ctx.fail(name, error, outcome=EXPIRED)
         ctx.note_state(name)
         return True
 
     def _still_pending(self, name: str, seen: DatasetMetadata | None) -> None:
         ctx = self.ctx
-        state = ctx.journal.state(name)
-        if seen is not None and seen.version_tag != state.baseline_version:
-            why = f"version {seen.version_tag} has num_samples={seen.num_samples} < required {state.required}"
-        else:
-            why = f"version_tag is still {state.baseline_version or 'missing'}"
+        why = self._missing(ctx.journal.state(name), seen)
         if not ctx.settings.wait:
             ctx.update(name, outcome=PENDING)
             ctx.reporter.info(f"[{name}] still pending ({why}); a later run checks again")

@@ -22,7 +22,11 @@ DATASET_READY: StateName = "dataset_ready"
 RETRAIN_REQUESTED: StateName = "retrain_requested"
 RETRAINING: StateName = "retraining"
 # How a retrain ended. ``completed``: it finished, and published no result that tells deployed from rejected.
-RetrainOutcome = Literal["deployed", "rejected", "failed", "completed"]
+# ``not_deployed``: a seed retrain Space finished without a new model (its gate rejected it, or it failed).
+RetrainOutcome = Literal["deployed", "rejected", "failed", "completed", "not_deployed"]
+# How a prepare that delivered no dataset ended: its job failed (or finished without publishing), or its
+# PREPARE_DEADLINE passed.
+PrepareOutcome = Literal["failed", "expired"]
 
 
 def utc_now() -> datetime:
@@ -62,6 +66,10 @@ class LabelState:
     last_outcome_at: datetime | None = None
     last_metric: float | None = None  # the deployed model's headline metric, from the last deploy
     last_metric_name: str | None = None
+    prepare_ref: str | None = None  # the launched prepare being followed: a Space, an HF Job id, a GitHub run id
+    prepare_failed_at: int | None = None  # corrections a failed (or expired) prepare was for: not launched again for them
+    prepare_outcome: PrepareOutcome | None = None  # how the last prepare that did not deliver ended
+    model_marker: str | None = None  # the model repo's metadata when the retrain was launched (a seed Space's)
 
     @property
     def pending(self) -> bool:

@@ -51,7 +51,7 @@ from ..remote.database import translate_errors
 from .records import Action, LabelState, Lease, aware, utc_now
 
 VERSION_TABLE = "orchestrator_schema_version"
-HEAD = "0003"  # the newest revision in orchestrator/state/migrations/versions (a test keeps them in step)
+HEAD = "0004"  # the newest revision in orchestrator/state/migrations/versions (a test keeps them in step)
 LOCK_NAME = "cycle"
 _PG_MIGRATION_LOCK = 0x6F726368  # "orch": serialises concurrent first runs creating the tables
 
@@ -100,6 +100,10 @@ label_state = Table(
     Column("last_outcome_at", DateTime(timezone=True)),
     Column("last_metric", Float),
     Column("last_metric_name", String(64)),
+    Column("prepare_ref", String(255)),
+    Column("prepare_failed_at", Integer),
+    Column("prepare_outcome", String(16)),
+    Column("model_marker", Text),
 )
 actions = Table(
     "orchestrator_actions",
@@ -107,8 +111,8 @@ actions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key", String(512), nullable=False, unique=True),
     Column("kind", String(16), nullable=False),
-    Column("labels", String(512), nullable=False),
-    Column("target", String(512), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("target", Text, nullable=False),
     Column("version", String(255)),
     Column("run_id", String(32), nullable=False),
     Column("intent_at", DateTime(timezone=True), nullable=False),
