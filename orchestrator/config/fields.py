@@ -1,13 +1,14 @@
 """The field types the settings are made of, shared by every module that defines a settings shape
 (``settings.py``, ``targets.py``, ``sources.py``, ``notify.py``, and the reference jobs' own): safe SQL
-identifiers, Hub repo ids, flags, thresholds, frozen models, and the one shorthand parser of "Hub or local"
-values (:func:`shorthand`).
+identifiers, Hub repo ids, flags, thresholds, frozen models, the one shorthand parser of "Hub or local"
+values (:func:`shorthand`), and the hint at the key a misspelt one probably meant (:func:`did_you_mean`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -100,6 +101,16 @@ def shorthand(string: Callable[[str], Any], tables: Mapping[str, str | Table]) -
             for key, kind in tables.items():
                 if key in value:
                     return {"kind": kind, **value} if isinstance(kind, str) else kind(value)
+            # no key says which kind: name the misspelt one, or the keys that would
+            misspelt = [f"unknown key {key!r}{hint}" for key in value if (hint := did_you_mean(str(key), tables))]
+            needed = ", ".join(repr(key) for key in tables)
+            raise ValueError("; ".join(misspelt) or f"the table needs one of the keys {needed}, which says what it is")
         return value
 
     return parse
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'flavor'?)`` when a known key is close to ``key``, else an empty string."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -96,7 +96,10 @@ class LabelConfig(Frozen):
     def _metadata_from_dataset(cls, values: Any) -> Any:
         """Without ``metadata``, watch the ``dataset_metadata.json`` of the label's ``dataset``."""
         if isinstance(values, Mapping) and values.get("metadata") is None and values.get("dataset") is not None:
-            dataset = _location(values["dataset"])
+            try:
+                dataset = _location(values["dataset"])
+            except ValueError:  # the dataset field says what is wrong with it
+                return values
             if isinstance(dataset, Mapping) and dataset.get("kind") == "hub":
                 metadata = {"repo": dataset.get("repo")}
             elif isinstance(dataset, Mapping) and dataset.get("kind") == "local":
