@@ -234,6 +234,43 @@ def test_the_command_line_names_a_misspelt_key_in_a_target_table_and_exits_2(tmp
     assert "Traceback" not in done.stderr and "Extra inputs" not in done.stderr
 
 
+GITHUB_REPOS_ACCEPTED = ["octo-org/.github", "Owner-1/my.repo_name-2", "a" * 39 + "/r", "o/" + "r" * 100]
+GITHUB_REPOS_REFUSED = [
+    ("noslash", ""),
+    ("o/r/x", ""),
+    ("-octo/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("octo-/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("oc--to/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("octo_org/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("a" * 40 + "/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("o/" + "r" * 101, "a repository name is up to 100 letters, digits, '.', '-' and '_'"),
+    ("o/my repo", "a repository name is up to 100 letters, digits, '.', '-' and '_'"),
+    ("o/..", "a repository name is up to 100 letters, digits, '.', '-' and '_'"),
+    ("o/models.git", "write the repository's name without '.git'"),
+]
+
+
+@pytest.mark.parametrize("repo", GITHUB_REPOS_ACCEPTED)
+def test_a_github_repository_is_what_github_allows(tmp_path, repo):
+    config = tmp_path / "c.toml"
+    config.write_text(HEAD + f'metadata = "x"\nretrain = {{ github = "{repo}", workflow = "retrain.yml" }}\n')
+    assert load_settings({}, config_file=config, env_file=None).labels[0].retrain.github == repo
+    assert load({"WEBHOOK_FORWARD_REPO": repo}).serve.forward_to == repo
+
+
+@pytest.mark.parametrize(("repo", "why"), GITHUB_REPOS_REFUSED)
+def test_a_workflow_target_names_a_bad_github_repository_as_one(tmp_path, repo, why):
+    (problem,) = toml_problems(tmp_path, f'metadata = "x"\nretrain = {{ github = "{repo}", workflow = "retrain.yml" }}\n')
+    assert problem == f"labels.x.retrain: {repo!r} is not a GitHub repository of the form owner/name" + (f": {why}" if why else "")
+
+
+@pytest.mark.parametrize(("repo", "why"), GITHUB_REPOS_REFUSED)
+def test_the_forwarding_repository_is_named_as_a_github_repository(repo, why):
+    message = error_for({"WEBHOOK_FORWARD_REPO": repo})
+    assert f"WEBHOOK_FORWARD_REPO: {repo!r} is not a GitHub repository of the form owner/name" in message
+    assert why in message and "Hub repo id" not in message
+
+
 def test_broken_toml_and_missing_file_are_config_errors(tmp_path):
     broken = tmp_path / "broken.toml"
     broken.write_text("[labels\n")
