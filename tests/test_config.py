@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import run_cli
 
 from orchestrator import redact
 from orchestrator.config.loader import load_settings
@@ -156,6 +157,118 @@ def test_toml_errors_name_the_key(tmp_path, snippet, fragment):
     with pytest.raises(ConfigError) as caught:
         load_settings({}, config_file=config, env_file=None)
     assert fragment in str(caught.value)
+
+
+HEAD = '[orchestrator]\ndatabase_url = "sqlite://"\n[prepare]\ntarget = "o/p"\n[labels.x]\nthreshold = 1\n'
+
+
+def toml_problems(tmp_path, text: str) -> list[str]:
+    """The lines of the configuration error ``text`` (after HEAD) gives, the file's name left out."""
+    config = tmp_path / "c.toml"
+    config.write_text(HEAD + text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, config_file=config, env_file=None)
+    assert caught.value.exit_code == 2
+    message = caught.value.message.removeprefix("invalid configuration: ")
+    return [line.strip().removeprefix("- ").removeprefix("c.toml: ") for line in message.strip().splitlines()]
+
+
+@pytest.mark.parametrize(("snippet", "problems"), [
+    # every kind of target: an HF Job, a GitHub workflow, a Space, a command; as a label's prepare target too
+    ('metadata = "x"\nretrain = { job = "python:3.12", command = ["x"], flavour = "a10g-small" }\n',
+     ["labels.x.retrain: unknown key 'flavour' (did you mean 'flavor'?)"]),
+    ('metadata = "x"\nretrain = { github = "o/r", workflw = "x.yml" }\n',
+     ["labels.x.retrain: 'workflow' is required", "labels.x.retrain: unknown key 'workflw' (did you mean 'workflow'?)"]),
+    ('metadata = "x"\nretrain = { space = "o/r", spcae = "o/s" }\n', ["labels.x.retrain: unknown key 'spcae' (did you mean 'space'?)"]),
+    ('metadata = "x"\nretrain = { command = ["x"], timout = 3 }\n', ["labels.x.retrain: unknown key 'timout' (did you mean 'timeout'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\nprepare = { command = ["x"], cwdd = "." }\n',
+     ["labels.x.prepare: unknown key 'cwdd' (did you mean 'cwd'?)"]),
+    # no key says which kind of target: the misspelt one is named, or the keys that would say it
+    ('metadata = "x"\nretrain = { githb = "o/r", workflow = "x.yml" }\n', ["labels.x.retrain: unknown key 'githb' (did you mean 'github'?)"]),
+    ('metadata = "x"\nretrain = { workflow = "x.yml" }\n',
+     ["labels.x.retrain: the table needs one of the keys 'space', 'job', 'github', 'command', which says what it is"]),
+    # every kind of source and location: a Hub repo (metadata, result), a local folder, a dataset repo
+    ('retrain = "o/r"\nmetadata = { repo = "o/d", revison = "v1" }\n', ["labels.x.metadata: unknown key 'revison' (did you mean 'revision'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\nresult = { repo = "o/m", paht = "r.json" }\n',
+     ["labels.x.result: unknown key 'paht' (did you mean 'path'?)"]),
+    ('retrain = "o/r"\nmetadata = { path = "/tmp", pth = "x" }\n', ["labels.x.metadata: unknown key 'pth' (did you mean 'path'?)"]),
+    ('retrain = "o/r"\nmetadata = { rpo = "o/d" }\n', ["labels.x.metadata: unknown key 'rpo' (did you mean 'repo'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\ndataset = { repo = "o/d", rpo = "o/e" }\n', ["labels.x.dataset: unknown key 'rpo' (did you mean 'repo'?)"]),
+    ('retrain = "o/r"\ndataset = { rpo = "o/d" }\n',  # no metadata: it would have been the dataset's
+     ["labels.x.metadata (or HF_HUB_METADATA_X): is required but not set", "labels.x.dataset: unknown key 'rpo' (did you mean 'repo'?)"]),
+    # the label itself, [notify], [serve], [hub] and the globals
+    ('metadata = "x"\nretrain = "o/r"\nthreshhold = 2\n', ["labels.x: unknown key 'threshhold' (did you mean 'threshold'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\n[notify]\nevent = ["deployed"]\n', ["notify: unknown key 'event' (did you mean 'events'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\n[serve]\nwebhook_secet = "s3cr3t-value"\n',
+     ["serve: unknown key 'webhook_secet' (did you mean 'webhook_secret'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\n[hub]\nendpont = "https://h"\n', ["hub: unknown key 'endpont' (did you mean 'endpoint'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\n[notfy]\nurls = "x"\n', ["unknown key 'notfy' (did you mean 'notify'?)"]),
+    ('metadata = "x"\nretrain = "o/r"\nprepare = { space = "o/p", xyz = 1 }\n', ["labels.x.prepare: unknown key 'xyz'"]),
+])
+def test_a_key_unknown_or_missing_inside_a_table_is_named(tmp_path, snippet, problems):
+    assert toml_problems(tmp_path, snippet) == problems
+
+
+def test_a_misspelt_global_names_its_section_and_every_problem_is_reported_at_once(tmp_path):
+    text = ('metadata = "x"\nretrain = { job = "img", command = ["x"], flavour = "a10g-small" }\n'
+            'prepare = { github = "o/r", workflw = "x.yml" }\n')
+    config = tmp_path / "c.toml"
+    config.write_text(HEAD.replace("[orchestrator]\n", "[orchestrator]\npoll_intervall = 3\n") + text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, config_file=config, env_file=None)
+    assert caught.value.message == (
+        "invalid configuration: "
+        "\n  - c.toml: labels.x.retrain: unknown key 'flavour' (did you mean 'flavor'?)"
+        "\n  - c.toml: labels.x.prepare: 'workflow' is required"
+        "\n  - c.toml: labels.x.prepare: unknown key 'workflw' (did you mean 'workflow'?)"
+        "\n  - c.toml: orchestrator: unknown key 'poll_intervall' (did you mean 'poll_interval'?)"
+    )
+
+
+def test_the_command_line_names_a_misspelt_key_in_a_target_table_and_exits_2(tmp_path):
+    config = tmp_path / "file.toml"
+    config.write_text(HEAD + 'metadata = "x"\nretrain = { job = "python:3.12", command = ["x"], flavour = "a10g-small" }\n')
+    done = run_cli({}, "run", "--dry-run", "--config", str(config))
+    assert done.returncode == 2, done.stderr
+    assert "file.toml: labels.x.retrain: unknown key 'flavour' (did you mean 'flavor'?)" in done.stderr
+    assert "Traceback" not in done.stderr and "Extra inputs" not in done.stderr
+
+
+GITHUB_REPOS_ACCEPTED = ["octo-org/.github", "Owner-1/my.repo_name-2", "a" * 39 + "/r", "o/" + "r" * 100]
+GITHUB_REPOS_REFUSED = [
+    ("noslash", ""),
+    ("o/r/x", ""),
+    ("-octo/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("octo-/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("oc--to/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("octo_org/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("a" * 40 + "/r", "an owner is up to 39 letters, digits and single hyphens, neither first nor last"),
+    ("o/" + "r" * 101, "a repository name is up to 100 letters, digits, '.', '-' and '_'"),
+    ("o/my repo", "a repository name is up to 100 letters, digits, '.', '-' and '_'"),
+    ("o/..", "a repository name is up to 100 letters, digits, '.', '-' and '_'"),
+    ("o/models.git", "write the repository's name without '.git'"),
+]
+
+
+@pytest.mark.parametrize("repo", GITHUB_REPOS_ACCEPTED)
+def test_a_github_repository_is_what_github_allows(tmp_path, repo):
+    config = tmp_path / "c.toml"
+    config.write_text(HEAD + f'metadata = "x"\nretrain = {{ github = "{repo}", workflow = "retrain.yml" }}\n')
+    assert load_settings({}, config_file=config, env_file=None).labels[0].retrain.github == repo
+    assert load({"WEBHOOK_FORWARD_REPO": repo}).serve.forward_to == repo
+
+
+@pytest.mark.parametrize(("repo", "why"), GITHUB_REPOS_REFUSED)
+def test_a_workflow_target_names_a_bad_github_repository_as_one(tmp_path, repo, why):
+    (problem,) = toml_problems(tmp_path, f'metadata = "x"\nretrain = {{ github = "{repo}", workflow = "retrain.yml" }}\n')
+    assert problem == f"labels.x.retrain: {repo!r} is not a GitHub repository of the form owner/name" + (f": {why}" if why else "")
+
+
+@pytest.mark.parametrize(("repo", "why"), GITHUB_REPOS_REFUSED)
+def test_the_forwarding_repository_is_named_as_a_github_repository(repo, why):
+    message = error_for({"WEBHOOK_FORWARD_REPO": repo})
+    assert f"WEBHOOK_FORWARD_REPO: {repo!r} is not a GitHub repository of the form owner/name" in message
+    assert why in message and "Hub repo id" not in message
 
 
 def test_broken_toml_and_missing_file_are_config_errors(tmp_path):

@@ -154,6 +154,19 @@ def test_a_malformed_result_is_a_warning_and_the_deadline_decides(tmp_path, sqli
     assert "retrain_result.json is malformed: dataset_version is missing; decision " in done.stderr
 
 
+def test_a_result_whose_metric_is_not_a_number_is_malformed_not_a_perfect_score(tmp_path, sqlite_url):
+    seed_feedback(sqlite_url, {"department": 40})
+    config = write_config(tmp_path, sqlite_url, {"department": "silent"}, retrain_deadline=1)
+    (tmp_path / "models" / "department").mkdir(parents=True)
+    (tmp_path / "models" / "department" / "retrain_result.json").write_text(json.dumps(
+        {"dataset_version": "department-v2", "decision": "deployed", "metrics": {"macro_f1": True}}))
+    done = run(tmp_path, config, "--json")
+    assert done.returncode == 1, done.stderr
+    (entry,) = json.loads(done.stdout)["labels"]
+    assert entry["outcome"] == "failed" and entry["metric"] is None  # not deployed with macro_f1 1.0000
+    assert "retrain_result.json is malformed: metrics.macro_f1 must be a number, not true" in done.stderr
+
+
 def test_a_retrain_space_is_followed_by_the_result_it_publishes(stub, sqlite_url):
     """The seed's variables plus RETRAIN_RESULT_DEPT: the Space, started by setting DATASET_VERSION,
     publishes retrain_result.json to its model repo, and the run learns "deployed" from it."""

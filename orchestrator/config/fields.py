@@ -1,13 +1,14 @@
 """The field types the settings are made of, shared by every module that defines a settings shape
 (``settings.py``, ``targets.py``, ``sources.py``, ``notify.py``, and the reference jobs' own): safe SQL
-identifiers, Hub repo ids, flags, thresholds, frozen models, and the one shorthand parser of "Hub or local"
-values (:func:`shorthand`).
+identifiers, Hub repo ids, GitHub repositories, flags, thresholds, frozen models, the one shorthand parser of "Hub or local"
+values (:func:`shorthand`), and the hint at the key a misspelt one probably meant (:func:`did_you_mean`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -71,10 +72,35 @@ def repo_id(value: Any) -> Any:
     return value
 
 
+# GitHub's rules: an owner (user or organisation) is up to 39 letters, digits and single hyphens, neither first nor
+# last; a repository name up to 100 letters, digits, '.', '-' and '_' (GitHub drops a '.git' ending and keeps
+# '.wiki' for wikis).
+_GITHUB_OWNER = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9])*")
+_GITHUB_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def github_repo(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    owner, slash, name = value.partition("/")
+    problem = f"{value!r} is not a GitHub repository of the form owner/name"
+    if not slash or not owner or not name or "/" in name:
+        raise ValueError(problem)
+    if len(owner) > 39 or not _GITHUB_OWNER.fullmatch(owner):
+        raise ValueError(f"{problem}: an owner is up to 39 letters, digits and single hyphens, neither first nor last")
+    if len(name) > 100 or not _GITHUB_NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError(f"{problem}: a repository name is up to 100 letters, digits, '.', '-' and '_'")
+    if name.lower().endswith((".git", ".wiki")):
+        raise ValueError(f"{problem}: write the repository's name without {name[name.rindex('.'):]!r}")
+    return value
+
+
 Identifier = Annotated[str, BeforeValidator(identifier)]
 QualifiedIdentifier = Annotated[str, BeforeValidator(_qualified_identifier)]
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 RepoId = Annotated[str, BeforeValidator(repo_id)]
+GitHubRepo = Annotated[str, BeforeValidator(github_repo)]
 Threshold = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0)]
 
@@ -100,6 +126,16 @@ def shorthand(string: Callable[[str], Any], tables: Mapping[str, str | Table]) -
             for key, kind in tables.items():
                 if key in value:
                     return {"kind": kind, **value} if isinstance(kind, str) else kind(value)
+            # no key says which kind: name the misspelt one, or the keys that would
+            misspelt = [f"unknown key {key!r}{hint}" for key in value if (hint := did_you_mean(str(key), tables))]
+            needed = ", ".join(repr(key) for key in tables)
+            raise ValueError("; ".join(misspelt) or f"the table needs one of the keys {needed}, which says what it is")
         return value
 
     return parse
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'flavor'?)`` when a known key is close to ``key``, else an empty string."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -9,11 +9,11 @@ secrets they pass on (``GITHUB_TOKEN``, an HF Job's ``secrets``).
 What each setting is lives in :mod:`orchestrator.config.settings` (the schema); this module's own work is to
 gather the values and remember where every one came from, so that an error names the variable
 (``THRESHOLD_DEPARTMENT``) or TOML key (``labels.department.threshold``) the user has to fix.
+:mod:`orchestrator.config.problems` builds those messages.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from .. import redact
 from ..contracts.environment import GLOBAL_VARIABLES, SECRET_VARIABLES, SEED_LABELS, label_variables
 from ..errors import ConfigError
+from .problems import describe_error
 from .settings import Settings, host_of
 from .sources import URL_SCHEME, HubFileSource, missing_scheme
 
@@ -118,7 +119,7 @@ def load_settings(
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ConfigError(describe_error(exc, origin, tree), hint=SETTINGS_HINT) from None
+        raise ConfigError(describe_error(exc, origin, tree, Settings), hint=SETTINGS_HINT) from None
     settings = _resolve_hub_urls(settings, origin)
     settings._origins = {path[0]: name for path, name in origin.items() if len(path) == 1 and isinstance(path[0], str)}
     settings._config_file = config_file
@@ -299,57 +300,3 @@ def _set(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         tree = tree.setdefault(key, {})
     tree[path[-1]] = value
-
-
-def describe_error(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> str:
-    """One line per problem, each naming the variable or TOML key the user must fix."""
-    return describe_problems(error_lines(exc, origin, tree))
-
-
-def describe_problems(lines: list[str]) -> str:
-    unique = list(dict.fromkeys(lines))
-    text = unique[0] if len(unique) == 1 else "".join(f"\n  - {line}" for line in unique)
-    return "invalid configuration: " + text
-
-
-def error_lines(exc: ValidationError, origin: Mapping[tuple[Any, ...], str], tree: Mapping[str, Any]) -> list[str]:
-    """The problems ``exc`` found, each naming the variable or TOML key (``origin``) the user wrote."""
-    lines = []
-    errors = exc.errors(include_url=False)
-    if any(len(e["loc"]) > 1 and e["loc"][0] == "labels" for e in errors):
-        errors = [e for e in errors if tuple(e["loc"]) != ("labels",)]  # the empty tuple follows from those
-    for error in errors:
-        loc = tuple(error["loc"])
-        name = None
-        for cut in range(len(loc), 0, -1):
-            if loc[:cut] in origin:
-                name = origin[loc[:cut]]
-                break
-        if name is None:
-            name = _dotted(loc, tree) or "settings"
-        message = error["msg"]
-        if error["type"] == "missing":
-            message = "is required but not set"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, ") :]
-        if not loc:  # a check across settings: name each one as the user set it
-            message = re.sub(
-                r"\b(poll_interval|poll_timeout|prepare)\b(?! target)",  # named as the user would set it
-                lambda m: origin.get((m[1],), m[1]),
-                message,
-            )
-            lines.append(message)
-            continue
-        lines.append(f"{name}: {message}")
-    return lines
-
-
-def _dotted(loc: tuple[Any, ...], tree: Mapping[str, Any]) -> str:
-    parts = []
-    labels = tree.get("labels") or []
-    for i, part in enumerate(loc):
-        if i == 1 and loc[0] == "labels" and isinstance(part, int) and part < len(labels):
-            parts.append(str(labels[part].get("name", part)))
-        else:
-            parts.append(str(part))
-    return ".".join(parts)

@@ -22,7 +22,18 @@ from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_valid
 
 from ..contracts.metadata import METADATA_FILENAME
 from ..errors import ConfigError
-from .fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId, Seconds, Threshold, identifier, shorthand
+from .fields import (
+    Flag,
+    Frozen,
+    GitHubRepo,
+    Identifier,
+    QualifiedIdentifier,
+    RepoId,
+    Seconds,
+    Threshold,
+    identifier,
+    shorthand,
+)
 from .notify import NotifyConfig
 from .sources import ResultSource, Source
 from .targets import Target
@@ -96,7 +107,10 @@ class LabelConfig(Frozen):
     def _metadata_from_dataset(cls, values: Any) -> Any:
         """Without ``metadata``, watch the ``dataset_metadata.json`` of the label's ``dataset``."""
         if isinstance(values, Mapping) and values.get("metadata") is None and values.get("dataset") is not None:
-            dataset = _location(values["dataset"])
+            try:
+                dataset = _location(values["dataset"])
+            except ValueError:  # the dataset field says what is wrong with it
+                return values
             if isinstance(dataset, Mapping) and dataset.get("kind") == "hub":
                 metadata = {"repo": dataset.get("repo")}
             elif isinstance(dataset, Mapping) and dataset.get("kind") == "local":
@@ -164,7 +178,7 @@ class ServeConfig(Frozen):
 
     webhook_secret: SecretStr | None = None  # X-Webhook-Secret of Hub deliveries (and of the feedback endpoint)
     status_token: SecretStr | None = None  # a bearer token for the status page and its API, when set
-    forward_to: RepoId | None = None  # a GitHub repo: forward dataset updates as repository_dispatch instead
+    forward_to: GitHubRepo | None = None  # forward dataset updates there as repository_dispatch instead
     event_type: str = Field(default="hub-dataset-updated", min_length=1, max_length=100)
 
 

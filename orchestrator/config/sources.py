@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field
 
 from ..contracts.metadata import METADATA_FILENAME
 from ..contracts.retrain_result import RESULT_FILENAME
-from .fields import Frozen, repo_id, shorthand
+from .fields import Frozen, did_you_mean, repo_id, shorthand
 
 
 class HubFileSource(Frozen):
@@ -92,12 +92,16 @@ def _file(spec: str, filename: str = METADATA_FILENAME) -> dict[str, str]:
 
 
 _URL_PREFIX = {"dataset": "datasets/", "model": "", "space": "spaces/"}
+_REPO_KEYS = ("repo", "type", "revision", "path")
 
 
 def _repo_file(table: Mapping[str, Any], filename: str = METADATA_FILENAME, repo_type: str = "dataset") -> dict[str, str]:
     """{repo = "owner/name", revision = "main", path = "dataset_metadata.json"}: the endpoint is filled in
     when the settings are loaded. (huggingface_hub's ``hf_hub_url`` builds the same URL, but importing it
     costs a run with nothing to do about 0.17 s; :meth:`orchestrator.remote.hub.Hub.file_url` uses it.)"""
+    unknown = [f"unknown key {key!r}{did_you_mean(str(key), _REPO_KEYS)}" for key in table if key not in _REPO_KEYS]
+    if unknown:
+        raise ValueError("; ".join(unknown))
     repo = repo_id(table["repo"])
     kind = str(table.get("type", repo_type))
     if kind not in _URL_PREFIX:

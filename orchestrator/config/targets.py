@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from .fields import Frozen, RepoId, Seconds, shorthand
+from .fields import Frozen, GitHubRepo, RepoId, Seconds, shorthand
 
 
 class SpaceTarget(Frozen):
@@ -63,7 +63,7 @@ class WorkflowTarget(Frozen):
     in its ``run-name``, so that its run can be found again."""
 
     kind: Literal["github"] = "github"
-    github: RepoId  # owner/repo
+    github: GitHubRepo  # owner/repo
     workflow: str = Field(min_length=1)  # a file name (retrain.yml) or a workflow id
     ref: str = Field(default="main", min_length=1)
     inputs: tuple[tuple[str, str], ...] = ()  # written as a table: { label = "{label}", version = "{version}" }

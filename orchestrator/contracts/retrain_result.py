@@ -14,16 +14,18 @@ model repo's ``retrain_result.json`` on ``main``), after every decision::
     }
 
 Only a document for the awaited ``dataset_version`` settles a retrain; an older one is a previous
-decision. Further fields are allowed and kept out of the way.
+decision. A metric is a finite JSON number: ``true`` or ``"0.81"`` makes the document malformed, like any
+other malformed document, rather than a score. Further fields are allowed and kept out of the way.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import MetadataError
 from .metadata import json_object, problems_of
@@ -31,6 +33,17 @@ from .metadata import json_object, problems_of
 RESULT_FILENAME = "retrain_result.json"
 Decision = Literal["deployed", "rejected", "failed"]
 _HINT = "check what the retrain job writes to retrain_result.json (see docs/contracts.md)"
+
+
+def _number(value: object) -> object:
+    """Refuse what pydantic would turn into a float but is no number: true (1.0), a string ("0.8")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = {list: "an array", dict: "an object"}.get(type(value)) or json.dumps(value)[:40]
+        raise ValueError(f"must be a number, not {shown}")
+    return value
+
+
+Metric = Annotated[float, BeforeValidator(_number)]
 
 
 class _Document(BaseModel):
@@ -41,7 +54,7 @@ class _Document(BaseModel):
     dataset_version: str = Field(min_length=1)
     decision: Decision
     reason: str | None = None
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, Metric] = Field(default_factory=dict)
     metric: str | None = None
 
     @field_validator("metrics")

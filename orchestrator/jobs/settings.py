@@ -19,15 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from orchestrator.config.fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId
-from orchestrator.config.loader import (
-    MOVED_TO_JOBS,
-    SETTINGS_HINT,
-    JobsHandoff,
-    describe_problems,
-    error_lines,
-    leaf_paths,
-    load_settings,
-)
+from orchestrator.config.loader import MOVED_TO_JOBS, SETTINGS_HINT, JobsHandoff, leaf_paths, load_settings
+from orchestrator.config.problems import describe_problems, error_lines
 from orchestrator.config.settings import LabelConfig, Location, Settings
 from orchestrator.errors import ConfigError
 
