@@ -298,3 +298,15 @@ def test_a_dataset_the_orchestrator_did_not_ask_for_is_not_retrained(stub, pg_ur
     served.settle()
     assert served.health()["cycles"] == 1
     assert stub.restarts("owner/retrain_dept") == 0 and stub.restarts("owner/prepare") == 0
+
+
+def test_a_port_in_use_is_a_usage_error_named_before_anything_is_announced(stub, pg_url):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET), "serve", "--port", str(port), timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "already in use" in done.stderr
+    assert "--port" in done.stderr  # what to do about it
+    assert "listening" not in done.stderr and "Traceback" not in done.stderr
