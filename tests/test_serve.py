@@ -310,3 +310,30 @@ def test_a_port_in_use_is_a_usage_error_named_before_anything_is_announced(stub,
     assert f"127.0.0.1:{port}" in done.stderr and "already in use" in done.stderr
     assert "--port" in done.stderr  # what to do about it
     assert "listening" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_forwarding_without_a_github_token_refuses_to_start(stub, pg_url):
+    env = seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET, WEBHOOK_FORWARD_REPO="owner/app")
+    done = run_cli(env, "serve", "--port", str(free_port()), timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "WEBHOOK_FORWARD_REPO" in done.stderr and "GITHUB_TOKEN" in done.stderr and "GH_TOKEN" in done.stderr
+    assert "listening" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failed_forward_says_why_in_one_log_line(stub, pg_url, serve):
+    from support.githubstub import GitHubStub
+
+    wrong = "ghp_revoked0123456789abcdefXYZ"
+    github = GitHubStub(tokens={"ghp_forward0123456789abcdef": "write"}).start()
+    try:
+        served = serve(WEBHOOK_FORWARD_REPO="owner/app", GITHUB_API_URL=github.url, GH_TOKEN=wrong)
+        answer = post(served, delivery())
+        assert answer.status_code == 502 and "Bad credentials" in answer.json()["error"]
+        assert post(served, b"", path="/webhooks/feedback").status_code == 502
+    finally:
+        github.stop()
+    log = served.stop()
+    why = [line for line in log.splitlines() if "forwarding to GitHub failed" in line]
+    assert len(why) == 2, log  # one line per failed forward, beside its access line
+    assert all("401: Bad credentials" in line and "wrong, expired or revoked" in line for line in why)
+    assert wrong not in log
