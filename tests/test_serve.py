@@ -78,7 +78,7 @@ def serve(stub: HubStub, pg_url: str) -> Iterator:
     started: list[Served] = []
 
     def start(**overrides: str) -> Served:
-        served = Served(seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET, **overrides))
+        served = Served(seed_env(stub, pg_url, **{"WEBHOOK_SECRET": SECRET, **overrides}))
         started.append(served)
         return served
 
@@ -337,3 +337,22 @@ def test_a_failed_forward_says_why_in_one_log_line(stub, pg_url, serve):
     assert len(why) == 2, log  # one line per failed forward, beside its access line
     assert all("401: Bad credentials" in line and "wrong, expired or revoked" in line for line in why)
     assert wrong not in log
+
+
+def test_a_non_ascii_secret_and_status_token_match_their_utf8_bytes(stub, pg_url, serve):
+    secret, token = "whsec-ñandú-秘密-0123456789", "státus-tökén-ключ-0123"
+    seed_feedback(pg_url, {"department": 3, "urgency": 1})
+    served = serve(WEBHOOK_SECRET=secret, STATUS_TOKEN=token)
+    headers = {"content-type": "application/json", "x-webhook-secret": secret.encode("utf-8")}
+    unwatched = delivery(repo="owner/someone_elses")
+    answer = httpx2.post(served.url + "/webhooks/hub", content=unwatched, headers=headers, timeout=10)
+    assert answer.status_code == 204, answer.text  # authentic: then not a repo any label watches
+    latin = {**headers, "x-webhook-secret": secret.encode("utf-8").decode("latin-1").encode("utf-8")}
+    assert httpx2.post(served.url + "/webhooks/hub", content=unwatched, headers=latin, timeout=10).status_code == 401
+    assert post(served, unwatched, secret="whsec-nandu-0123456789").status_code == 401
+    bearer = {"authorization": b"Bearer " + token.encode("utf-8")}
+    assert httpx2.get(served.url + "/api/status", headers=bearer, timeout=5).status_code == 200
+    assert httpx2.get(served.url + "/api/status", params={"token": token}, timeout=5).status_code == 200
+    assert httpx2.get(served.url + "/api/status", params={"token": "státus"}, timeout=5).status_code == 401
+    log = served.stop()
+    assert secret not in log and token not in log

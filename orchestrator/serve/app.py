@@ -74,7 +74,7 @@ class Service:
     # ------------------------------------------------------------------------------------- webhooks
     def _authentic(self, request: Request) -> bool:
         secret = self.settings.serve.webhook_secret
-        return secret is not None and secret_matches(request.headers.get("x-webhook-secret"), secret.get_secret_value())
+        return secret is not None and secret_matches(_raw_header(request, b"x-webhook-secret"), secret.get_secret_value())
 
     async def hub_webhook(self, request: Request) -> Response:
         if not self._authentic(request):
@@ -151,8 +151,8 @@ class Service:
         token = self.settings.serve.status_token
         if token is None:
             return True
-        given = request.headers.get("authorization", "")
-        given = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token")
+        header = _raw_header(request, b"authorization") or b""
+        given = header[7:] if header[:7].lower() == b"bearer " else request.query_params.get("token")
         return secret_matches(given, token.get_secret_value())
 
     def _data(self, runs: int = TABLE_RUNS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -199,6 +199,11 @@ class Service:
             {"status": "ok" if alive else "the cycle worker stopped", "cycles": self.runner.cycles, "idle": self.runner.idle()},
             status_code=200 if alive else 503,
         )
+
+
+def _raw_header(request: Request, name: bytes) -> bytes | None:
+    """A header's value as sent, in bytes (``request.headers`` decodes it as latin-1); ``name`` in lower case."""
+    return next((value for key, value in request.scope["headers"] if key == name), None)
 
 
 async def _body(request: Request) -> bytes | None:
