@@ -202,20 +202,22 @@ def schema(config_file: Path | None, env_file: Path | None, apply: bool) -> None
 def serve(config_file: Path | None, env_file: Path | None, host: str, port: int) -> None:
     """Serve Hub webhooks, threshold checks and a status page (needs the serve extra)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         _fail(ConfigError(f"`orchestrator serve` needs the serve extra ({exc.name} is not installed)", hint=INSTALL_SERVE))
         return
+    from .serve import listen
     from .serve.app import create_app
     from .wiring import Wiring
 
     try:
         service = Wiring(_settings(config_file, env_file)).service()
+        sock = listen.bind(host, port)  # a port in use is named here, before anything is announced
     except OrchestratorError as exc:
         _fail(exc)
         return
     click.echo(f"orchestrator serve: listening on http://{host}:{port} (webhooks: POST /webhooks/hub)", err=True)
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=30)
+    listen.run(create_app(service), sock)
 
 
 INSTALL_SERVE = "pip install 'continuous-learning-orchestrator[serve]' (from a clone: pip install -e \".[serve]\")"

@@ -95,7 +95,7 @@ class HubAuthError(AuthError, HubError):
 
 
 class GitHubAuthError(AuthError):
-    """GitHub rejected its token (401)."""
+    """GitHub rejected its token (401), or none is set where one is needed (a workflow's dispatch)."""
 
 
 class MetadataError(OrchestratorError):

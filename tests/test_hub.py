@@ -269,6 +269,36 @@ def test_400_is_permanent_hub_error_with_the_hubs_message(stub: HubStub) -> None
     assert len(stub.posts()) == 1 and r.sleeps == []
 
 
+def test_a_refusal_gets_the_hint_of_its_own_call_not_a_static_spaces(stub: HubStub, tmp_path) -> None:
+    """A 400 says what that call could have got wrong: a job's spec, an upload's repo and files, a read's
+    address; the static Space remark is a restart's alone (above)."""
+    from orchestrator.remote.hfjobs import HfJobs
+
+    r = rig(stub)
+    refusal = json.dumps({"error": "Invalid flavor 'cpu-huge'"})
+    stub.fail("POST", r"^/api/jobs/owner$", 400, body=refusal)
+    with pytest.raises(HubError) as job:
+        HfJobs(r.hub).run(image="python:3.12", command=["python", "-V"], env={}, secrets={}, flavor="cpu-huge",
+                          timeout=None, labels={}, namespace="owner")
+    assert job.value.status == 400 and "Invalid flavor 'cpu-huge'" in job.value.message
+    assert all(word in job.value.hint for word in ("image", "flavor", "command", "namespace"))
+
+    (tmp_path / "data.txt").write_text("rows")
+    stub.fail("POST", r"/commit/main$", 400, body=json.dumps({"error": "Invalid path"}))
+    with pytest.raises(HubError) as upload:
+        r.hub.publish_folder("owner/new_dataset", str(tmp_path), repo_type="dataset", tag="v1", message="v1")
+    assert upload.value.status == 400 and "'owner/new_dataset'" in upload.value.hint and "files" in upload.value.hint
+
+    stub.fail("GET", r"/runtime$", 400, body=json.dumps({"error": "Invalid repo name"}))
+    with pytest.raises(HubError) as read:
+        r.hub.space_stage(PREPARE)
+    assert read.value.status == 400 and f"check the Space id {PREPARE!r}" in read.value.hint
+
+    for refused in (job, upload, read):
+        assert "static Space" not in refused.value.hint and "read the Hub's message" in refused.value.hint
+        assert_no_secret(refused.value)
+
+
 # ---------------------------------------------------------------------------------------------- timeouts
 def test_timeouts_are_retried_and_the_client_really_times_out(stub: HubStub) -> None:
     stub.delay("GET", RESOLVE, 1.0, times=2)

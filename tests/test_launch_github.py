@@ -193,3 +193,15 @@ def test_the_github_token_may_come_from_the_env_file(tmp_path, sqlite_url, githu
     done = run_cli({"GITHUB_API_URL": github.url}, "run", "--config", str(config), "--env-file", str(env_file), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["labels"][0]["outcome"] == "deployed"
+
+
+def test_no_github_token_stops_the_preflight_and_the_dry_run_with_exit_2(tmp_path, sqlite_url, github):
+    seed_feedback(sqlite_url, {"department": 40})
+    config = write_config(tmp_path, sqlite_url, labels=("department",))
+    for args in (("--dry-run",), ()):
+        done = run_cli({"GITHUB_API_URL": github.url}, "run", "--config", str(config), *args)
+        assert done.returncode == 2, done.stderr
+        assert "GITHUB_TOKEN (or GH_TOKEN) is not set" in done.stderr and "actions:write" in done.stderr
+        assert "404" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "datasets").exists()  # nothing was prepared
+    assert github.dispatches() == [] and github.requests == []  # nor anything asked of GitHub

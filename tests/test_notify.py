@@ -327,3 +327,25 @@ def test_orchestrator_run_notifies_a_deploy_and_a_failure_end_to_end(receiver, t
     again = run_cli({"NOTIFY_URLS": receiver.url("/ops"), "NOTIFY_EVENTS": "label_failed"}, "run", "--config", str(config))
     assert again.returncode == 1  # urgency's retrain fails again (a command is retried), as before
     assert "notify" in again.stderr and "did not take the notification" in again.stderr
+
+
+
+def test_a_failed_retrain_says_its_log_tail_once(receiver, tmp_path, sqlite_url, stub):
+    """An HF Job that ends in error: the tail of its logs is the label's error, and the notification, the job
+    summary and ``history`` say it once."""
+    from conftest import run_cli, seed_feedback
+    from test_launch_hfjobs import Jobs, env, write_config
+
+    seed_feedback(sqlite_url, {"department": 40})
+    stub.on_job(Jobs({"department": "error"}), delay=0.2)
+    config = write_config(tmp_path, sqlite_url, labels=("department",))
+    summary = tmp_path / "summary.md"
+    done = run_cli(env(stub, NOTIFY_URLS=receiver.url(), GITHUB_STEP_SUMMARY=str(summary)), "run", "--config", str(config))
+    assert done.returncode == 1, done.stderr
+    (message,) = receiver.received
+    body = message["json"]["message"]
+    assert "Error: the retrain on department-v2 failed: HF Job" in body and "ended ERROR: exit code 1" in body
+    assert body.count("CUDA out of memory") == 1, body
+    assert summary.read_text().count("CUDA out of memory") == 1
+    history = run_cli(env(stub), "history", "--config", str(config))
+    assert history.returncode == 0 and history.stdout.count("CUDA out of memory") <= 1

@@ -4,6 +4,7 @@ stand-in really performed; the feedback endpoint; forwarding to GitHub; the stat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,7 +79,7 @@ def serve(stub: HubStub, pg_url: str) -> Iterator:
     started: list[Served] = []
 
     def start(**overrides: str) -> Served:
-        served = Served(seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET, **overrides))
+        served = Served(seed_env(stub, pg_url, **{"WEBHOOK_SECRET": SECRET, **overrides}))
         started.append(served)
         return served
 
@@ -298,3 +299,167 @@ def test_a_dataset_the_orchestrator_did_not_ask_for_is_not_retrained(stub, pg_ur
     served.settle()
     assert served.health()["cycles"] == 1
     assert stub.restarts("owner/retrain_dept") == 0 and stub.restarts("owner/prepare") == 0
+
+
+def test_a_port_in_use_is_a_usage_error_named_before_anything_is_announced(stub, pg_url):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET), "serve", "--port", str(port), timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "already in use" in done.stderr
+    assert "--port" in done.stderr  # what to do about it
+    assert "listening" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_forwarding_without_a_github_token_refuses_to_start(stub, pg_url):
+    env = seed_env(stub, pg_url, WEBHOOK_SECRET=SECRET, WEBHOOK_FORWARD_REPO="owner/app")
+    done = run_cli(env, "serve", "--port", str(free_port()), timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "WEBHOOK_FORWARD_REPO" in done.stderr and "GITHUB_TOKEN" in done.stderr and "GH_TOKEN" in done.stderr
+    assert "listening" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failed_forward_says_why_in_one_log_line(stub, pg_url, serve):
+    from support.githubstub import GitHubStub
+
+    wrong = "ghp_revoked0123456789abcdefXYZ"
+    github = GitHubStub(tokens={"ghp_forward0123456789abcdef": "write"}).start()
+    try:
+        served = serve(WEBHOOK_FORWARD_REPO="owner/app", GITHUB_API_URL=github.url, GH_TOKEN=wrong)
+        answer = post(served, delivery())
+        assert answer.status_code == 502 and "Bad credentials" in answer.json()["error"]
+        assert post(served, b"", path="/webhooks/feedback").status_code == 502
+    finally:
+        github.stop()
+    log = served.stop()
+    why = [line for line in log.splitlines() if "forwarding to GitHub failed" in line]
+    assert len(why) == 2, log  # one line per failed forward, beside its access line
+    assert all("401: Bad credentials" in line and "wrong, expired or revoked" in line for line in why)
+    assert wrong not in log
+
+
+def test_a_non_ascii_secret_and_status_token_match_their_utf8_bytes(stub, pg_url, serve):
+    secret, token = "whsec-ñandú-秘密-0123456789", "státus-tökén-ключ-0123"
+    seed_feedback(pg_url, {"department": 3, "urgency": 1})
+    served = serve(WEBHOOK_SECRET=secret, STATUS_TOKEN=token)
+    headers = {"content-type": "application/json", "x-webhook-secret": secret.encode("utf-8")}
+    unwatched = delivery(repo="owner/someone_elses")
+    answer = httpx2.post(served.url + "/webhooks/hub", content=unwatched, headers=headers, timeout=10)
+    assert answer.status_code == 204, answer.text  # authentic: then not a repo any label watches
+    latin = {**headers, "x-webhook-secret": secret.encode("utf-8").decode("latin-1").encode("utf-8")}
+    assert httpx2.post(served.url + "/webhooks/hub", content=unwatched, headers=latin, timeout=10).status_code == 401
+    assert post(served, unwatched, secret="whsec-nandu-0123456789").status_code == 401
+    bearer = {"authorization": b"Bearer " + token.encode("utf-8")}
+    assert httpx2.get(served.url + "/api/status", headers=bearer, timeout=5).status_code == 200
+    assert httpx2.get(served.url + "/api/status", params={"token": token}, timeout=5).status_code == 200
+    assert httpx2.get(served.url + "/api/status", params={"token": "státus"}, timeout=5).status_code == 401
+    log = served.stop()
+    assert secret not in log and token not in log
+
+
+class Relay:
+    """A TCP relay to PostgreSQL that can be cut and restored: a real database outage for what connects
+    through it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.port = target, free_port()
+        self.open: list[socket.socket] = []
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        for sock in [self.listener, *self.open]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.open = []
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_failure_that_repeats_while_it_is_retried_is_notified_once(stub, pg_url):
+    """The real service in this process (so that its retry delay can be short), its app database behind a
+    relay that is cut: the cycles retried during the outage send one notification, not one each; after a
+    cycle that succeeds, the same failure is news again."""
+    import uvicorn
+    from sqlalchemy.engine import make_url
+    from test_notify import Receiver
+
+    from orchestrator.config.loader import load_settings
+    from orchestrator.serve import listen
+    from orchestrator.serve.app import create_app
+    from orchestrator.wiring import Wiring
+
+    seed_feedback(pg_url, {"department": 3, "urgency": 1})  # below the thresholds: a cycle that works does nothing
+    url = make_url(pg_url)
+    relay = Relay((url.host or "127.0.0.1", url.port or 5432))
+    receiver = Receiver()
+    relayed = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    env = seed_env(stub, relayed, STATE_DATABASE_URL=pg_url, WEBHOOK_SECRET=SECRET, NOTIFY_URLS=receiver.url())
+    wiring = Wiring(load_settings(env, env_file=None), environ={})
+    service = wiring.service()
+    runner = service.runner
+    runner.retry_seconds = 0.2
+    sock = listen.bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def feedback() -> None:
+        answer = httpx2.post(base + "/webhooks/feedback", headers={"x-webhook-secret": SECRET}, timeout=10)
+        assert answer.status_code == 202
+
+    def failed_cycles(at_least: int) -> bool:
+        return runner.last is not None and runner.last.exit_code == 3 and runner.cycles >= at_least
+
+    try:
+        assert wait_for(lambda: server.started, timeout=10)
+        relay.down()
+        feedback()
+        assert wait_for(lambda: failed_cycles(3), timeout=20)  # the cycle and two retries, all stopped alike
+        assert len(receiver.received) == 1, [m["json"]["title"] for m in receiver.received]
+        assert "run failed" in receiver.received[0]["json"]["title"]
+        assert "cannot connect to the database" in receiver.received[0]["json"]["message"]
+        relay.up()
+        assert wait_for(lambda: runner.last.exit_code == 0 and runner.idle(), timeout=20)  # the retry works
+        assert len(receiver.received) == 1  # nothing to do: nothing to notify
+        relay.down()
+        done = runner.cycles
+        feedback()
+        assert wait_for(lambda: failed_cycles(done + 2), timeout=20)
+        assert len(receiver.received) == 2  # the same failure after a success: notified again, once
+    finally:
+        relay.up()
+        server.should_exit = True
+        thread.join(30)
+        wiring.close()
+        relay.down()
+        receiver.close()

@@ -44,9 +44,15 @@ class HubEvent:
         return f"{self.repo_type}:{self.repo_name}@{head}" if head else None
 
 
-def secret_matches(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of the delivery's ``X-Webhook-Secret`` with ``WEBHOOK_SECRET``."""
-    return given is not None and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+def secret_matches(given: str | bytes | None, expected: str) -> bool:
+    """Constant-time comparison of a presented secret (the delivery's ``X-Webhook-Secret``) with the configured
+    one (``WEBHOOK_SECRET``), as UTF-8 bytes. Give a header's raw bytes: a server that decodes header values
+    as latin-1 (Starlette does) would make a non-ASCII secret never match as text. A text (a query
+    parameter, already decoded from UTF-8) is encoded back."""
+    if given is None:
+        return False
+    raw = given if isinstance(given, bytes) else given.encode("utf-8", "replace")
+    return hmac.compare_digest(raw, expected.encode("utf-8"))
 
 
 def parse(body: bytes) -> HubEvent:

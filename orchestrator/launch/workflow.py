@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from ..config.targets import WorkflowTarget
 from ..contracts.actions import correlation, fill
-from ..errors import LaunchError, OrchestratorError
+from ..errors import GitHubAuthError, LaunchError, OrchestratorError
 from ..remote.github import GitHub
 from ..remote.hub import Hub
 from ..state.records import Action
@@ -36,7 +36,18 @@ class WorkflowLauncher(Launcher):
         )
 
     def check(self) -> None:
-        self.github.check(self.target.github, self.target.workflow)
+        """A token is set (else exit 2: without one GitHub hides a private repository behind a 404, and
+        refuses any dispatch), and the workflow exists and is active."""
+        target = self.target
+        if not self.github.token:
+            raise GitHubAuthError(
+                f"GITHUB_TOKEN (or GH_TOKEN) is not set, and dispatching workflow {target.workflow} of {target.github} "
+                "needs a token with actions:write",
+                hint=f"set GITHUB_TOKEN (or GH_TOKEN) to a token with actions:write on {target.github} (a fine-grained "
+                "token or app: Actions write; a classic token: the repo and workflow scopes; a workflow's GITHUB_TOKEN: "
+                "permissions: actions: write)",
+            )
+        self.github.check(target.github, target.workflow)
 
     def launch(self, action: Action) -> Launched:
         target = self.target

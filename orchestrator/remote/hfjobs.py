@@ -91,7 +91,8 @@ class HfJobs:
         # Only a request that surely never reached the Hub is sent again: a 5xx from a gateway may come
         # after the job was created, and then the next run finds it by its labels.
         return self.hub.call(what, start, not_found=f"check the job's image {image!r} and namespace {namespace!r}",
-                              retry_on=is_unsent)
+                             refused=f"check the job's image ({image}), flavor ({flavor}), command and namespace "
+                             f"({namespace})", retry_on=is_unsent)
 
     def inspect(self, job_id: str, namespace: str) -> JobState:
         info = self.hub.call(

@@ -105,13 +105,16 @@ class Hub:
             set_client_factory(functools.partial(_client_with_timeout, self.config.timeout))
 
     def call(
-        self, what: str, fn: Callable[[], T], *, not_found: str, retry_on: Callable[[BaseException], bool] = is_transient
+        self, what: str, fn: Callable[[], T], *, not_found: str, refused: str | None = None,
+        retry_on: Callable[[BaseException], bool] = is_transient,
     ) -> T:
         """Run ``fn``, a call through ``huggingface_hub``, under the retry policy; what escapes becomes our
-        error types (``not_found``: what to check when the Hub answers 404). :mod:`.hfjobs` calls the Hub
-        through it too."""
+        error types (``not_found``: what to check when the Hub answers 404; ``refused``: when it refuses the
+        request otherwise, e.g. 400 or 422, after the Hub's own message; a read's default is ``not_found``).
+        :mod:`.hfjobs` calls the Hub through it too."""
         return self._calls(
-            what, fn, retry_on=retry_on, translate=lambda exc, tries: translate_error(exc, what, tries, not_found, self.config)
+            what, fn, retry_on=retry_on,
+            translate=lambda exc, tries: translate_error(exc, what, tries, not_found, self.config, refused=refused),
         )
 
     # ------------------------------------------------------------------------------------- the token
@@ -178,6 +181,7 @@ class Hub:
             f"restarting Space {repo_id}",
             restart,
             not_found=f"check the Space id {repo_id!r}",
+            refused="a static Space, for one, cannot be restarted",
             retry_on=is_transient_before_sending,
         )
         return str(runtime.stage)
@@ -206,6 +210,7 @@ class Hub:
             f"setting {key} on Space {repo_id}",
             lambda: self.api.add_space_variable(repo_id, key, value),
             not_found=f"check the Space id {repo_id!r}",
+            refused=f"check the variable {key} and its value {value!r}",
             retry_on=is_unsent,
         )
 
@@ -220,11 +225,14 @@ class Hub:
 
         what = f"publishing {tag} to {repo_type} repo {repo_id}"
         hint = f"check the repo id {repo_id!r} and that HF_TOKEN may write to it"
-        self.call(what, lambda: self.api.create_repo(repo_id, repo_type=repo_type, exist_ok=True), not_found=hint)
+        refused = f"check the repo id {repo_id!r}, its type ({repo_type}) and the files in {folder}"
+        self.call(what, lambda: self.api.create_repo(repo_id, repo_type=repo_type, exist_ok=True), not_found=hint,
+                  refused=refused)
         commit = self.call(
             what,
             lambda: self.api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type=repo_type, commit_message=message),
             not_found=hint,
+            refused=refused,
         )
 
         def tag_it() -> None:
@@ -234,7 +242,7 @@ class Hub:
                 if getattr(exc.response, "status_code", None) != 409:  # 409: the tag exists already
                     raise
 
-        self.call(what, tag_it, not_found=hint)
+        self.call(what, tag_it, not_found=hint, refused=f"check the tag name {tag!r}")
         return str(commit.oid)
 
     def download(self, repo_id: str, filename: str, *, repo_type: str, revision: str, local_dir: str) -> str:
@@ -295,8 +303,11 @@ class Hub:
         return self.call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
 
 
-def translate_error(exc: Exception, what: str, tries: int, not_found: str, config: HubConfig) -> Exception:
-    """What escaped a Hub call, as our error types, each with a hint saying what to check."""
+def translate_error(
+    exc: Exception, what: str, tries: int, not_found: str, config: HubConfig, *, refused: str | None = None
+) -> Exception:
+    """What escaped a Hub call, as our error types, each with a hint saying what to check: ``not_found`` for
+    a 404, ``refused`` (else ``not_found``) for any other refusal, after the Hub's own message."""
     from huggingface_hub.errors import HfHubHTTPError
 
     status = status_of(exc)
@@ -345,7 +356,7 @@ def translate_error(exc: Exception, what: str, tries: int, not_found: str, confi
     return HubError(
         f"{what}: the Hub answered HTTP {status}{': ' + server if server else ''}",
         status=status,
-        hint="read the Hub's message above; a static Space, for one, cannot be restarted",
+        hint=f"read the Hub's message above; {refused or not_found}",
     )
 
 

@@ -89,7 +89,7 @@ def _label(event: Event, r: LabelResult, link: str | None) -> Notification:
     }[event]
     version = f"Dataset version: {r.new_version}" + (f" (was {r.old_version})" if r.old_version else "")
     lines = [headline, f"Error: {r.error}" if r.error else None,
-             f"Why: {r.retrain_reason}" if r.retrain_reason and r.retrain_reason != r.error else None,
+             f"Why: {r.retrain_reason}" if r.retrain_reason and r.retrain_reason not in (r.error or "") else None,
              version if r.new_version else None, f"Retrain: {r.retrain_ref}" if r.retrain_ref else None,
              f"What to do: {r.hint or hint}" if r.hint or hint else None]
     return _make(event, r.label, f"orchestrator: {r.label} {title}", lines, link)

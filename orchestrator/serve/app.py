@@ -57,6 +57,13 @@ class Service:
                 "orchestrator serve needs WEBHOOK_SECRET: webhook deliveries must be authenticated",
                 hint="set WEBHOOK_SECRET (and the same secret on the Hub webhook and in the app)",
             )
+        if forwarder is not None and not forwarder.token:
+            raise ConfigError(
+                f"orchestrator serve forwards to GitHub (WEBHOOK_FORWARD_REPO={settings.serve.forward_to}), but neither "
+                "GITHUB_TOKEN nor GH_TOKEN is set: every forward would fail",
+                hint=f"set GITHUB_TOKEN (or GH_TOKEN) to a token with contents:write on {settings.serve.forward_to}, "
+                "or unset WEBHOOK_FORWARD_REPO to run the cycles here",
+            )
         self.settings = settings
         self.runner = runner
         self.forwarder = forwarder  # a github.GitHub client, when forwarding to repository_dispatch
@@ -67,7 +74,7 @@ class Service:
     # ------------------------------------------------------------------------------------- webhooks
     def _authentic(self, request: Request) -> bool:
         secret = self.settings.serve.webhook_secret
-        return secret is not None and secret_matches(request.headers.get("x-webhook-secret"), secret.get_secret_value())
+        return secret is not None and secret_matches(_raw_header(request, b"x-webhook-secret"), secret.get_secret_value())
 
     async def hub_webhook(self, request: Request) -> Response:
         if not self._authentic(request):
@@ -93,7 +100,7 @@ class Service:
                 await run_in_threadpool(self._forward, payload)
             except OrchestratorError as exc:
                 self.seen.pop(key, None)  # not forwarded: the Hub's next delivery tries again
-                return _error(502, f"forwarding to GitHub failed: {exc.message}")
+                return self._not_forwarded(exc)
             return JSONResponse({"forwarded": self.settings.serve.forward_to, "labels": labels}, status_code=202)
         self.runner.request(labels)
         return JSONResponse({"accepted": labels}, status_code=202)
@@ -120,7 +127,7 @@ class Service:
             try:
                 await run_in_threadpool(self._forward, {"reason": "feedback", "labels": names})
             except OrchestratorError as exc:
-                return _error(502, f"forwarding to GitHub failed: {exc.message}")
+                return self._not_forwarded(exc)
             return JSONResponse({"forwarded": self.settings.serve.forward_to}, status_code=202)
         self.runner.request(names)
         return JSONResponse({"accepted": names or list(self.settings.label_names)}, status_code=202)
@@ -128,6 +135,11 @@ class Service:
     def _forward(self, payload: dict[str, Any]) -> None:
         serve = self.settings.serve
         self.forwarder.repository_dispatch(serve.forward_to, serve.event_type, payload)
+
+    def _not_forwarded(self, exc: OrchestratorError) -> Response:
+        """502 (the Hub delivers again), and one log line saying why: GitHub's message and what to check."""
+        self.runner.reporter().error(f"forwarding to GitHub failed: {exc}", title="serve")
+        return _error(502, f"forwarding to GitHub failed: {exc.message}")
 
     def _remember(self, key: str) -> None:
         self.seen[key] = None
@@ -139,8 +151,8 @@ class Service:
         token = self.settings.serve.status_token
         if token is None:
             return True
-        given = request.headers.get("authorization", "")
-        given = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token")
+        header = _raw_header(request, b"authorization") or b""
+        given = header[7:] if header[:7].lower() == b"bearer " else request.query_params.get("token")
         return secret_matches(given, token.get_secret_value())
 
     def _data(self, runs: int = TABLE_RUNS) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -187,6 +199,11 @@ class Service:
             {"status": "ok" if alive else "the cycle worker stopped", "cycles": self.runner.cycles, "idle": self.runner.idle()},
             status_code=200 if alive else 503,
         )
+
+
+def _raw_header(request: Request, name: bytes) -> bytes | None:
+    """A header's value as sent, in bytes (``request.headers`` decodes it as latin-1); ``name`` in lower case."""
+    return next((value for key, value in request.scope["headers"] if key == name), None)
 
 
 async def _body(request: Request) -> bytes | None:

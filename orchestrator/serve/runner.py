@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..config.settings import Settings
 from ..errors import EXIT_UNAVAILABLE
 from ..report.reporter import Reporter
-from ..report.results import RunResult
+from ..report.results import DEPLOYED, REJECTED, RunResult
 from ..run.cycle import Cycle
 
 # A webhook's cycle waits this long for a cron run's lease (a non-blocking cron run holds it for about a
@@ -33,12 +33,15 @@ MAX_RETRIES = 12
 class CycleRunner:
     """Runs the cycles the service is asked for, one at a time, in its own worker thread. ``cycle`` builds
     one from settings (:meth:`orchestrator.wiring.Wiring.cycle`); ``reporter`` gives the runner's own
-    warnings a reporter; ``on_result`` hears of every cycle's result (to notify)."""
+    warnings a reporter; ``on_result`` hears of each cycle's result (to notify), once per failure episode:
+    a cycle that fails as the last one it heard of did (the same cycle retried through an outage, say) is
+    not handed on again; a different failure, or a failure after a success, is."""
 
     settings: Settings
     cycle: Callable[[Settings], Cycle]
     reporter: Callable[[], Reporter]
     on_result: Callable[[RunResult], None] = lambda result: None
+    retry_seconds: float = RETRY_SECONDS  # how long until a cycle that could not run is asked for again
     _wanted: set[str] | None = None  # the labels of the next cycle (None: none requested)
     _busy: bool = False
     _stopping: bool = False
@@ -47,6 +50,7 @@ class CycleRunner:
     cycles: int = 0
     last: RunResult | None = None
     _failures: int = 0  # consecutive cycles stopped by an unreachable database or Hub, or a bug
+    _episode: tuple | None = None  # what the last failed result handed to on_result said (None: it succeeded)
 
     def start(self) -> CycleRunner:
         self._thread = threading.Thread(target=self._loop, name="orchestrator-cycles", daemon=True)
@@ -85,8 +89,9 @@ class CycleRunner:
             self._cond.notify_all()
 
     def _later(self, names: set[str], why: str) -> None:
-        self.reporter().warning(f"{why}: the cycle of {', '.join(sorted(names))} is tried again in {RETRY_SECONDS:g}s", title="serve")
-        timer = threading.Timer(RETRY_SECONDS, self.request, args=(names,))
+        self.reporter().warning(f"{why}: the cycle of {', '.join(sorted(names))} is tried again in {self.retry_seconds:g}s",
+                                title="serve")
+        timer = threading.Timer(self.retry_seconds, self.request, args=(names,))
         timer.daemon = True
         timer.start()
 
@@ -104,7 +109,7 @@ class CycleRunner:
                 names, self._wanted, self._busy = self._wanted, None, True
             try:
                 result = self.last = self.run_cycle(names)
-                self.on_result(result)
+                self._hand_on(result)
                 if result.locked:  # a cron run holds the lease: nothing was done, and nothing may be lost
                     self._later(names, "another run holds the lease")
                 elif result.exit_code == EXIT_UNAVAILABLE:  # the database or the Hub: worth another try
@@ -123,6 +128,16 @@ class CycleRunner:
                     self._busy = False
                     self.cycles += 1
 
+    def _hand_on(self, result: RunResult) -> None:
+        """``on_result``, unless the result repeats the failure it heard of last."""
+        said = _what_it_says(result)
+        if said is not None and said == self._episode:
+            self.reporter().info("serve: the cycle failed as the last one did: not notified again")
+            return
+        if not result.locked:  # a cycle that did nothing neither ends an episode nor starts one
+            self._episode = said
+        self.on_result(result)
+
     def run_cycle(self, names: set[str]) -> RunResult:
         """A cron run's cycle, of these labels, in non-blocking mode."""
         labels = tuple(label for label in self.settings.labels if label.name in names)
@@ -130,3 +145,16 @@ class CycleRunner:
             update={"labels": labels, "wait": False, "dry_run": False, "lock_wait": max(self.settings.lock_wait, LOCK_WAIT_SECONDS)}
         )
         return self.cycle(settings).run()
+
+
+def _what_it_says(result: RunResult) -> tuple | None:
+    """What a failed result tells people, without when (its error, each notable label's outcome); None when
+    nothing failed."""
+    if not result.error and not any(label.failed for label in result.labels):
+        return None
+    notable = tuple(
+        (label.label, label.outcome, label.error, label.new_version)
+        for label in result.labels
+        if label.failed or label.outcome in (DEPLOYED, REJECTED)
+    )
+    return result.error, result.hint, notable
