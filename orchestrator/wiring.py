@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .config.settings import Settings
+from .plan.planner import RetryStep
 from .remote.database import engines
 from .remote.hub import Hub
 from .report.reporter import Reporter
@@ -33,11 +34,15 @@ class Wiring:
         self.reporter = Reporter(environ)
         self.hub = Hub(settings.hub, on_retry=lambda message: self.reporter.warning(message, title="retrying"))
 
-    def cycle(self, settings: Settings | None = None, *, reporter: Reporter | None = None) -> Cycle:
-        """One cycle, with these settings or others derived from them (the service's: some labels, no wait)."""
+    def cycle(
+        self, settings: Settings | None = None, *, reporter: Reporter | None = None,
+        retry: Mapping[str, RetryStep | None] | None = None,
+    ) -> Cycle:
+        """One cycle, with these settings or others derived from them (the service's: some labels, no wait),
+        and the failed steps ``orchestrator retry`` launches again."""
         return Cycle(
             settings=settings or self.settings, engine=self.engine, state_engine=self.state_engine, hub=self.hub,
-            reporter=reporter or self.reporter,
+            reporter=reporter or self.reporter, retry=retry,
         )
 
     def notify(self, result: RunResult) -> None:

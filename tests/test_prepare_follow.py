@@ -148,3 +148,73 @@ def test_a_github_prepare_run_that_fails_fails_the_next_non_blocking_run(stub, g
     assert second.returncode == 1, second.stderr
     assert outcomes(second) == {"department": "prepare failed"}
     assert f"run {run['id']} ended failure" in second.stderr and "Build the dataset" in second.stderr
+
+
+# ---------------------------------------------------------------------------------------------- orchestrator retry
+def test_retry_launches_a_failed_prepare_again_once_and_its_dry_run_sends_nothing(stub, sqlite_url):
+    seed_feedback(sqlite_url, {"department": 40, "urgency": 5})
+    stub.on_restart("owner/prepare", crash("owner/prepare"), delay=0.3)
+    env = seed_env(stub, sqlite_url, POLL_INTERVAL="0.2", POLL_TIMEOUT="30")
+    assert run_cli(env, "run").returncode == 1
+    stub.set_stage("owner/prepare", "RUNNING")
+
+    dry = run_cli(env, "retry", "--label", "department", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would launch prepare: Space owner/prepare for department" in dry.stderr and "retry:" in dry.stderr
+    assert stub.restarts("owner/prepare") == 1
+
+    stub.on_restart("owner/prepare", lambda hub: hub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500))
+    done = run_cli(env, "retry", "--label", "department", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["labels"][0]["decision"] == "retry"
+    assert stub.restarts("owner/prepare") == 2 and stub.restarts("owner/retrain_dept") == 1
+
+    again = run_cli(env, "retry", "--label", "department")
+    assert again.returncode == 2 and "nothing to retry for label department" in again.stderr
+    assert "Traceback" not in again.stderr and stub.restarts("owner/prepare") == 2
+    unknown = run_cli(env, "retry", "--label", "topic")
+    assert unknown.returncode == 2 and "unknown label 'topic'" in unknown.stderr
+
+
+def hf_job_retrain_config(tmp: Path, url: str) -> Path:
+    lines = ["[orchestrator]", f"database_url = {json.dumps(url)}", "poll_interval = 0.1", "poll_timeout = 10",
+             "", "[prepare]", 'target = "owner/prepare"', "", "[labels.department]", "threshold = 30",
+             'metadata = { repo = "owner/dept_dataset" }',
+             'retrain = { job = "python:3.12-slim", namespace = "owner", command = ["retrain", "{version}"] }']
+    config = tmp / "orchestrator.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def retrain_jobs(stub: HubStub) -> list[dict]:
+    return [job for job in stub.jobs() if job["environment"].get("ORCHESTRATOR_JOB") == "retrain"]
+
+
+@pytest.mark.parametrize("crash_at", [None, "after_retrain_launch", "after_retrain_intent"])
+def test_retry_launches_a_failed_retrain_again_on_the_same_version_exactly_once(stub, sqlite_url, tmp_path, crash_at):
+    seed_feedback(sqlite_url, {"department": 40})
+    stub.on_restart("owner/prepare", lambda hub: hub.put_metadata("owner/dept_dataset", version_tag="v2", num_samples=500))
+    stub.on_job(lambda hub, job: hub.finish_job(job["id"], "ERROR", logs=["CUDA out of memory"], message="exit code 1"))
+    config = hf_job_retrain_config(tmp_path, sqlite_url)
+    env = {"HF_ENDPOINT": stub.url, "HF_TOKEN": TOKEN, "LOCK_LEASE": "1"}
+    first = run_cli(env, "run", "--config", str(config))
+    assert first.returncode == 1 and "CUDA out of memory" in first.stderr, first.stderr
+    assert len(retrain_jobs(stub)) == 1
+
+    stub._on_job.clear()  # the next retrain keeps running
+    retried = run_cli({**env, **({"ORCHESTRATOR_CRASH_AT": crash_at} if crash_at else {})},
+                      "retry", "--label", "department", "--config", str(config), "--no-wait")
+    if crash_at:  # killed between its intent and its result: the next run settles it, without a second job
+        assert retried.returncode == 70, retried.stderr
+        time.sleep(1.2)  # its lease (LOCK_LEASE=1) runs out
+        later = run_cli(env, "run", "--config", str(config), "--no-wait")
+        settled = "reconciled retrain:department:v2:retry:" in later.stderr or "sending it now" in later.stderr
+        assert later.returncode == 0 and settled, later.stderr
+    else:
+        assert retried.returncode == 0, retried.stderr
+    jobs = retrain_jobs(stub)
+    assert len(jobs) == 2 and [job["environment"]["DATASET_VERSION"] for job in jobs] == ["v2", "v2"]
+    assert jobs[0]["labels"]["orchestrator-key"] != jobs[1]["labels"]["orchestrator-key"]
+    busy = run_cli(env, "retry", "--label", "department", "--config", str(config))
+    assert busy.returncode == 2 and "it is retraining" in busy.stderr
+    assert len(retrain_jobs(stub)) == 2

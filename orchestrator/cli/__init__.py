@@ -1,4 +1,4 @@
-"""The command line: ``orchestrator run | status | history | serve | schema | prepare | retrain | predict |
+"""The command line: ``orchestrator run | retry | status | history | serve | schema | prepare | retrain | predict |
 demo`` (also ``python -m orchestrator``, and the seed's ``python orchestrator/orchestrator.py``).
 
 It reads the settings, hands them to :mod:`orchestrator.wiring` (or to a reference job, whose module it loads only
@@ -26,7 +26,7 @@ def cli() -> None:
     when a label has enough, wait for it on the Hub, and retrain exactly the labels whose data changed."""
 
 
-for command in (core_commands.run, core_commands.status, core_commands.history, core_commands.serve,
+for command in (core_commands.run, core_commands.retry, core_commands.status, core_commands.history, core_commands.serve,
                 core_commands.schema, job_commands.prepare, job_commands.retrain, job_commands.predict, job_commands.demo):
     cli.add_command(command)
 

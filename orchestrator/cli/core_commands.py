@@ -12,23 +12,29 @@ from ..errors import ConfigError, OrchestratorError
 from .common import CONFIG_OPTION, ENV_FILE_OPTION, closing_line, emit, fail, settings_and_engines, settings_of
 
 
-@click.command()
-@CONFIG_OPTION
-@ENV_FILE_OPTION
-@click.option("--dry-run", is_flag=True, default=None, help="Print the plan; trigger nothing, wait for nothing.")
-@click.option(
+DRY_RUN_OPTION = click.option("--dry-run", is_flag=True, default=None, help="Print the plan; trigger nothing, wait for nothing.")
+WAIT_OPTION = click.option(
     "--wait/--no-wait",
     default=None,
     help="Blocking (default): wait for the datasets up to POLL_TIMEOUT. Non-blocking: trigger, record, "
     "check pending datasets once, and exit (ORCHESTRATOR_WAIT=false).",
 )
-@click.option("--json", "json_stdout", is_flag=True, help="Print the JSON summary on stdout (logs stay on stderr).")
-@click.option(
+JSON_OPTION = click.option("--json", "json_stdout", is_flag=True, help="Print the JSON summary on stdout (logs stay on stderr).")
+SUMMARY_OPTION = click.option(
     "--summary-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Also write the JSON summary to this file.",
 )
+
+
+@click.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@DRY_RUN_OPTION
+@WAIT_OPTION
+@JSON_OPTION
+@SUMMARY_OPTION
 def run(
     config_file: Path | None,
     env_file: Path | None,
@@ -38,14 +44,44 @@ def run(
     summary_file: Path | None,
 ) -> None:
     """Run one orchestration cycle."""
-    from ..wiring import Wiring
+    _cycle(settings_of(config_file, env_file, dry_run=dry_run or None, wait=wait), json_stdout, summary_file)
 
+
+@click.command()
+@CONFIG_OPTION
+@ENV_FILE_OPTION
+@click.option("--label", required=True, help="The label whose failed step to launch again.")
+@click.option("--step", type=click.Choice(["prepare", "retrain"]), default=None,
+              help="Which step; default: the one that failed (a prepare that failed or expired, else the retrain).")
+@DRY_RUN_OPTION
+@WAIT_OPTION
+@JSON_OPTION
+@SUMMARY_OPTION
+def retry(
+    config_file: Path | None, env_file: Path | None, label: str, step: str | None, dry_run: bool | None,
+    wait: bool | None, json_stdout: bool, summary_file: Path | None,
+) -> None:
+    """Launch a label's failed step again: a prepare that failed or expired, for the same feedback, or a retrain
+    that failed, on the same dataset version. Once, through the ledger, as a run would."""
     try:
-        wiring = Wiring(settings_of(config_file, env_file, dry_run=dry_run or None, wait=wait))
+        settings = settings_of(config_file, env_file, dry_run=dry_run or None, wait=wait)
+        only = settings.model_copy(update={"labels": (settings.label(label),)})
     except OrchestratorError as exc:
         fail(exc)
         return
-    result = wiring.cycle().run()
+    _cycle(only, json_stdout, summary_file, retry={label: step})
+
+
+def _cycle(settings, json_stdout: bool, summary_file: Path | None, **cycle) -> None:
+    """One cycle with ``settings``, reported, notified; exits with its code."""
+    from ..wiring import Wiring
+
+    try:
+        wiring = Wiring(settings)
+    except OrchestratorError as exc:
+        fail(exc)
+        return
+    result = wiring.cycle(**cycle).run()
     wiring.close()
     wiring.reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
     wiring.notify(result)  # never fails the run: a problem sending is a warning

@@ -9,7 +9,8 @@
   ``orchestrator-key`` (a digest of the idempotency key); a GitHub run carries a shorter digest, its
   correlation id, in its title.
 - **The ledger's idempotency keys.** ``prepare:<run id>:<label>=<corrections>,…`` and
-  ``retrain:<label>:<version>``: a key is recorded once, ever.
+  ``retrain:<label>:<version>`` (``…:retry:<run id>`` when ``orchestrator retry`` launches a failed one again):
+  a key is recorded once, ever.
 
 Changing any of these would break deployed retrain Spaces, workflows, running jobs or the ledger of
 existing setups.
@@ -34,6 +35,11 @@ def prepare_key(run_id: str, corrections: Mapping[str, int]) -> str:
 def retrain_key(label: str, version: str) -> str:
     """The idempotency key of a retrain: one per label and dataset version, ever."""
     return f"retrain:{label}:{version}"
+
+
+def retry_key(label: str, version: str, run_id: str) -> str:
+    """The idempotency key of a failed retrain launched again by ``orchestrator retry`` (in run ``run_id``)."""
+    return f"{retrain_key(label, version)}:retry:{run_id}"
 
 
 def fill(part: str, labels: Iterable[str], version: str | None) -> str:

@@ -24,10 +24,12 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from ..config.settings import LabelConfig, Settings
-from ..state.records import DATASET_READY, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, LabelState
+from ..errors import ConfigError
+from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, LabelState
 from .rules import Decision, decide
 
 Step = Literal["skip", "fire", "pending", "ready", "follow", "reconcile"]
+RetryStep = Literal["prepare", "retrain"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class LabelPlan:
     decision: Decision  # the threshold rule's verdict on the counts (also for a label that is pending)
     state: LabelState
     unconfirmed: Action | None = None  # an earlier run's intent without a result (dry runs only)
+    retry: bool = False  # ``orchestrator retry`` asked: a failed step launched again (a retrain: on the same version)
 
     @property
     def name(self) -> str:
@@ -69,10 +72,13 @@ def make_plan(
     *,
     unconfirmed: Iterable[Action] = (),
     blocked: Collection[str] = (),
+    retry: Mapping[str, RetryStep | None] | None = None,
 ) -> Plan:
     """The plan for every configured label. ``unconfirmed`` are ledger intents without a result (a dry
     run's view; a real run reconciles them first); ``blocked`` are labels whose reconciliation failed in
-    this run, which are not retrained again until a later run."""
+    this run, which are not retrained again until a later run; ``retry`` are labels whose failed step
+    ``orchestrator retry`` launches again (the step, or None: the one that failed). A label with nothing to
+    retry is a :class:`ConfigError`."""
     cumulative = settings.trigger_mode == "cumulative"
     open_by_label: dict[str, Action] = {}
     for action in unconfirmed:
@@ -83,13 +89,17 @@ def make_plan(
         state = states.get(label.name) or LabelState(label.name)
         decision = _unless_failed(decide(label, counts[label.name], since=0 if cumulative else state.cursor), state)
         unconfirmed_action = open_by_label.get(label.name)
-        step, reason = _step(state, decision, label.name in blocked)
+        retried = retry is not None and label.name in retry
+        if retried:
+            step, reason = _retry(state, retry[label.name])
+        else:
+            step, reason = _step(state, decision, label.name in blocked)
         if unconfirmed_action is not None:
             reason += (
                 f"; first, the {unconfirmed_action.kind} recorded by run {unconfirmed_action.run_id[:8]} is unconfirmed: "
                 f"the next real run checks {unconfirmed_action.target} before sending anything"
             )
-        entries.append(LabelPlan(label, step, reason, decision, state, unconfirmed_action))
+        entries.append(LabelPlan(label, step, reason, decision, state, unconfirmed_action, retried))
     return Plan(tuple(entries), cumulative)
 
 
@@ -102,6 +112,30 @@ def _unless_failed(decision: Decision, state: LabelState) -> Decision:
         f"{decision.reason}, but its prepare for these {decision.corrections} corrections failed: it is not launched "
         f"again for the same feedback (new corrections, or `orchestrator retry --label {state.label}`, launch it)"
     ))
+
+
+def _retry(state: LabelState, asked: RetryStep | None) -> tuple[Step, str]:
+    """The step that launches a failed (or expired) prepare, or a failed retrain, again."""
+    prepare = state.state == IDLE and state.prepare_outcome in ("failed", "expired")
+    retrain = state.state == IDLE and state.last_outcome in ("failed", "not_deployed") and bool(state.last_retrained_version)
+    step = asked or ("prepare" if prepare else "retrain" if retrain else None)
+    if step == "prepare" and prepare:
+        return "fire", (f"retry: its prepare for {state.prepare_failed_at} corrections {state.prepare_outcome}; "
+                        "launching it again for the same feedback")
+    if step == "retrain" and retrain:
+        return "ready", (f"retry: the retrain of {state.last_retrained_version} ended {state.last_outcome}; "
+                         f"launching it again on {state.last_retrained_version}")
+    if state.state != IDLE:
+        why = f"it is {state.state.replace('_', ' ')}: the running step is followed, nothing failed yet"
+    elif step == "prepare" or (asked is None and not retrain):
+        why = "its last prepare did not fail" + (f" (the last retrain ended {state.last_outcome})" if state.last_outcome else "")
+    else:
+        why = f"its last retrain did not fail (it ended {state.last_outcome or 'nowhere: none was launched'})"
+    raise ConfigError(
+        f"nothing to retry for label {state.label}: {why}",
+        hint="`orchestrator status` shows where each label stands; retry launches again a prepare that failed or "
+        "expired, or a retrain that failed",
+    )
 
 
 def _step(state: LabelState, decision: Decision, blocked: bool) -> tuple[Step, str]:

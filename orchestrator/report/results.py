@@ -28,7 +28,7 @@ PENDING: Outcome = "pending"  # waiting for its dataset; a later run goes on
 ALREADY_DONE: Outcome = "already retrained"  # this dataset version was handed to retraining before
 
 # What the cycle decided for a label at the start of the run.
-DecisionName = Literal["prepare", "skip", "pending"]
+DecisionName = Literal["prepare", "skip", "pending", "retry"]
 # How a run ended, as its history row and the job summary say.
 RunStatus = Literal["ok", "failed", "error", "dry-run"]
 
@@ -44,7 +44,7 @@ class LabelResult:
     threshold: int
     fire: bool
     reason: str
-    decision: DecisionName = "skip"  # prepare, skip or pending (waiting for a dataset prepared earlier)
+    decision: DecisionName = "skip"  # prepare, skip, pending (waiting for a dataset prepared earlier), or retry
     counted: int = 0  # corrections counted towards the threshold (new ones since the last prepare)
     state: StateName = "idle"  # the label's persisted state after this run
     required: int = 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -24,7 +24,7 @@ from ..config.settings import Settings
 from ..errors import EXIT_LABEL_FAILED, EXIT_OK, LockedError, OrchestratorError
 from ..launch import launcher_for
 from ..launch.protocol import Launcher
-from ..plan.planner import LabelPlan, Plan, make_plan
+from ..plan.planner import LabelPlan, Plan, RetryStep, make_plan
 from ..remote.feedback import count_corrections
 from ..remote.hub import Hub
 from ..report.reporter import Reporter
@@ -50,6 +50,7 @@ class Cycle:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     launcher_factory: Callable[..., Launcher] = launcher_for
+    retry: Mapping[str, RetryStep | None] | None = None  # ``orchestrator retry``: labels whose failed step goes again
 
     def __post_init__(self) -> None:
         self.store = StateStore(self.state_engine)
@@ -101,7 +102,9 @@ class Cycle:
         blocked = {} if self.dry_run else reconcile(self.ctx)
         counts = count_corrections(self.engine, self.settings.labels)
         unconfirmed = self.store.unfinished() if self.dry_run and self._readable else ()
-        plan = make_plan(self.settings, self.journal.states, counts, unconfirmed=unconfirmed, blocked=blocked)
+        plan = make_plan(
+            self.settings, self.journal.states, counts, unconfirmed=unconfirmed, blocked=blocked, retry=self.retry
+        )
         for entry in plan.labels:
             self._record(plan, entry)
         for name, exc in blocked.items():
@@ -123,8 +126,8 @@ class Cycle:
             threshold=decision.threshold,
             required=decision.required,
             fire=entry.step == "fire",
-            reason=decision.reason,
-            decision="pending" if pending else ("prepare" if entry.step == "fire" else "skip"),
+            reason=entry.reason if entry.retry else decision.reason,
+            decision="retry" if entry.retry else "pending" if pending else ("prepare" if entry.step == "fire" else "skip"),
             state=state.state,
             old_version=state.baseline_version if pending else None,
             outcome=PENDING if pending else SKIPPED,
@@ -152,6 +155,8 @@ class Cycle:
                 )
             else:
                 self.reporter.info(f"[{label.name}] {'prepare' if entry.step == 'fire' else 'skip'}: {decision.reason}")
+            if entry.retry:
+                self.reporter.info(f"[{label.name}] {entry.reason}")
 
     def _say_what_keeps_running(self) -> None:
         for name, state in self.journal.states.items():

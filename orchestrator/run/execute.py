@@ -15,7 +15,7 @@ import os
 from ..config.settings import LabelConfig
 from ..config.sources import LocalFileSource
 from ..config.targets import Target
-from ..contracts.actions import prepare_key, retrain_key
+from ..contracts.actions import prepare_key, retrain_key, retry_key
 from ..contracts.metadata import DatasetMetadata
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..plan.planner import Plan
@@ -42,8 +42,13 @@ class Executor:
             waiting = [label for label in [*pending, *ready] if self._check(label.retrain, [label])]
             self._print_plan(plan, firing, waiting, baselines)
             return
-        for label in ready:  # a dataset that arrived before a crash: straight to retraining
-            self.retrain(label, ctx.journal.state(label.name).dataset_version or "")
+        retried = {entry.name for entry in plan.labels if entry.retry}
+        for label in ready:  # a dataset that arrived before a crash (or a failed retrain retried): retrain now
+            state = ctx.journal.state(label.name)
+            if label.name in retried:
+                self.retrain(label, state.last_retrained_version or "", retry=True)
+            else:
+                self.retrain(label, state.dataset_version or "")
         launched = [label for label in ready if ctx.journal.state(label.name).state == RETRAINING]
         prepared = self._prepare(firing, baselines)
         # A retrain this run launched (reconciliation may have re-sent one) is followed; one an earlier run
@@ -124,8 +129,13 @@ class Executor:
                     title=f"label {label.name}: plan",
                 )
             ctx.update(label.name, outcome=PLANNED)
+        retried = {entry.name for entry in plan.labels if entry.retry}
         for label in waiting:
             state = ctx.journal.state(label.name)
+            if label.name in retried:
+                say(f"  [{label.name}] would launch retrain again: {label.retrain.describe()} on "
+                    f"{state.last_retrained_version} (retry)")
+                continue
             say(
                 f"  [{label.name}] pending: would check {how_long} for a version newer than "
                 f"{state.baseline_version or 'none'}, then launch retrain: {label.retrain.describe()}"
@@ -199,13 +209,16 @@ class Executor:
             prepared.extend(members)
         return prepared
 
-    def retrain(self, label: LabelConfig, version: str) -> None:
+    def retrain(self, label: LabelConfig, version: str, *, retry: bool = False) -> None:
+        """Launch ``label``'s retrain on ``version``, once: its ledger key is recorded before the launch (a
+        ``retry`` of a failed one gets a key of its own, in this run)."""
         ctx, journal, name = self.ctx, self.ctx.journal, label.name
         state = journal.state(name)
         ctx.update(name, new_version=version, old_version=state.baseline_version)
         launcher = ctx.launcher(label.retrain)
-        action = Action("retrain", (name,), retrain_key(name, version), version, target=launcher.describe())
-        if not journal.record(state.with_(state=RETRAIN_REQUESTED), intent=action):
+        key = retry_key(name, version, journal.run_id) if retry else retrain_key(name, version)
+        action = Action("retrain", (name,), key, version, target=launcher.describe())
+        if not journal.record(state.with_(state=RETRAIN_REQUESTED, dataset_version=version), intent=action):
             ctx.reporter.warning(f"dataset {version} was already handed to retraining: not retraining it again", title=f"label {name}")
             journal.record(state.retrained(version))
             ctx.update(name, outcome=ALREADY_DONE)
@@ -223,8 +236,9 @@ class Executor:
             return
         except OrchestratorError as exc:
             # Back to dataset_ready, and the failed key released in the same transaction: the next run
-            # tries this retrain again.
-            journal.record(state.with_(state=DATASET_READY, last_error=exc.message), result=action.settled("failed", exc.message), forget=True)
+            # tries this retrain again. (A retry goes back to where it was: `orchestrator retry` again.)
+            before = state.with_(last_error=exc.message) if retry else state.with_(state=DATASET_READY, last_error=exc.message)
+            journal.record(before, result=action.settled("failed", exc.message), forget=True)
             ctx.fail(name, exc)
             ctx.note_state(name)
             return
