@@ -8,7 +8,8 @@
 - **How it is found again after a crash.** An HF Job carries the labels ``orchestrator-kind`` and
   ``orchestrator-key`` (a digest of the idempotency key); a GitHub run carries a shorter digest, its
   correlation id, in its title.
-- **The ledger's idempotency keys.** ``prepare:<run id>:<label>=<corrections>,…`` and
+- **The ledger's idempotency keys.** ``prepare:<run id>:<label>=<corrections>,…`` (past 200 characters,
+  ``prepare:<run id>:<n> labels:<digest>``) and
   ``retrain:<label>:<version>`` (``…:retry:<run id>`` when ``orchestrator retry`` launches a failed one again):
   a key is recorded once, ever.
 
@@ -27,9 +28,19 @@ VERSION_VARIABLE = "DATASET_VERSION"
 _PLACEHOLDER = re.compile(r"\{(label|labels|version)\}")
 
 
+# The longest prepare key written out in full; past it, its labels and counts are a digest (the ledger row
+# keeps the labels in full, and each label's state its count), so that any number of labels fits.
+MAX_READABLE_KEY = 200
+
+
 def prepare_key(run_id: str, corrections: Mapping[str, int]) -> str:
-    """The idempotency key of one run's prepare of some labels, at their correction counts."""
-    return f"prepare:{run_id}:" + ",".join(f"{name}={count}" for name, count in corrections.items())
+    """The idempotency key of one run's prepare of some labels, at their correction counts:
+    ``prepare:<run id>:<label>=<count>,…``, or ``prepare:<run id>:<n> labels:<digest>`` when that is too long."""
+    listed = ",".join(f"{name}={count}" for name, count in corrections.items())
+    key = f"prepare:{run_id}:{listed}"
+    if len(key) <= MAX_READABLE_KEY:
+        return key
+    return f"prepare:{run_id}:{len(corrections)} labels:{hashlib.sha256(listed.encode()).hexdigest()[:32]}"
 
 
 def retrain_key(label: str, version: str) -> str:

@@ -13,6 +13,7 @@ This is the one place where:
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 T = TypeVar("T")
 
+_SESSION_LOCK = threading.Lock()  # huggingface_hub shares one HTTP client per process
 TRANSITIONAL_STAGES = frozenset({"BUILDING", "RUNNING_BUILDING", "APP_STARTING", "RUNNING_APP_STARTING"})
 
 
@@ -74,6 +76,7 @@ class Hub:
         )
         self._api: HfApi | None = None
         self._whoami: dict[str, Any] | None = None
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------- plumbing
     @property
@@ -101,8 +104,9 @@ class Hub:
         # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
         # air-gapped or mirrored setup must not call out.
         constants.HF_HUB_DISABLE_TELEMETRY = True
-        if get_session().timeout != httpx2.Timeout(self.config.timeout):
-            set_client_factory(functools.partial(_client_with_timeout, self.config.timeout))
+        with _SESSION_LOCK:  # calls run at once (the labels of one step): the client is replaced once, not under another call
+            if get_session().timeout != httpx2.Timeout(self.config.timeout):
+                set_client_factory(functools.partial(_client_with_timeout, self.config.timeout))
 
     def call(
         self, what: str, fn: Callable[[], T], *, not_found: str, refused: str | None = None,
@@ -120,6 +124,10 @@ class Hub:
     # ------------------------------------------------------------------------------------- the token
     def whoami(self) -> dict[str, Any]:
         """What the Hub knows of the token (``whoami-v2``), read once per Hub object: it is rate-limited."""
+        with self._lock:  # read once, even when several targets are checked at once
+            return self._whoami_once()
+
+    def _whoami_once(self) -> dict[str, Any]:
         if self._whoami is None:
             if not self.config.token:
                 raise HubAuthError(

@@ -4,8 +4,10 @@ the journal, and each label's result as the run goes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
 
 from ..config.settings import LabelConfig, Settings
 from ..config.targets import Target
@@ -18,6 +20,34 @@ from ..report.reporter import Reporter
 from ..report.results import FAILED, PENDING, TIMED_OUT, LabelResult, Outcome
 from .journal import Journal, crash_point
 from .lease import RunLock
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+# Outside calls made at once for the labels of one step (reads and checks): a cycle's time grows with the
+# slowest label, not with their sum, and a burst stays small enough for the Hub's rate limits.
+CONCURRENT_CALLS = 8
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """What one of :meth:`RunContext.each`'s calls gave: its value, or the error it raised (raised again by
+    :meth:`get`, where the caller handles it as it would a call of its own)."""
+
+    value: T | None = None
+    error: BaseException | None = None
+
+    def get(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+def _answer(call: Callable[[K], T], item: K) -> Answer[T]:
+    try:
+        return Answer(call(item))
+    except Exception as exc:  # noqa: BLE001 - handed back to the caller, which raises it again
+        return Answer(error=exc)
 
 
 @dataclass
@@ -52,6 +82,14 @@ class RunContext:
             self.launchers[target] = self.launcher_factory(target, self.hub, self.settings.environ)
         return self.launchers[target]
 
+    def each(self, items: list[K], call: Callable[[K], T]) -> dict[K, Answer[T]]:
+        """``call(item)`` for every item, up to :data:`CONCURRENT_CALLS` at a time; each answer by its item.
+        Only outside calls go here: the journal, the reporter and the launchers' registry stay in this thread."""
+        if len(items) <= 1:
+            return {item: _answer(call, item) for item in items}
+        with ThreadPoolExecutor(max_workers=min(CONCURRENT_CALLS, len(items)), thread_name_prefix="calls") as pool:
+            return dict(zip(items, pool.map(lambda item: _answer(call, item), items)))
+
     def crash_point(self, name: str) -> None:
         crash_point(self.settings.crash_at, name, self.reporter.info)
 
@@ -60,11 +98,12 @@ class RunContext:
         the retrain publishes a result (``result``). A Space without a result is not followed."""
         return launcher.follows or label.result is not None
 
-    def by_prepare_target(self, labels: list[LabelConfig]) -> dict[Target, list[LabelConfig]]:
-        """Labels that share a prepare target are prepared by one launch."""
+    def by_target(self, labels: list[LabelConfig], step: Literal["prepare", "retrain"]) -> dict[Target, list[LabelConfig]]:
+        """Labels grouped by their prepare (or retrain) target: labels that share a prepare target are prepared
+        by one launch, and a target is checked once."""
         groups: dict[Target, list[LabelConfig]] = {}
         for label in labels:
-            groups.setdefault(self.settings.prepare_target(label), []).append(label)
+            groups.setdefault(self.settings.prepare_target(label) if step == "prepare" else label.retrain, []).append(label)
         return groups
 
     # ---------------------------------------------------------------------------------- results

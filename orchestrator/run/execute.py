@@ -39,7 +39,7 @@ class Executor:
         baselines = self._read_baselines(firing)
         firing = self._preflight([label for label in firing if label.name in baselines])
         if ctx.dry_run:  # a waiting label's retrain is checked as a firing label's is
-            waiting = [label for label in [*pending, *ready] if self._check(label.retrain, [label])]
+            waiting = self._checked(ctx.by_target([*pending, *ready], "retrain"), keep=[*pending, *ready])
             self._print_plan(plan, firing, waiting, baselines)
             return
         retried = {entry.name for entry in plan.labels if entry.retry}
@@ -64,9 +64,10 @@ class Executor:
         it can end the wait."""
         ctx = self.ctx
         baselines: Baselines = {}
+        reads = ctx.each(firing, ctx.reader.read)
         for label in firing:
             try:
-                seen = ctx.reader.read(label)
+                seen = reads[label].get()
             except (AuthError, RemoteUnavailable):
                 raise  # the token or the Hub itself is the problem: nothing can work, stop now
             except (HubError, MetadataError) as exc:
@@ -90,28 +91,36 @@ class Executor:
 
     def _preflight(self, firing: list[LabelConfig]) -> list[LabelConfig]:
         """Read-only checks of every target a firing label needs, before anything is triggered."""
-        usable = [label for label in firing if self._check(label.retrain, [label])]
-        for target, members in self.ctx.by_prepare_target(usable).items():
-            if not self._check(target, members):
-                usable = [label for label in usable if label not in members]
-        return usable
+        usable = self._checked(self.ctx.by_target(firing, "retrain"), keep=firing)
+        return self._checked(self.ctx.by_target(usable, "prepare"), keep=usable)
 
-    def _check(self, target: Target, labels: list[LabelConfig]) -> bool:
-        try:
-            self.ctx.launcher(target).check()
-        except (AuthError, RemoteUnavailable):
-            raise
-        except (HubError, LaunchError) as exc:
-            for label in labels:
-                self.ctx.fail(label.name, exc)
-            return False
-        return True
+    def _checked(
+        self, groups: dict[Target, list[LabelConfig]], keep: list[LabelConfig] | None = None
+    ) -> list[LabelConfig]:
+        """Check each target once (all at once), and fail the labels of a target that cannot be used; the
+        labels left (of ``keep``, in its order, else of the groups). A refused token or an unreachable
+        remote stops the run."""
+        ctx = self.ctx
+        launchers = {target: ctx.launcher(target) for target in groups}
+        answers = ctx.each(list(groups), lambda target: launchers[target].check())
+        broken: set[str] = set()
+        for target, members in groups.items():
+            try:
+                answers[target].get()
+            except (AuthError, RemoteUnavailable):
+                raise
+            except (HubError, LaunchError) as exc:
+                for label in members:
+                    ctx.fail(label.name, exc)
+                broken.update(label.name for label in members)
+        labels = keep if keep is not None else [label for members in groups.values() for label in members]
+        return [label for label in labels if label.name not in broken]
 
     def _print_plan(self, plan: Plan, firing: list[LabelConfig], waiting: list[LabelConfig], baselines: Baselines) -> None:
         ctx, settings = self.ctx, self.ctx.settings
         say = ctx.reporter.info
         say("DRY RUN: nothing is restarted, recorded or awaited. The plan:")
-        for target, members in ctx.by_prepare_target(firing).items():
+        for target, members in ctx.by_target(firing, "prepare").items():
             say(f"  would launch prepare: {target.describe()} for {', '.join(label.name for label in members)}")
         how_long = f"for up to {settings.poll_timeout:.0f}s" if settings.wait else "once (non-blocking)"
         for label in firing:
@@ -158,7 +167,7 @@ class Executor:
     def _prepare(self, firing: list[LabelConfig], baselines: Baselines) -> list[LabelConfig]:
         ctx, journal = self.ctx, self.ctx.journal
         prepared = []
-        for target, members in ctx.by_prepare_target(firing).items():
+        for target, members in ctx.by_target(firing, "prepare").items():
             names = tuple(label.name for label in members)
             launcher = ctx.launcher(target)
             key = prepare_key(journal.run_id, {name: ctx.results[name].corrections for name in names})

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config.settings import LabelConfig
-from ..contracts.metadata import DatasetMetadata
 from ..config.targets import Target
+from ..contracts.metadata import DatasetMetadata
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..launch.protocol import Status
 from ..plan.rules import has_arrived
+from ..remote.documents import Observation
 from ..report.results import EXPIRED, PENDING, PREPARE_FAILED, RETRAIN_RUNNING, TIMED_OUT
 from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, LabelState, utc_now
-from .context import RunContext
+from .context import Answer, RunContext
 from .follow import Follower
 
 
@@ -32,7 +33,9 @@ class Waiter:
         self.retrain = retrain
         self.follower = Follower(ctx)
         self.latest: dict[str, DatasetMetadata | None] = {}
-        self.prepares: dict[tuple[Target, str], Status | None] = {}  # this round's look at each launched prepare
+        # this round's looks, made at once for every waiting label: each launched prepare, then each dataset
+        self.prepares: dict[tuple[Target, str], Answer[Status]] = {}
+        self.reads: dict[str, Answer[Observation]] = {}
 
     def wait(self, labels: list[LabelConfig], *, once: list[LabelConfig] = ()) -> None:
         """Poll ``labels`` until each is settled or POLL_TIMEOUT (blocking mode), and ``once`` (retrains
@@ -50,7 +53,7 @@ class Waiter:
         with ctx.reporter.progress(list(waiting), timeout) as progress:
             first = True
             while True:
-                self.prepares.clear()  # a prepare that several labels wait for is looked at once per round
+                self._look(list(waiting.values()))
                 for name, label in list(waiting.items()):
                     if self._poll(label, progress):
                         del waiting[name]
@@ -78,11 +81,10 @@ class Waiter:
         state = journal.state(name)
         if state.state == RETRAINING:
             return self.follower.poll(label, progress)
-        # How its prepare stands, read before the dataset: a dataset published just before the prepare ended
-        # is seen by the read that follows.
         ended = self._prepare_ended(label, state)
+        looked = self.reads.pop(name, None)
         try:
-            seen = ctx.reader.read(label, etag=ctx.etags.get(name))
+            seen = looked.get() if looked is not None else ctx.reader.read(label, etag=ctx.etags.get(name))
         except AuthError:
             raise  # a refused token stops the run, as it does before anything is triggered
         except (MetadataError, HubError) as exc:  # broken metadata or a permanent HTTP error: this label only
@@ -131,26 +133,40 @@ class Waiter:
             )
         return False
 
+    def _look(self, labels: list[LabelConfig]) -> None:
+        """This round's outside reads for the labels waiting for a dataset, made at once: first how each
+        launched prepare stands (once for the labels that share it), then each label's metadata, so that a
+        dataset published just before its prepare ended is seen."""
+        ctx = self.ctx
+        waiting = [label for label in labels if ctx.journal.state(label.name).state == PREPARE_REQUESTED]
+        prepares = {self._prepare_of(label): label for label in waiting if ctx.journal.state(label.name).prepare_ref}
+        launchers = {target: ctx.launcher(target) for target, _ in prepares}
+        self.prepares = ctx.each(list(prepares), lambda key: launchers[key[0]].status(key[1]))
+        self.reads = {
+            label.name: answer
+            for label, answer in ctx.each(waiting, lambda label: ctx.reader.read(label, etag=ctx.etags.get(label.name))).items()
+        }
+
+    def _prepare_of(self, label: LabelConfig) -> tuple[Target, str]:
+        return self.ctx.settings.prepare_target(label), self.ctx.journal.state(label.name).prepare_ref or ""
+
     def _prepare_ended(self, label: LabelConfig, state: LabelState) -> Status | None:
         """The launched prepare's status when it has ended (failed, or finished) without the label's dataset
         having arrived before; None while it runs, or when it cannot be followed (no ref recorded)."""
-        if state.state != PREPARE_REQUESTED or state.prepare_ref is None:
+        answer = self.prepares.get(self._prepare_of(label)) if state.state == PREPARE_REQUESTED else None
+        if answer is None or state.prepare_ref is None:
             return None
         ctx = self.ctx
-        target = ctx.settings.prepare_target(label)
-        key = (target, state.prepare_ref)
-        if key not in self.prepares:
-            try:  # a refused token is not caught: it stops the run
-                self.prepares[key] = ctx.launcher(target).status(state.prepare_ref)
-            except RemoteUnavailable:
-                self.prepares[key] = None  # a bad minute: look again next round
-            except (HubError, LaunchError) as exc:
-                if (label.name, exc.message) not in ctx.warned:
-                    ctx.warned.add((label.name, exc.message))
-                    ctx.reporter.warning(f"could not check the prepare: {exc.message}", title=f"label {label.name}")
-                self.prepares[key] = None
-        status = self.prepares[key]
-        return status if status is not None and status.phase != "running" else None
+        try:  # a refused token is not caught: it stops the run
+            status = answer.get()
+        except RemoteUnavailable:
+            return None  # a bad minute: look again next round
+        except (HubError, LaunchError) as exc:
+            if (label.name, exc.message) not in ctx.warned:
+                ctx.warned.add((label.name, exc.message))
+                ctx.reporter.warning(f"could not check the prepare: {exc.message}", title=f"label {label.name}")
+            return None
+        return status if status.phase != "running" else None
 
     def _prepare_failed(self, label: LabelConfig, status: Status, seen: DatasetMetadata | None) -> bool:
         """The prepare ended and the label's dataset did not arrive: the label fails now, not at
