@@ -11,7 +11,6 @@ import click
 from ..errors import ConfigError, OrchestratorError
 from .common import CONFIG_OPTION, ENV_FILE_OPTION, closing_line, emit, fail, settings_and_engines, settings_of
 
-
 DRY_RUN_OPTION = click.option("--dry-run", is_flag=True, default=None, help="Print the plan; trigger nothing, wait for nothing.")
 WAIT_OPTION = click.option(
     "--wait/--no-wait",

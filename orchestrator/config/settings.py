@@ -90,6 +90,7 @@ class LabelConfig(Frozen):
     dataset: Location | None = None  # where the prepare job publishes this label's dataset
     prepare: Target | None = None  # defaults to the global prepare target
     result: ResultSource | None = None  # where the retrain publishes retrain_result.json (its outcome)
+    model_repo: RepoId | None = None  # the Hub model repo a seed retrain Space deploys to: its outcome, unchanged
     table: QualifiedIdentifier = "misclassified_complaints"
     reviewed_column: Identifier = "reviewed"
     predicted_column: Identifier | None = None  # default model_predicted_<label>
@@ -196,6 +197,7 @@ class Settings(Frozen):
     trigger_mode: Literal["new_feedback", "cumulative"] = "new_feedback"
     prepare_deadline: Seconds | None = None  # a pending prepare older than this fails; default 2 x poll_timeout
     retrain_deadline: Seconds = 21600.0  # a launched retrain with no outcome after this long has failed
+    cancel_at_deadline: Flag = False  # cancel a retrain job still running at retrain_deadline (an HF Job, a Space)
     lock_lease: Seconds = 300.0  # a crashed run blocks others for at most this long
     lock_wait: float = Field(default=0.0, ge=0)  # seconds to wait for another run's lock; 0: exit at once
     crash_at: str | None = None  # test hook: exit abruptly at this named step (see journal.CRASH_POINTS)

@@ -28,6 +28,7 @@ GLOBAL_VARIABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("TRIGGER_MODE", ("trigger_mode",)),
     ("PREPARE_DEADLINE", ("prepare_deadline",)),
     ("RETRAIN_DEADLINE", ("retrain_deadline",)),
+    ("CANCEL_AT_DEADLINE", ("cancel_at_deadline",)),
     ("LOCK_LEASE", ("lock_lease",)),
     ("LOCK_WAIT", ("lock_wait",)),
     ("ORCHESTRATOR_CRASH_AT", ("crash_at",)),
@@ -57,4 +58,5 @@ def label_variables(name: str) -> dict[str, str]:
         "metadata": f"HF_HUB_METADATA_{alias}",
         "sample_ratio": f"SAMPLE_RATIO_{upper}",
         "result": f"RETRAIN_RESULT_{alias}",
+        "model_repo": f"HF_MODEL_REPO_{upper}",
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 
 from .. import redact
 from ..config.targets import HfJobTarget
 from ..contracts.actions import environment, fill, hf_job_labels
-from ..errors import LaunchError, OrchestratorError
+from ..errors import HubError, LaunchError, OrchestratorError
 from ..remote.hfjobs import HfJobs
 from ..remote.hub import Hub
 from ..state.records import Action
@@ -49,6 +50,36 @@ class HfJobLauncher(Launcher):
                 f"{self.describe()}: HF_TOKEN belongs to {me.get('name')!r}, which cannot run jobs in {namespace!r}",
                 hint="set the target's namespace to the token's user or one of its organisations, or use their token",
             )
+        self._check_flavor()
+
+    def _check_flavor(self) -> None:
+        """The flavor is one the Hub runs jobs on (a typo found by the dry run, not by the launch after a
+        prepare). A Hub that does not list its hardware is not held against the target."""
+        try:
+            flavors = self.jobs.flavors()
+        except HubError as exc:
+            if exc.status in (404, 405):
+                return
+            raise
+        flavor = self.target.flavor
+        if flavor not in flavors:
+            close = difflib.get_close_matches(flavor, list(flavors), n=1)
+            raise LaunchError(
+                f"{self.describe()}: flavor {flavor!r} is not one the Hub runs jobs on"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint=f"the flavors: {', '.join(sorted(flavors))} (`hf jobs hardware` lists them with their prices)",
+            )
+
+    def cost(self) -> str | None:
+        flavor = self.jobs.flavors().get(self.target.flavor)
+        if flavor is None or flavor.usd_per_hour is None:
+            return None
+        return f"${flavor.usd_per_hour:.2f}/hour on {flavor.name}"
+
+    def cancel(self, ref: str) -> str:
+        namespace, _, job_id = ref.rpartition("/")
+        self.jobs.cancel(job_id, namespace)
+        return f"HF Job {job_id} was cancelled"
 
     def launch(self, action: Action) -> Launched:
         namespace = self.jobs.namespace(self.target.namespace)
@@ -78,7 +109,8 @@ class HfJobLauncher(Launcher):
         if state.stage == "COMPLETED":
             return Status("succeeded", f"HF Job {job_id} completed")
         if not state.final:
-            return Status("running", f"HF Job {job_id}: {state.stage}")
+            where = f" ({state.url})" if state.url else f" in {namespace}"
+            return Status("running", f"HF Job {job_id}: {state.stage}{where}")
         try:
             logs = tuple(redact.redact(line) for line in self.jobs.logs(job_id, namespace))
         except OrchestratorError:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from ..config.targets import Target
+from ..errors import LaunchError
 from ..state.records import Action
 
 # A launch younger than this may not show yet (a Space restart shows as BUILDING/APP_STARTING for longer;
@@ -77,6 +78,16 @@ class Launcher(ABC):
 
     @abstractmethod
     def status(self, ref: str) -> Status: ...
+
+    def cost(self) -> str | None:
+        """What the target costs while a job runs on it (``$0.60/hour on a10g-small``), where the remote says."""
+        return None
+
+    def cancel(self, ref: str) -> str:
+        """Stop the launched job ``ref``; says what was done. Raises LaunchError where it cannot be stopped
+        from here."""
+        raise LaunchError(f"{self.describe()}: a running job cannot be stopped from here",
+                          hint="stop it where it runs")
 
 
 def now() -> datetime:

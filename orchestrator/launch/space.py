@@ -70,6 +70,10 @@ class SpaceLauncher(Launcher):
                 return Found(True, self.repo_id)
         return Found(False if age < RECONCILE_GRACE_SECONDS else None)
 
+    def cancel(self, ref: str) -> str:
+        """Pause the Space: it stops running (and costing) at once."""
+        return f"{self.describe()} was paused (stage {self.hub.pause_space(self.repo_id)})"
+
     def status(self, ref: str) -> Status:
         """``*_ERROR``: failed. ``PAUSED``/``STOPPED`` after our restart: finished (the seed's retrain Space
         pauses itself when done). Anything else: still running."""

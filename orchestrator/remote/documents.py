@@ -1,5 +1,5 @@
-"""Reading a label's small documents (``dataset_metadata.json``, ``retrain_result.json``) from where its
-settings point: the Hub (a conditional GET) or a local folder.
+"""Reading a label's small documents (``dataset_metadata.json``, ``retrain_result.json``, a seed retrain
+Space's model metadata) from where its settings point: the Hub (a conditional GET) or a local folder.
 
 Both give the same :class:`Observation`, so the cycle never knows which one it is talking to. A
 document that breaks the contract is an observation too (``malformed``, with its error and its ETag),
@@ -10,6 +10,7 @@ baseline, which only the cycle knows.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,8 @@ from typing import Literal
 from ..config.settings import LabelConfig
 from ..config.sources import HubFileSource, LocalFileSource
 from ..contracts.metadata import MAX_BYTES, DatasetMetadata, parse_metadata, too_large
-from ..errors import MetadataError
+from ..contracts.model_metadata import MODEL_FILES
+from ..errors import HubError, MetadataError
 from .hub import Hub
 
 
@@ -76,6 +78,33 @@ def read_file(
     if etag is not None and tag == etag:
         return "unchanged", tag, b""
     return "changed", tag, content
+
+
+def model_marker(hub: Hub, repo: str) -> str:
+    """How a model repo's metadata files stand now (their ETags, ``null`` for one not there), as one string
+    a label keeps when its retrain is launched."""
+    return json.dumps({name: _model_file(hub, repo, name, None)[1] for name in MODEL_FILES})
+
+
+def new_model(hub: Hub, repo: str, marker: str) -> tuple[str, bytes] | None:
+    """The metadata file (its name and content) that is new or changed in ``repo`` since ``marker``: what a
+    seed retrain Space writes when it deploys; None while there is none."""
+    before = json.loads(marker)
+    for name in MODEL_FILES:
+        status, _, content = _model_file(hub, repo, name, before.get(name))
+        if status == "changed":
+            return name, content
+    return None
+
+
+def _model_file(hub: Hub, repo: str, name: str, etag: str | None) -> tuple[FileStatus, str | None, bytes]:
+    source = HubFileSource(url=f"{hub.config.endpoint}/{repo}/resolve/main/{name}")
+    try:
+        return read_file(hub, source, etag=etag, name=f"model metadata of {repo}")
+    except HubError as exc:
+        if exc.status == 404:  # no such repo yet: the first deploy creates it
+            return "missing", None, b""
+        raise
 
 
 def _read_local(path: Path, what: str) -> bytes | None:

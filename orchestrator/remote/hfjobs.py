@@ -114,6 +114,22 @@ class HfJobs:
             return None
         return _state(max(matching, key=lambda info: str(info.created_at or "")))
 
+    def flavors(self) -> dict[str, Flavor]:
+        """The Hub's hardware for jobs, by name, with its hourly price; read once per Hub client."""
+        return self.hub.once("jobs hardware", lambda: {flavor.name: flavor for flavor in self.hub.call(
+            "reading the Hub's hardware for jobs", lambda: [_flavor(info) for info in self.hub.api.list_jobs_hardware()],
+            not_found="this Hub may not list job hardware (GET /api/jobs/hardware)",
+        )})
+
+    def cancel(self, job_id: str, namespace: str) -> None:
+        """Cancel a running job (a job that ended stays as it ended)."""
+        self.hub.call(
+            f"cancelling HF Job {job_id}",
+            lambda: self.hub.api.cancel_job(job_id=job_id, namespace=namespace),
+            not_found=f"check that HF Job {job_id} exists in {namespace!r}",
+            retry_on=is_unsent,
+        )
+
     def logs(self, job_id: str, namespace: str, *, lines: int = LOG_TAIL_LINES) -> list[str]:
         """The last ``lines`` lines of a job's logs (what is there now; it does not follow a running job)."""
         return self.hub.call(
@@ -125,6 +141,14 @@ class HfJobs:
         )
 
 
+@dataclass(frozen=True)
+class Flavor:
+    """One kind of hardware jobs run on, and its price where the Hub gives one."""
+
+    name: str
+    usd_per_hour: float | None = None
+
+
 def _state(info) -> JobState:
     status = getattr(info, "status", None)
     stage = getattr(status, "stage", None)
@@ -134,3 +158,10 @@ def _state(info) -> JobState:
         message=getattr(status, "message", None),
         url=getattr(info, "url", None),
     )
+
+
+def _flavor(info) -> Flavor:
+    """A ``JobHardwareInfo``: its price is given per ``unit_label`` (a minute, an hour)."""
+    cost, unit = getattr(info, "unit_cost_usd", None), str(getattr(info, "unit_label", "") or "")
+    per_hour = {"minute": 60.0, "hour": 1.0, "second": 3600.0}.get(unit.lower().rstrip("s"))
+    return Flavor(str(info.name), float(cost) * per_hour if isinstance(cost, (int, float)) and per_hour else None)

@@ -72,11 +72,12 @@ class Hub:
         self.config = config
         self._calls = Calls(
             "the Hub", unavailable=HubUnavailable, retries=config.retries, backoff=config.backoff, sleep=sleep,
-            on_retry=on_retry, before=self._configure_session,
+            on_retry=on_retry, before=functools.partial(_configure_session, config.timeout),
         )
         self._api: HfApi | None = None
         self._whoami: dict[str, Any] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._once: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------- plumbing
     @property
@@ -90,23 +91,6 @@ class Hub:
 
             self._api = HfApi(endpoint=self.config.endpoint, token=self._token, library_name="orchestrator")
         return self._api
-
-    def _configure_session(self) -> None:
-        """Before each call: our timeout on huggingface_hub's HTTP client (the library shares one per
-        process, and gives it none), without importing its (slow) API module. The client the library
-        holds says which timeout it has, so nothing is remembered here; a factory gives the same timeout
-        to any client the library makes later (it replaces its client after a connection error)."""
-        import httpx2
-        from huggingface_hub import constants
-        from huggingface_hub.utils import get_session, set_client_factory
-
-        # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
-        # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
-        # air-gapped or mirrored setup must not call out.
-        constants.HF_HUB_DISABLE_TELEMETRY = True
-        with _SESSION_LOCK:  # calls run at once (the labels of one step): the client is replaced once, not under another call
-            if get_session().timeout != httpx2.Timeout(self.config.timeout):
-                set_client_factory(functools.partial(_client_with_timeout, self.config.timeout))
 
     def call(
         self, what: str, fn: Callable[[], T], *, not_found: str, refused: str | None = None,
@@ -127,6 +111,14 @@ class Hub:
         with self._lock:  # read once, even when several targets are checked at once
             return self._whoami_once()
 
+    def once(self, key: str, read: Callable[[], T]) -> T:
+        """``read()`` the first time ``key`` is asked for on this client, its answer every time after: for what
+        a run needs once (the job hardware list), whichever of its concurrent calls asks first."""
+        with self._lock:
+            if key not in self._once:
+                self._once[key] = read()
+            return self._once[key]
+
     def _whoami_once(self) -> dict[str, Any]:
         if self._whoami is None:
             if not self.config.token:
@@ -142,27 +134,7 @@ class Hub:
     def write_problem(self, repo_id: str, *, repo_type: str = "space") -> str | None:
         """Why the token may not write to ``repo_id`` (restart it, for a Space), as far as ``whoami`` can
         tell without acting; None when it may, or when the Hub's answer does not say."""
-        info = self.whoami()
-        user = info.get("name")
-        orgs = {org.get("name") for org in info.get("orgs") or () if isinstance(org, dict)}
-        token = ((info.get("auth") or {}).get("accessToken") or {}) if isinstance(info.get("auth"), dict) else {}
-        role = token.get("role")
-        namespace = repo_id.split("/", 1)[0]
-        if role == "read":
-            return f"HF_TOKEN is a read token of {user}; restarting {repo_type} {repo_id} needs write access"
-        if role in ("write", "admin") and user and namespace != user and namespace not in orgs:
-            return f"HF_TOKEN belongs to {user}, who is neither {namespace} nor a member of it"
-        if role == "fineGrained":
-            scoped = ((token.get("fineGrained") or {}).get("scoped")) or []
-            for scope in scoped:
-                entity = scope.get("entity") or {}
-                covers = (entity.get("type") == repo_type and entity.get("name") == repo_id) or (
-                    entity.get("type") in ("user", "org") and entity.get("name") == namespace
-                )
-                if covers and "repo.write" in (scope.get("permissions") or ()):
-                    return None
-            return f"HF_TOKEN is a fine-grained token without repo.write on {repo_type} {repo_id} or on {namespace}"
-        return None
+        return write_problem(self.whoami(), repo_id, repo_type)
 
     # ------------------------------------------------------------------------------------- spaces
     def restart_space(self, repo_id: str) -> str:
@@ -210,6 +182,13 @@ class Hub:
             not_found=f"check the Space id {repo_id!r}",
         )
         return (found.value, found.updated_at) if found is not None else (None, None)
+
+    def pause_space(self, repo_id: str) -> str:
+        """Pause a Space (it stops running, and costing); returns its stage. Pausing twice is harmless."""
+        runtime = self.call(
+            f"pausing Space {repo_id}", lambda: self.api.pause_space(repo_id), not_found=f"check the Space id {repo_id!r}"
+        )
+        return str(runtime.stage)
 
     def set_space_variable(self, repo_id: str, key: str, value: str) -> None:
         """Set a Space variable, which restarts a running Space: only a try that surely never reached the
@@ -309,6 +288,49 @@ class Hub:
                 return Fetched("changed", etag=response.headers.get("etag"), content=bytes(content))
 
         return self.call(what, get, not_found=f"check the URL {url} (repo id, revision and file name)")
+
+
+def _configure_session(timeout: float) -> None:
+    """Before each call: our timeout on huggingface_hub's HTTP client (the library shares one per
+    process, and gives it none), without importing its (slow) API module. The client the library
+    holds says which timeout it has, so nothing is remembered here; a factory gives the same timeout
+    to any client the library makes later (it replaces its client after a connection error)."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session, set_client_factory
+
+    # The library would otherwise look up a registry of "agent harnesses" on huggingface.co
+    # (whatever our endpoint) to decorate its User-Agent: a CI tool has no use for it, and an
+    # air-gapped or mirrored setup must not call out.
+    constants.HF_HUB_DISABLE_TELEMETRY = True
+    with _SESSION_LOCK:  # calls run at once (the labels of one step): the client is replaced once, not under another call
+        if get_session().timeout != httpx2.Timeout(timeout):
+            set_client_factory(functools.partial(_client_with_timeout, timeout))
+
+
+def write_problem(info: dict[str, Any], repo_id: str, repo_type: str) -> str | None:
+    """Why a token whose ``whoami`` answer is ``info`` may not write to ``repo_id``; None when it may, or
+    when the answer does not say."""
+    user = info.get("name")
+    orgs = {org.get("name") for org in info.get("orgs") or () if isinstance(org, dict)}
+    token = ((info.get("auth") or {}).get("accessToken") or {}) if isinstance(info.get("auth"), dict) else {}
+    role = token.get("role")
+    namespace = repo_id.split("/", 1)[0]
+    if role == "read":
+        return f"HF_TOKEN is a read token of {user}; restarting {repo_type} {repo_id} needs write access"
+    if role in ("write", "admin") and user and namespace != user and namespace not in orgs:
+        return f"HF_TOKEN belongs to {user}, who is neither {namespace} nor a member of it"
+    if role == "fineGrained":
+        scoped = ((token.get("fineGrained") or {}).get("scoped")) or []
+        for scope in scoped:
+            entity = scope.get("entity") or {}
+            covers = (entity.get("type") == repo_type and entity.get("name") == repo_id) or (
+                entity.get("type") in ("user", "org") and entity.get("name") == namespace
+            )
+            if covers and "repo.write" in (scope.get("permissions") or ()):
+                return None
+        return f"HF_TOKEN is a fine-grained token without repo.write on {repo_type} {repo_id} or on {namespace}"
+    return None
 
 
 def translate_error(

@@ -94,9 +94,10 @@ class RunContext:
         crash_point(self.settings.crash_at, name, self.reporter.info)
 
     def follows(self, label: LabelConfig, launcher: Launcher) -> bool:
-        """Whether a launched retrain's outcome can be followed: its job's status tells when it ended, or
-        the retrain publishes a result (``result``). A Space without a result is not followed."""
-        return launcher.follows or label.result is not None
+        """Whether a launched retrain's outcome can be followed: its job's status tells when it ended, the
+        retrain publishes a result (``result``), or it deploys to a model repo we watch (``model_repo``). A
+        Space with neither is not followed."""
+        return launcher.follows or label.result is not None or label.model_repo is not None
 
     def by_target(self, labels: list[LabelConfig], step: Literal["prepare", "retrain"]) -> dict[Target, list[LabelConfig]]:
         """Labels grouped by their prepare (or retrain) target: labels that share a prepare target are prepared

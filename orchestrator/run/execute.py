@@ -10,21 +10,17 @@ its own, and a dataset version handed to retraining is never retrained again: it
 
 from __future__ import annotations
 
-import os
-
 from ..config.settings import LabelConfig
-from ..config.sources import LocalFileSource
 from ..config.targets import Target
 from ..contracts.actions import prepare_key, retrain_key, retry_key
-from ..contracts.metadata import DatasetMetadata
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..plan.planner import Plan
-from ..report.results import ALREADY_DONE, PLANNED, RETRAIN_RUNNING, RETRAINED
+from ..remote.documents import model_marker
+from ..report.results import ALREADY_DONE, RETRAIN_RUNNING, RETRAINED
 from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, utc_now
 from .context import RunContext
+from .dry_run import Baselines, print_plan
 from .wait import Waiter
-
-Baselines = dict[str, DatasetMetadata | None]
 
 
 class Executor:
@@ -40,7 +36,7 @@ class Executor:
         firing = self._preflight([label for label in firing if label.name in baselines])
         if ctx.dry_run:  # a waiting label's retrain is checked as a firing label's is
             waiting = self._checked(ctx.by_target([*pending, *ready], "retrain"), keep=[*pending, *ready])
-            self._print_plan(plan, firing, waiting, baselines)
+            print_plan(ctx, plan, firing, waiting, baselines)
             return
         retried = {entry.name for entry in plan.labels if entry.retry}
         for label in ready:  # a dataset that arrived before a crash (or a failed retrain retried): retrain now
@@ -116,53 +112,6 @@ class Executor:
         labels = keep if keep is not None else [label for members in groups.values() for label in members]
         return [label for label in labels if label.name not in broken]
 
-    def _print_plan(self, plan: Plan, firing: list[LabelConfig], waiting: list[LabelConfig], baselines: Baselines) -> None:
-        ctx, settings = self.ctx, self.ctx.settings
-        say = ctx.reporter.info
-        say("DRY RUN: nothing is restarted, recorded or awaited. The plan:")
-        for target, members in ctx.by_target(firing, "prepare").items():
-            say(f"  would launch prepare: {target.describe()} for {', '.join(label.name for label in members)}")
-        how_long = f"for up to {settings.poll_timeout:.0f}s" if settings.wait else "once (non-blocking)"
-        for label in firing:
-            old = baselines.get(label.name)
-            say(
-                f"  [{label.name}] would wait {how_long} for version_tag to change from "
-                f"{old.version_tag if old else 'none'} with num_samples >= {ctx.results[label.name].required}, "
-                f"then launch retrain: {label.retrain.describe()}"
-            )
-            folder = os.path.dirname(label.metadata.path) if isinstance(label.metadata, LocalFileSource) else None
-            if folder is not None and not os.path.isdir(folder):
-                ctx.reporter.warning(
-                    f"the metadata folder {folder} does not exist: unless the prepare job creates it, a real run "
-                    "would wait for nothing",
-                    title=f"label {label.name}: plan",
-                )
-            ctx.update(label.name, outcome=PLANNED)
-        retried = {entry.name for entry in plan.labels if entry.retry}
-        for label in waiting:
-            state = ctx.journal.state(label.name)
-            if label.name in retried:
-                say(f"  [{label.name}] would launch retrain again: {label.retrain.describe()} on "
-                    f"{state.last_retrained_version} (retry)")
-                continue
-            say(
-                f"  [{label.name}] pending: would check {how_long} for a version newer than "
-                f"{state.baseline_version or 'none'}, then launch retrain: {label.retrain.describe()}"
-            )
-        for label in plan.of("follow"):
-            state = ctx.journal.state(label.name)
-            say(
-                f"  [{label.name}] retraining: would check how the retrain of {state.last_retrained_version} "
-                f"({state.retrain_ref or label.retrain.describe()}) ended"
-            )
-        for entry in plan.labels:
-            if entry.unconfirmed is not None:
-                action = entry.unconfirmed
-                say(
-                    f"  [{entry.name}] the {action.kind} recorded by run {action.run_id[:8]} is unconfirmed: the next "
-                    f"real run checks {action.target} first"
-                )
-
     # ---------------------------------------------------------------------------------- acting
     def _prepare(self, firing: list[LabelConfig], baselines: Baselines) -> list[LabelConfig]:
         ctx, journal = self.ctx, self.ctx.journal
@@ -218,6 +167,20 @@ class Executor:
             prepared.extend(members)
         return prepared
 
+    def _model_marker(self, label: LabelConfig) -> str | None:
+        """A seed retrain Space's model repo as it stands before the launch: what tells later that it deployed.
+        None without a ``model_repo``, or when it cannot be read now (the outcome then comes from elsewhere)."""
+        if label.model_repo is None:
+            return None
+        try:
+            return model_marker(self.ctx.hub, label.model_repo)
+        except AuthError:
+            raise
+        except (HubError, MetadataError, RemoteUnavailable) as exc:
+            self.ctx.reporter.warning(f"could not read the model repo before the retrain: {exc.message}; its outcome "
+                                      "is then learned from the retrain's status only", title=f"label {label.name}")
+            return None
+
     def retrain(self, label: LabelConfig, version: str, *, retry: bool = False) -> None:
         """Launch ``label``'s retrain on ``version``, once: its ledger key is recorded before the launch (a
         ``retry`` of a failed one gets a key of its own, in this run)."""
@@ -227,7 +190,8 @@ class Executor:
         launcher = ctx.launcher(label.retrain)
         key = retry_key(name, version, journal.run_id) if retry else retrain_key(name, version)
         action = Action("retrain", (name,), key, version, target=launcher.describe())
-        if not journal.record(state.with_(state=RETRAIN_REQUESTED, dataset_version=version), intent=action):
+        requested = state.with_(state=RETRAIN_REQUESTED, dataset_version=version, model_marker=self._model_marker(label))
+        if not journal.record(requested, intent=action):
             ctx.reporter.warning(f"dataset {version} was already handed to retraining: not retraining it again", title=f"label {name}")
             journal.record(state.retrained(version))
             ctx.update(name, outcome=ALREADY_DONE)

@@ -1,25 +1,32 @@
-"""Following a launched retrain to its end: deployed, rejected, failed, or completed.
+"""Following a launched retrain to its end: deployed, rejected, not deployed, failed, or completed.
 
-Two sources tell how a retrain ended, read in this order:
+Three sources tell how a retrain ended. The job's status is read first, so that what it published just
+before it ended is seen by the reads that follow:
 
-1. the result the retrain publishes (``retrain_result.json``, :mod:`orchestrator.contracts.retrain_result`), where the
-   label's ``result`` points; read with conditional GETs, and only a document for the awaited dataset
-   version counts;
-2. the launched job's own status (:meth:`~orchestrator.launch.protocol.Launcher.status`): an HF Job's stage, a
-   GitHub run's conclusion, a command's exit. A failed job fails the label, with the tail of its logs; a
-   job that succeeded without publishing a result (none is configured) is ``completed``.
+1. the result the retrain publishes (``retrain_result.json``, :mod:`orchestrator.contracts.retrain_result`),
+   where the label's ``result`` points; read with conditional GETs, and only a document for the awaited dataset
+   version counts. It wins over the others;
+2. a seed retrain Space's model repo (the label's ``model_repo``): a new ``model_metadata.json`` or
+   ``metadata.json`` since the launch means deployed (:mod:`orchestrator.contracts.model_metadata`), and the
+   Space paused with none means not deployed;
+3. the launched job's own status (:meth:`~orchestrator.launch.protocol.Launcher.status`): an HF Job's stage, a
+   GitHub run's conclusion, a command's exit, a Space's stage. A failed job fails the label, with the tail of
+   its logs; a job that succeeded without publishing a result (none is configured) is ``completed``.
 
-A retrain with neither past ``RETRAIN_DEADLINE`` has failed. A settled retrain leaves its label idle, with
-the outcome, its reason and the deployed model's metric kept on the label (``last_outcome``...).
+A retrain with none of these past ``RETRAIN_DEADLINE`` has failed; one still running then is said to (and
+cancelled with ``cancel_at_deadline``). A settled retrain leaves its label idle, with the outcome, its reason
+and the deployed model's metric kept on the label (``last_outcome``...).
 """
 
 from __future__ import annotations
 
 from ..config.settings import LabelConfig
+from ..contracts.model_metadata import headline_metric
 from ..contracts.retrain_result import RetrainResult, parse_result
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
-from ..remote.documents import read_file
-from ..report.results import DEPLOYED, FAILED, REJECTED, RETRAINED, Outcome
+from ..launch.protocol import Status
+from ..remote.documents import new_model, read_file
+from ..report.results import DEPLOYED, FAILED, NOT_DEPLOYED, REJECTED, RETRAINED, Outcome
 from ..state.records import IDLE, RetrainOutcome, utc_now
 from .context import RunContext
 
@@ -28,6 +35,7 @@ _AS_RESULT: dict[RetrainOutcome, Outcome] = {
     "rejected": REJECTED,
     "failed": FAILED,
     "completed": RETRAINED,
+    "not_deployed": NOT_DEPLOYED,
 }
 
 
@@ -42,35 +50,64 @@ class Follower:
         ctx, name = self.ctx, label.name
         state = ctx.journal.state(name)
         version = state.last_retrained_version or "?"
+        launcher = ctx.launcher(label.retrain)
+        watched = label.model_repo is not None and state.model_marker is not None  # a seed retrain Space's model repo
         try:
+            # The job's status first: a result or a model published just before it ended is seen by what follows.
+            status = None
+            if state.retrain_ref is not None:
+                status = self._ask(name, version, lambda: launcher.status(state.retrain_ref))
             result = self._ask(name, version, lambda: self._result(label, version))
             if result is not None:
                 return self._settle(label, result[0].decision, result[0].reason, result[0], etag=result[1])
-            status = None
-            if state.retrain_ref is not None:
-                status = self._ask(name, version, lambda: ctx.launcher(label.retrain).status(state.retrain_ref))
+            model = self._ask(name, version, lambda: new_model(ctx.hub, label.model_repo, state.model_marker)) if watched else None
         except RemoteUnavailable as exc:
             progress.update(name, f"Hub unavailable, will check again ({exc.message})")
             return False
+        if model is not None:
+            metric = headline_metric(model[1])
+            deployed = RetrainResult(version, "deployed", f"a new {model[0]} in {label.model_repo}",
+                                     metric[0] if metric else None, metric[1] if metric else None)
+            return self._settle(label, "deployed", deployed.reason, deployed)
         if status is not None and status.phase == "failed":
             tail = "\n".join(status.logs[-10:])
             return self._settle(label, "failed", status.detail + (f"; the end of its logs:\n{tail}" if tail else ""))
+        if status is not None and status.phase == "succeeded" and watched:
+            return self._settle(label, "not_deployed", (
+                f"{status.detail} with no new model in {label.model_repo}: its gate rejected the model, or it failed "
+                "(which, it does not say: its logs do)"))
         if status is not None and status.phase == "succeeded" and label.result is None:
             return self._settle(label, "completed", f"{status.detail}; set result to learn whether it deployed")
-        started = state.retrain_started_at or utc_now()
-        age = (utc_now() - started).total_seconds()
+        age = (utc_now() - (state.retrain_started_at or utc_now())).total_seconds()
         if age > ctx.settings.retrain_deadline:
-            if status is not None and status.phase == "succeeded":
-                waited = f"finished but published no result for it at {label.result.describe() if label.result else '?'}"
-            else:
-                waited = "gave no outcome"
-            return self._settle(
-                label, "failed", f"the retrain of {version} {waited} {age:.0f}s after it was launched (RETRAIN_DEADLINE "
-                f"{ctx.settings.retrain_deadline:.0f}s)"
-            )
+            return self._settle(label, "failed", self._overdue(label, version, age, status))
         where = status.detail if status is not None else "no outcome yet"
         progress.update(name, f"retrain of {version} running: {where}")
         return False
+
+    def _overdue(self, label: LabelConfig, version: str, age: float, status: Status | None) -> str:
+        """Why a retrain failed at RETRAIN_DEADLINE. A job that still runs is said to (where, and what it
+        costs where the Hub gives a price), and is cancelled with ``cancel_at_deadline``."""
+        ctx, state = self.ctx, self.ctx.journal.state(label.name)
+        after = f"{age:.0f}s after it was launched (RETRAIN_DEADLINE {ctx.settings.retrain_deadline:.0f}s)"
+        if status is None or status.phase != "running" or state.retrain_ref is None:
+            if status is not None and status.phase == "succeeded":
+                where = label.result.describe() if label.result else "?"
+                return f"the retrain of {version} finished but published no result for it at {where} {after}"
+            return f"the retrain of {version} gave no outcome {after}"
+        launcher = ctx.launcher(label.retrain)
+        said = f"the retrain of {version} is still running {after}: {status.detail}"
+        if ctx.settings.cancel_at_deadline:
+            try:
+                return f"{said}; {launcher.cancel(state.retrain_ref)} (cancel_at_deadline)"
+            except OrchestratorError as exc:
+                return f"{said}; cancelling it failed ({exc.message}): stop it yourself"
+        try:
+            cost = launcher.cost()
+        except OrchestratorError:
+            cost = None
+        costs = f" and keeps costing {cost}" if cost else ""
+        return f"{said}; it was not stopped{costs}: stop it, or set cancel_at_deadline = true"
 
     def _ask(self, name: str, version: str, question):
         """One look at a source; a permanent problem with it is a warning (once), and no answer."""

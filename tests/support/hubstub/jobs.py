@@ -26,6 +26,15 @@ HARDWARE = [
     {"name": "t4-small", "prettyName": "Nvidia T4 - small", "cpu": "4 vCPU", "ram": "15 GB", "ephemeralStorage": "50 GB",
      "accelerator": {"type": "gpu", "model": "T4", "quantity": "1", "vram": "16 GB", "manufacturer": "Nvidia"},
      "unitCostMicroUSD": 6667, "unitCostUSD": 0.006667, "unitLabel": "minute"},
+    *({"name": name, "prettyName": pretty, "cpu": cpu, "ram": ram, "ephemeralStorage": "200 GB",
+       "accelerator": {"type": "gpu", "model": model, "quantity": "1", "vram": vram, "manufacturer": "Nvidia"},
+       "unitCostMicroUSD": round(per_hour / 60 * 1e6), "unitCostUSD": round(per_hour / 60, 6), "unitLabel": "minute"}
+      for name, pretty, cpu, ram, model, vram, per_hour in (
+          ("l4x1", "Nvidia 1xL4", "8 vCPU", "30 GB", "L4", "24 GB", 0.80),
+          ("a10g-small", "Nvidia A10G - small", "4 vCPU", "15 GB", "A10G", "24 GB", 1.00),
+          ("a10g-large", "Nvidia A10G - large", "12 vCPU", "46 GB", "A10G", "24 GB", 1.50),
+          ("a100-large", "Nvidia A100 - large", "12 vCPU", "142 GB", "A100", "80 GB", 2.50),
+      )),
 ]  # fmt: skip
 _ids = itertools.count(1)  # job ids: creation second + a process-wide counter
 JobCallback = Callable[[Any, dict], None]  # (stub, job as HubStub.jobs() reports it)
