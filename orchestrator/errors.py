@@ -33,6 +33,7 @@ EXIT_OK = 0
 EXIT_LABEL_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 3
+EXIT_INTERRUPTED = 130  # SIGTERM or Ctrl-C
 
 
 class OrchestratorError(Exception):

@@ -181,6 +181,7 @@ class ServeConfig(Frozen):
     status_token: SecretStr | None = None  # a bearer token for the status page and its API, when set
     forward_to: GitHubRepo | None = None  # forward dataset updates there as repository_dispatch instead
     event_type: str = Field(default="hub-dataset-updated", min_length=1, max_length=100)
+    shutdown_wait: Seconds = 50.0  # on SIGTERM, how long the cycle in progress may take to finish before it is abandoned
 
 
 class Settings(Frozen):

@@ -30,7 +30,7 @@ ALREADY_DONE: Outcome = "already retrained"  # this dataset version was handed t
 # What the cycle decided for a label at the start of the run.
 DecisionName = Literal["prepare", "skip", "pending", "retry"]
 # How a run ended, as its history row and the job summary say.
-RunStatus = Literal["ok", "failed", "error", "dry-run"]
+RunStatus = Literal["ok", "failed", "error", "dry-run", "interrupted"]
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,12 @@ class RunResult:
     hint: str | None = None
     notes: tuple[str, ...] = field(default=())
     locked: bool = False  # another run held the lease: this one did nothing (exit 0)
+    interrupted: bool = False  # SIGTERM, Ctrl-C, or the service shutting down: stopped midway (exit 130)
 
     @property
     def status(self) -> RunStatus:
+        if self.interrupted:
+            return "interrupted"
         if self.error:
             return "error"
         if any(label.failed for label in self.labels):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from ..config.settings import Settings
-from ..errors import EXIT_LABEL_FAILED, EXIT_OK, LockedError, OrchestratorError
+from ..errors import EXIT_INTERRUPTED, EXIT_LABEL_FAILED, EXIT_OK, LockedError, OrchestratorError
 from ..launch import launcher_for
 from ..launch.protocol import Launcher
 from ..plan.planner import LabelPlan, Plan, RetryStep, make_plan
@@ -58,6 +58,7 @@ class Cycle:
         self.lock = RunLock(self.store, self.reporter, clock=self.clock, sleep=self.sleep)
         self.journal = Journal(self.store, self.run_id, self.lock)
         self._readable = False  # a dry run found the state tables
+        self._abandoned = False  # given up by another thread: its row says so, and stays as it says
         self.ctx = RunContext(
             settings=self.settings,
             hub=self.hub,
@@ -74,7 +75,7 @@ class Cycle:
         return self.settings.dry_run
 
     def run(self) -> RunResult:
-        started = iso()
+        started = self._started = iso()
         try:
             try:
                 if self.dry_run:
@@ -90,7 +91,7 @@ class Cycle:
                 self.reporter.error(str(exc), title="orchestrator stopped")
                 return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
             except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a launched job is not cancelled, and is not forgotten
-                self._say_what_keeps_running()
+                self._interrupted("interrupted")
                 raise
             failed = any(r.failed for r in self.ctx.results.values())
             return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
@@ -158,20 +159,33 @@ class Cycle:
             if entry.retry:
                 self.reporter.info(f"[{label.name}] {entry.reason}")
 
-    def _say_what_keeps_running(self) -> None:
+    def abandon(self, why: str) -> None:
+        """Give up this cycle from another thread (the service shutting down while it runs): record it as
+        interrupted, with what it did so far, and give its lease back. Its own thread, if it goes on, can no
+        longer write (its lease is gone) nor rewrite the run's row."""
+        self._abandoned = True  # first: the cycle's own thread no longer writes its row
+        self._interrupted(why, mine=True)
+        self.lock.release()
+
+    def _interrupted(self, why: str, *, mine: bool = False) -> None:
+        """Say what keeps running, and record the run as interrupted (exit 130) with its labels so far and
+        what it launched: the history shows it, and the next run does not take it for a crash."""
+        notes = []
         for name, state in self.journal.states.items():
             if state.state == RETRAINING:
-                self.reporter.warning(
-                    f"interrupted: the retrain of {state.last_retrained_version} ({state.retrain_ref}) keeps running; "
-                    "it is recorded, and the next run follows it to its end",
-                    title=f"label {name}",
-                )
-        for action in self.store.unfinished() if self.journal.lease is not None else ():
-            self.reporter.warning(
-                f"interrupted while sending {action.key} to {action.target}: the next run checks whether it started "
-                "before sending anything",
-                title="interrupted",
-            )
+                notes.append(f"{why}: the retrain of {state.last_retrained_version} ({state.retrain_ref}) keeps running; "
+                             "it is recorded, and the next run follows it to its end")
+                self.reporter.warning(notes[-1], title=f"label {name}")
+        try:
+            unfinished = self.store.unfinished() if self.journal.lease is not None else ()
+        except OrchestratorError:
+            unfinished = ()
+        for action in unfinished:
+            notes.append(f"{why} while sending {action.key} to {action.target}: the next run checks whether it started "
+                         "before sending anything")
+            self.reporter.warning(notes[-1], title="interrupted")
+        self._finish(getattr(self, "_started", iso()), exit_code=EXIT_INTERRUPTED, interrupted=True, notes=tuple(notes),
+                     mine=mine)
 
     # ---------------------------------------------------------------------------------- lock and record
     def _lock(self) -> None:
@@ -198,9 +212,10 @@ class Cycle:
         ordered = () if locked else tuple(results[label.name] for label in self.settings.labels if label.name in results)
         return RunResult(started_at=started, finished_at=iso(), dry_run=self.dry_run, labels=ordered, locked=locked, **kwargs)
 
-    def _finish(self, started: str, **kwargs) -> RunResult:
+    def _finish(self, started: str, *, mine: bool = False, **kwargs) -> RunResult:
+        """The run's result, recorded in its row (``mine``: by :meth:`abandon`, which alone writes it then)."""
         result = self._result(started, **kwargs)
-        if self.journal.lease is not None:
+        if self.journal.lease is not None and (mine or not self._abandoned):
             try:  # the run row is this run's own: it is written even if the lease was lost
                 with self.store.write(None) as tx:
                     tx.finish_run(self.run_id, status=result.status, exit_code=result.exit_code, summary=result.to_dict())

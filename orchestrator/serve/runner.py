@@ -51,20 +51,31 @@ class CycleRunner:
     last: RunResult | None = None
     _failures: int = 0  # consecutive cycles stopped by an unreachable database or Hub, or a bug
     _episode: tuple | None = None  # what the last failed result handed to on_result said (None: it succeeded)
+    _current: Cycle | None = None  # the cycle running now
 
     def start(self) -> CycleRunner:
         self._thread = threading.Thread(target=self._loop, name="orchestrator-cycles", daemon=True)
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 50.0) -> None:
-        """Finish the cycle in progress (its lease is given back), run no other: what was still asked for
-        is said, and left to the next cron run."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Let the cycle in progress finish (``serve.shutdown_wait`` seconds at most), run no other. A cycle
+        that does not finish in time is abandoned: recorded as interrupted, its lease given back, and said in
+        the log. What was still asked for is said, and left to the next cron run."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(self.settings.serve.shutdown_wait if timeout is None else timeout)
+        current = self._current
+        if current is not None and self.alive:
+            current.abandon("the service shut down")
+            self.reporter().warning(
+                f"shutting down before the cycle of {', '.join(current.settings.label_names)} (run {current.run_id[:8]}) "
+                "finished: it is recorded as interrupted and its lease is given back; what it launched keeps running, "
+                "and the next run checks it before sending anything",
+                title="serve",
+            )
         with self._cond:
             if self._wanted:
                 self.reporter().warning(
@@ -144,7 +155,11 @@ class CycleRunner:
         settings = self.settings.model_copy(
             update={"labels": labels, "wait": False, "dry_run": False, "lock_wait": max(self.settings.lock_wait, LOCK_WAIT_SECONDS)}
         )
-        return self.cycle(settings).run()
+        self._current = self.cycle(settings)
+        try:
+            return self._current.run()
+        finally:
+            self._current = None
 
 
 def _what_it_says(result: RunResult) -> tuple | None:
