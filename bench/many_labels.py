@@ -72,7 +72,9 @@ def cycle(count: int, latency: float, database: str | None, fire: bool) -> tuple
                           f'retrain = "owner/retrain_{label}"']
             config = Path(tmp) / "orchestrator.toml"
             config.write_text("\n".join(lines) + "\n")
-            env = {"PATH": os.environ["PATH"], "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN}
+            env = {"PATH": os.environ["PATH"], "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN,
+                   # PYTHONPATH=<another checkout> measures that checkout's code with the same interpreter
+                   **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {})}
             engine = make_engine(url, immediate=True)
             StateStore(engine).migrate()  # as a first run would have (not counted)
             engine.dispose()

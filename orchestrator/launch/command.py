@@ -27,6 +27,8 @@ class CommandLauncher(Launcher):
     the command also gets ``ORCHESTRATOR_JOB``, ``ORCHESTRATOR_LABELS`` and ``DATASET_VERSION``.
     """
 
+    remote = False  # it runs here, to completion: one at a time
+
     def __init__(self, target: CommandTarget, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(target)
         self.environ = dict(os.environ if environ is None else environ)

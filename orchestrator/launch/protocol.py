@@ -60,6 +60,7 @@ class Launcher(ABC):
     itself as its target does, so that every message names a target in the same words."""
 
     follows = True
+    remote = True  # it starts the job elsewhere: several may be launched at once (a local command runs here, alone)
 
     def __init__(self, target: Target) -> None:
         self.target = target

@@ -43,7 +43,8 @@ class Answer(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-def _answer(call: Callable[[K], T], item: K) -> Answer[T]:
+def answer(call: Callable[[K], T], item: K) -> Answer[T]:
+    """``call(item)``'s value, or the error it raised (not an interrupt: that stops the run)."""
     try:
         return Answer(call(item))
     except Exception as exc:  # noqa: BLE001 - handed back to the caller, which raises it again
@@ -86,9 +87,9 @@ class RunContext:
         """``call(item)`` for every item, up to :data:`CONCURRENT_CALLS` at a time; each answer by its item.
         Only outside calls go here: the journal, the reporter and the launchers' registry stay in this thread."""
         if len(items) <= 1:
-            return {item: _answer(call, item) for item in items}
+            return {item: answer(call, item) for item in items}
         with ThreadPoolExecutor(max_workers=min(CONCURRENT_CALLS, len(items)), thread_name_prefix="calls") as pool:
-            return dict(zip(items, pool.map(lambda item: _answer(call, item), items)))
+            return dict(zip(items, pool.map(lambda item: answer(call, item), items)))
 
     def crash_point(self, name: str) -> None:
         crash_point(self.settings.crash_at, name, self.reporter.info)

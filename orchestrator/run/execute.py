@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from ..config.settings import LabelConfig
 from ..config.targets import Target
-from ..contracts.actions import prepare_key, retrain_key, retry_key
+from ..contracts.actions import prepare_key
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..plan.planner import Plan
-from ..remote.documents import model_marker
-from ..report.results import ALREADY_DONE, RETRAIN_RUNNING, RETRAINED
-from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, utc_now
+from ..state.records import IDLE, PREPARE_REQUESTED, RETRAINING, Action, utc_now
 from .context import RunContext
 from .dry_run import Baselines, print_plan
+from .retrains import Retrain, Retrainer
 from .wait import Waiter
 
 
@@ -28,6 +27,7 @@ class Executor:
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        self.retrainer = Retrainer(ctx)
 
     def execute(self, plan: Plan) -> None:
         ctx = self.ctx
@@ -39,19 +39,19 @@ class Executor:
             print_plan(ctx, plan, firing, waiting, baselines)
             return
         retried = {entry.name for entry in plan.labels if entry.retry}
-        for label in ready:  # a dataset that arrived before a crash (or a failed retrain retried): retrain now
-            state = ctx.journal.state(label.name)
-            if label.name in retried:
-                self.retrain(label, state.last_retrained_version or "", retry=True)
-            else:
-                self.retrain(label, state.dataset_version or "")
+        # A dataset that arrived before a crash (or a failed retrain retried): retrain now.
+        self.retrainer.launch([
+            Retrain(label, ctx.journal.state(label.name).last_retrained_version or "", retry=True) if label.name in retried
+            else Retrain(label, ctx.journal.state(label.name).dataset_version or "")
+            for label in ready
+        ])
         launched = [label for label in ready if ctx.journal.state(label.name).state == RETRAINING]
         prepared = self._prepare(firing, baselines)
         # A retrain this run launched (reconciliation may have re-sent one) is followed; one an earlier run
         # launched is looked at once.
         earlier = [label for label in plan.of("follow") if ctx.journal.state(label.name).last_run_id != ctx.journal.run_id]
         resent = [label for label in plan.of("follow") if label not in earlier]
-        Waiter(ctx, self.retrain).wait([*resent, *launched, *pending, *prepared], once=earlier)
+        Waiter(ctx, self.retrainer.launch).wait([*resent, *launched, *pending, *prepared], once=earlier)
 
     # ---------------------------------------------------------------------------------- before acting
     def _read_baselines(self, firing: list[LabelConfig]) -> Baselines:
@@ -166,64 +166,3 @@ class Executor:
                 ctx.reporter.info(f"  | {line}")
             prepared.extend(members)
         return prepared
-
-    def _model_marker(self, label: LabelConfig) -> str | None:
-        """A seed retrain Space's model repo as it stands before the launch: what tells later that it deployed.
-        None without a ``model_repo``, or when it cannot be read now (the outcome then comes from elsewhere)."""
-        if label.model_repo is None:
-            return None
-        try:
-            return model_marker(self.ctx.hub, label.model_repo)
-        except AuthError:
-            raise
-        except (HubError, MetadataError, RemoteUnavailable) as exc:
-            self.ctx.reporter.warning(f"could not read the model repo before the retrain: {exc.message}; its outcome "
-                                      "is then learned from the retrain's status only", title=f"label {label.name}")
-            return None
-
-    def retrain(self, label: LabelConfig, version: str, *, retry: bool = False) -> None:
-        """Launch ``label``'s retrain on ``version``, once: its ledger key is recorded before the launch (a
-        ``retry`` of a failed one gets a key of its own, in this run)."""
-        ctx, journal, name = self.ctx, self.ctx.journal, label.name
-        state = journal.state(name)
-        ctx.update(name, new_version=version, old_version=state.baseline_version)
-        launcher = ctx.launcher(label.retrain)
-        key = retry_key(name, version, journal.run_id) if retry else retrain_key(name, version)
-        action = Action("retrain", (name,), key, version, target=launcher.describe())
-        requested = state.with_(state=RETRAIN_REQUESTED, dataset_version=version, model_marker=self._model_marker(label))
-        if not journal.record(requested, intent=action):
-            ctx.reporter.warning(f"dataset {version} was already handed to retraining: not retraining it again", title=f"label {name}")
-            journal.record(state.retrained(version))
-            ctx.update(name, outcome=ALREADY_DONE)
-            ctx.note_state(name)
-            return
-        ctx.crash_point("after_retrain_intent")
-        try:
-            launched = launcher.launch(action)
-        except RemoteUnavailable as exc:
-            # The call may or may not have taken effect: the intent stays open for the next run to
-            # reconcile against the Space's runtime, rather than be recorded as failed and sent again.
-            journal.record(journal.state(name).with_(last_error=exc.message))
-            ctx.fail(name, OrchestratorError(exc.message + "; whether the retrain started is checked on the next run", hint=exc.hint))
-            ctx.note_state(name)
-            return
-        except OrchestratorError as exc:
-            # Back to dataset_ready, and the failed key released in the same transaction: the next run
-            # tries this retrain again. (A retry goes back to where it was: `orchestrator retry` again.)
-            before = state.with_(last_error=exc.message) if retry else state.with_(state=DATASET_READY, last_error=exc.message)
-            journal.record(before, result=action.settled("failed", exc.message), forget=True)
-            ctx.fail(name, exc)
-            ctx.note_state(name)
-            return
-        ctx.crash_point("after_retrain_launch")
-        follow = ctx.follows(label, launcher)
-        journal.record(
-            journal.state(name).retrained(version, ref=launched.ref, follow=follow),
-            result=action.settled("ok", launched.detail),
-        )
-        ctx.crash_point("after_retrain_recorded")
-        ctx.reporter.info(f"[{name}] retrain launched: {launched.target} ({launched.detail}) on {version}")
-        for line in launched.output:
-            ctx.reporter.info(f"  | {line}")
-        ctx.update(name, outcome=RETRAIN_RUNNING if follow else RETRAINED, retrain_ref=launched.ref)
-        ctx.note_state(name)

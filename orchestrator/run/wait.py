@@ -22,15 +22,17 @@ from ..report.results import EXPIRED, PENDING, PREPARE_FAILED, RETRAIN_RUNNING, 
 from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, LabelState, utc_now
 from .context import Answer, RunContext
 from .follow import Follower
+from .retrains import Retrain
 
 
 class Waiter:
     """Polls every waiting label in one loop until each is settled, POLL_TIMEOUT passes, or (non-blocking)
     once."""
 
-    def __init__(self, ctx: RunContext, retrain: Callable[[LabelConfig, str], None]) -> None:
+    def __init__(self, ctx: RunContext, retrain: Callable[[list[Retrain]], None]) -> None:
         self.ctx = ctx
         self.retrain = retrain
+        self.arrived: list[Retrain] = []  # this round's labels whose dataset arrived: their retrains go together
         self.follower = Follower(ctx)
         self.latest: dict[str, DatasetMetadata | None] = {}
         # this round's looks, made at once for every waiting label: each launched prepare, then each dataset
@@ -59,6 +61,12 @@ class Waiter:
                         del waiting[name]
                     elif first and self._expire_if_overdue(name):  # checked once more, then given up
                         del waiting[name]
+                arrived, self.arrived = self.arrived, []
+                self.retrain(arrived)
+                for retrain in arrived:  # settled, unless its outcome is followed and not known yet
+                    name = retrain.label.name
+                    if ctx.journal.state(name).state != RETRAINING or self.follower.poll(retrain.label, progress):
+                        waiting.pop(name, None)
                 if first:  # looked at once: the rest of the wait is not theirs
                     later = {name: waiting.pop(name) for name in glance if name in waiting}
                 first = False
@@ -119,8 +127,8 @@ class Waiter:
             )
             ctx.crash_point("after_dataset_ready")
             ctx.update(name, num_samples=current.num_samples)
-            self.retrain(label, current.version_tag)
-            return journal.state(name).state != RETRAINING or self.follower.poll(label, progress)
+            self.arrived.append(Retrain(label, current.version_tag))  # launched with the round's others
+            return False
         if ended is not None:
             return self._prepare_failed(label, ended, current)
         if seen.status == "changed" and ctx.etags.get(name) != state.etag:
