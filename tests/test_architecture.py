@@ -14,7 +14,7 @@ from support.imports import PACKAGE, REPO, Import, imported_names, imports, modu
 # Lowest first. A module may import its own layer and those below it, never one above. ``orchestrator`` is the
 # package's __init__ (its version); ``seed`` is the seed's ``orchestrator/orchestrator.py``.
 LAYERS = (
-    "orchestrator", "redact", "errors",  # the foundation
+    "orchestrator", "redact", "errors", "interrupts",  # the foundation
     "contracts", "config", "remote", "state", "plan", "launch", "report", "run", "serve",  # the core's layers
     "wiring",  # builds a cycle and the service from settings
     "jobs",  # the reference jobs: they import the core, never the reverse
@@ -162,7 +162,7 @@ def test_the_module_map_matches_the_code():
 
 def package_edges(found: list[Import]) -> set[tuple[str, str]]:
     """Which layer imports which: the edges of the architecture diagram (the foundation is left out)."""
-    foundation = {"orchestrator", "redact", "errors", "__main__", "seed"}
+    foundation = {"orchestrator", "redact", "errors", "interrupts", "__main__", "seed"}
     return {
         (layer(i.source), layer(i.target))
         for i in found

@@ -111,3 +111,34 @@ def test_serve_stopped_during_a_long_cycle_records_it_interrupted_and_gives_the_
 
     done = run_cli({}, "run", "--config", str(write_config(tmp_path, pg_url, PUBLISH)))
     assert done.returncode == 0 and "another run holds the lock" not in done.stderr, done.stderr
+
+
+def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again(tmp_path):
+    """SIGTERM that lands in a ``__del__`` (the database driver and the HTTP client have them) is printed as
+    "Exception ignored" and dropped by Python; the run must still stop, within about a second."""
+    script = tmp_path / "swallow.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "from orchestrator import interrupts\n"
+        "interrupts.install()\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.2)  # the interrupt is raised here, inside the finalizer, and dropped\n"
+        "try:\n"
+        "    Finalized()\n"
+        "    started = time.monotonic()\n"
+        "    time.sleep(20)\n"
+        "    print('went on')\n"
+        "except KeyboardInterrupt:\n"
+        "    interrupts.handling()\n"
+        "    print(f'stopped after {time.monotonic() - started:.1f}s')\n"
+        "    time.sleep(2.5)  # handled: not raised again\n"
+        "    print('handled once')\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert "Exception ignored" in done.stderr  # the first one really was swallowed
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("stopped after ") and float(lines[0].split()[-1][:-1]) < 5, done.stdout
+    assert lines[1:] == ["handled once"]
+    assert done.returncode == 0

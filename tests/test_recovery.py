@@ -131,7 +131,7 @@ def test_non_blocking_runs_cost_little_and_finish_the_cycle(stub, sqlite_url, tm
         assert done.returncode == 0, done.stderr
         runs += 1
     assert restarts(stub) == (1, 1, 1)
-    assert runs >= 3  # it really had to come back
+    assert runs >= 2  # it really had to come back: the first run left both labels pending
     metadata_gets = [r for r in stub.requests if "/resolve/" in r.path]
     assert any(r.status == 304 for r in metadata_gets)  # conditional GETs across runs (ETag kept in state)
     assert run_cli(env, "run").returncode == 0

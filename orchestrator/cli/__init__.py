@@ -31,24 +31,20 @@ for command in (core_commands.run, core_commands.retry, core_commands.status, co
     cli.add_command(command)
 
 
-def _interrupted(signum, _frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a cancelled CI job) unwinds like Ctrl-C: the lease is given back
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: exit codes as documented, and never a raw traceback with a secret."""
-    import signal
     import traceback
 
-    from .. import redact
+    from .. import interrupts, redact
 
-    signal.signal(signal.SIGTERM, _interrupted)
+    interrupts.install()  # SIGTERM (a cancelled CI job) unwinds like Ctrl-C: the lease is given back
     try:
         cli.main(args=argv, prog_name="orchestrator", standalone_mode=False)
     except click.ClickException as exc:  # usage errors: exit 2
         exc.show()
         sys.exit(exc.exit_code)
     except (click.Abort, KeyboardInterrupt):
+        interrupts.handling()
         click.echo("interrupted", err=True)
         sys.exit(130)
     except OrchestratorError as exc:  # commands handle their own; this is a last resort

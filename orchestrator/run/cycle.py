@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from ..config.settings import Settings
+from .. import interrupts
 from ..errors import EXIT_INTERRUPTED, EXIT_LABEL_FAILED, EXIT_OK, LockedError, OrchestratorError
 from ..launch import launcher_for
 from ..launch.protocol import Launcher
@@ -91,6 +92,7 @@ class Cycle:
                 self.reporter.error(str(exc), title="orchestrator stopped")
                 return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
             except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a launched job is not cancelled, and is not forgotten
+                interrupts.handling()
                 self._interrupted("interrupted")
                 raise
             failed = any(r.failed for r in self.ctx.results.values())
