@@ -13,6 +13,7 @@ from orchestrator.jobs.evaluate import (
     class_indices,
     compare,
     encode,
+    ErrorRate,
     hidden_mistakes,
     per_source,
     weighted_macro_f1,
@@ -49,30 +50,30 @@ def test_the_reconstructed_traffic_scores_a_model_as_the_truth_would():
     truth, served, sources, model = traffic_world()
     rows = rows_of(truth, served, sources)  # the unreviewed mistakes are in it, labelled as served
     seen = range(len(truth))
-    hidden = hidden_mistakes(rows, review_rate=0.5, champion_golden_error=None)
+    hidden = hidden_mistakes(rows, review_rate=0.5, champion_errors=None)
     assert hidden.per_correction == pytest.approx(1.0) and "review rate 0.5" in hidden.how
     encoded = encode(rows, hidden, CLASSES)
     reconstructed = weighted_macro_f1(encoded, class_indices(CLASSES, [model[i] for i in seen]))
     assert reconstructed == pytest.approx(f1_score(truth, model, average="macro"), abs=1e-9)
     # counting every unflagged row as right instead flatters the served labels
-    naive = weighted_macro_f1(encode(rows, hidden_mistakes(rows, review_rate=1.0, champion_golden_error=None), CLASSES),
+    naive = weighted_macro_f1(encode(rows, hidden_mistakes(rows, review_rate=1.0, champion_errors=None), CLASSES),
                               class_indices(CLASSES, [served[i] for i in seen]))
     truthful = weighted_macro_f1(encoded, class_indices(CLASSES, [served[i] for i in seen]))
     assert naive > truthful + 0.05
     assert truthful == pytest.approx(f1_score(truth, served, average="macro"), abs=1e-9)
 
 
-def test_hidden_mistakes_come_from_the_review_rate_then_the_golden_slice_then_confirmations():
+def test_hidden_mistakes_come_from_the_review_rate_then_the_base_rows_then_confirmations():
     rows = Rows(("",) * 10, ("a",) * 10, ("b",) * 2 + ("a",) * 8, ("feedback",) * 2 + ("confirmed",) * 6 + ("sampled",) * 2,
                 (1.0,) * 10)
-    assert hidden_mistakes(rows, review_rate=0.25, champion_golden_error=0.5).per_correction == pytest.approx(3.0)
-    golden = hidden_mistakes(rows, review_rate=None, champion_golden_error=0.4)
-    assert golden.per_correction == pytest.approx((0.4 * 10 - 2) / 2) and "golden slice" in golden.how
-    confirmed = hidden_mistakes(rows, review_rate=None, champion_golden_error=None)
+    assert hidden_mistakes(rows, review_rate=0.25, champion_errors=ErrorRate(5, 10, "")).per_correction == pytest.approx(3.0)
+    golden = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(4, 10, "10 golden"))
+    assert golden.per_correction == pytest.approx((0.4 * 10 - 2) / 2) and "on 10 base rows it never trained on (10 golden" in golden.how
+    confirmed = hidden_mistakes(rows, review_rate=None, champion_errors=None)
     assert confirmed.per_correction == pytest.approx(0.25 * 2 / 2)  # error 2/8 of the reviewed, times 2 unflagged
     assert "8 reviewed rows" in confirmed.how
     plain = Rows(rows.texts, rows.labels, rows.served, ("feedback",) * 2 + ("sampled",) * 8, rows.weights)
-    assert hidden_mistakes(plain, review_rate=None, champion_golden_error=None).per_correction == 0
+    assert hidden_mistakes(plain, review_rate=None, champion_errors=None).per_correction == 0
 
 
 def test_per_source_scores_and_the_representative_part():
@@ -80,7 +81,7 @@ def test_per_source_scores_and_the_representative_part():
                 ("base", "base", "feedback", "feedback", "confirmed", "sampled"), (1.0,) * 6)
     predicted = ["a", "b", "b", "b", "a", "a"]
     assert per_source(rows, predicted) == {"golden": 1.0, "feedback": pytest.approx(1 / 3, abs=1e-4), "confirmed": 1.0}
-    encoded = encode(rows, hidden_mistakes(rows, review_rate=None, champion_golden_error=None), ["a", "b"])
+    encoded = encode(rows, hidden_mistakes(rows, review_rate=None, champion_errors=None), ["a", "b"])
     assert encoded.golden.tolist() == [True, True, False, False, False, False]  # the representative part
 
 
@@ -100,7 +101,7 @@ def test_compare_is_paired_and_sees_a_clear_gain():
     champion = np.where(rng.random(600) < 0.7, truth, (truth + 1) % 3)
     challenger = np.where(rng.random(600) < 0.5, truth, champion)  # fixes about half of the mistakes
     rows = Rows(("",) * 600, tuple(CLASSES[i] for i in truth), (None,) * 600, ("base",) * 600, (1.0,) * 600)
-    encoded = encode(rows, hidden_mistakes(rows, review_rate=None, champion_golden_error=None), CLASSES)
+    encoded = encode(rows, hidden_mistakes(rows, review_rate=None, champion_errors=None), CLASSES)
     result = compare(encoded, champion, challenger, resamples=300)
     expected = f1_score(truth, challenger, average="macro") - f1_score(truth, champion, average="macro")
     assert result.delta == pytest.approx(expected)
@@ -111,3 +112,19 @@ def test_compare_is_paired_and_sees_a_clear_gain():
     assert same.delta == 0 and same.wins == 0.5  # ties count half
     with pytest.raises(ValueError, match="differ in length"):
         Rows(("",), ("a", "b"), (None,), ("base",), (1.0,))
+
+
+def test_the_estimated_gain_is_unbiased_without_review_rate_where_the_truth_is_known():
+    """Simulated traffic with a known truth (orchestrator.jobs.power): half of the champion's mistakes corrected,
+    nothing set. With the champion's error rate from 500 base rows it never trained on, the gate's estimated gain
+    is the true gain on average; with no estimate of the hidden mistakes, it is biased for the champion."""
+    from dataclasses import replace
+
+    from orchestrator.jobs.power import World, bias
+
+    world = World(accuracy=0.95, golden=100, traffic=1500, base_rows=500)
+    for gain in (0.0, 0.01):
+        mean, error = bias(gain, world, trials=150, seed=3)
+        assert abs(mean) < max(0.002, 3 * error), (gain, mean, error)
+    naive, error = bias(0.01, replace(world, told=1.0, base_rows=None), trials=60, seed=3)
+    assert naive < -0.004 and naive < -3 * error  # every unflagged row counted as right: the champion is favoured

@@ -9,8 +9,11 @@ from orchestrator.jobs.gate import NO_GOLDEN_WARNING, decide
 from orchestrator.jobs.power import World, acceptance_rate
 
 
-def comparison(delta=0.03, wins=0.95, risk=0.02, golden=0.01, p=0.5, lost=3, won=4, golden_rows=100, rows=700):
+def comparison(delta=0.03, wins=0.95, risk=0.02, golden=0.01, p=0.5, lost=3, won=4, golden_rows=100, rows=700,
+               flips=6, flip_rows=300):
     return Comparison(
+        flips=flips,
+        flip_rows=flip_rows,
         delta=delta,
         wins=wins,
         risk=risk,
@@ -28,7 +31,8 @@ def test_accepts_a_clear_gain_and_says_why_with_the_numbers():
     assert decision.accept
     assert decision.reason == (
         "accepted: pooled macro-F1 +0.0300 on 700 rows, wins 95% of resamples, loses more than 0.005 in 2%; "
-        "golden +0.0100 on 100 rows, 3 lost and 4 won (sign test p=0.50)"
+        "golden +0.0100 on 100 rows, 3 lost and 4 won (sign test p=0.50); "
+        "negative flips 6 of 300 gold rows the champion got right (2.0%, p=1.00 against 0.05)"
     )
 
 
@@ -96,3 +100,23 @@ def test_rarely_accepts_a_truly_worse_challenger():
     rate, true_gain = acceptance_rate(-0.01, WORLD, trials=40, seed=2)
     assert true_gain == pytest.approx(-0.01, abs=0.003)
     assert rate <= 0.05
+
+
+def test_refuses_a_challenger_whose_negative_flips_are_significantly_above_the_bound():
+    many = decide(comparison(flips=27, flip_rows=300))  # 9%: p = 0.003 against 5%
+    assert not many.accept
+    assert many.reason.startswith("rejected: it breaks significantly more than 5% of the answers the champion got right")
+    assert "negative flips 27 of 300 gold rows the champion got right (9.0%, p=0.00 against 0.05)" in many.reason
+    assert decide(comparison(flips=3, flip_rows=30)).accept  # 10% of 30 rows: not significant (p = 0.19)
+    assert decide(comparison(flips=27, flip_rows=300), max_negative_flips=0.1).accept
+
+
+def test_binomial_tail_is_exact():
+    from math import comb
+
+    from orchestrator.jobs.gate import binomial_tail
+
+    assert binomial_tail(0, 10, 0.3) == 1.0
+    assert binomial_tail(11, 10, 0.3) == 0.0
+    assert binomial_tail(3, 10, 0.3) == pytest.approx(sum(comb(10, k) * 0.3**k * 0.7 ** (10 - k) for k in range(3, 11)))
+    assert binomial_tail(27, 300, 0.05) == pytest.approx(sum(comb(300, k) * 0.05**k * 0.95 ** (300 - k) for k in range(27, 301)))

@@ -16,13 +16,21 @@ every unflagged row is right, except for the mistakes nobody reviewed, and those
 corrections. So each correction stands for ``1 / review_rate`` mistakes: itself, and hidden twins that
 the unflagged rows counted as right (they move from the served label's row of the confusion matrix to
 the gold label's). Macro-F1 is computed on that weighted confusion matrix. The review rate is a setting
-(``jobs.review_rate``); without it, the champion's error rate on the golden slice stands in.
+(``jobs.review_rate``); without it, it follows from the champion's error rate ``e`` on rows of the base
+distribution it never trained on (the golden slice and the base training rows scored out of fold:
+:func:`orchestrator.jobs.candidates.base_out_of_fold`), as ``e × traffic`` mistakes of which the
+corrections are the ones seen. That rate is uncertain, and the estimated gain moves with it (too few
+hidden mistakes reward agreement with the champion), so each bootstrap resample draws its own rate from
+the rate's posterior (Jeffreys' prior): the uncertainty is in the gate's risk, not hidden from it.
 
 **The comparison.** A paired bootstrap resamples the rows (the same resample for both models, golden
 and traffic rows resampled separately) and gives the share of resamples the challenger wins, and the
 share in which it loses more than a margin, on the pooled rows. On the golden slice, which is small,
 an exact sign test on the rows where the two models differ says whether the challenger is worse there.
-Everything here is numpy on integer-coded labels.
+**Negative flips.** The gold rows the champion gets right and the challenger gets wrong (Yan et al.,
+*Positive-Congruent Training*, CVPR 2021) are counted on the golden slice, the corrections and the
+confirmations: a challenger can gain macro-F1 while breaking answers users relied on, and the gate bounds
+that rate (:mod:`orchestrator.jobs.gate`). Everything here is numpy on integer-coded labels.
 """
 
 from __future__ import annotations
@@ -73,22 +81,48 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class ErrorRate:
+    """The champion's mistakes among gold rows of the base distribution it never trained on."""
+
+    errors: int
+    rows: int
+    where: str  # which rows, for the reason
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.rows
+
+
+@dataclass(frozen=True)
 class Hidden:
-    """How many unreviewed mistakes each correction stands for, and how that was worked out."""
+    """How many unreviewed mistakes each correction stands for, how that was worked out, and how sure it is."""
 
     per_correction: float  # extra (hidden) mistakes per correction
     how: str
+    error_rate: ErrorRate | None = None  # when it rests on an estimated error rate: drawn anew per resample
+    traffic: float = 0.0  # the traffic rows' total weight, and the corrections' (for the draws)
+    corrections: float = 0.0
+
+    def draws(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``per_correction`` in each of ``count`` resamples: the error rate drawn from its posterior (a Beta,
+        Jeffreys' prior) when it was estimated, else the same value every time."""
+        if self.error_rate is None or not self.corrections:
+            return np.full(count, self.per_correction)
+        e = self.error_rate
+        rates = rng.beta(e.errors + 0.5, e.rows - e.errors + 0.5, size=count)
+        return np.maximum(rates * self.traffic - self.corrections, 0.0) / self.corrections
 
 
-def hidden_mistakes(rows: Rows, *, review_rate: float | None, champion_golden_error: float | None) -> Hidden:
+def hidden_mistakes(rows: Rows, *, review_rate: float | None, champion_errors: ErrorRate | None) -> Hidden:
     """The hidden-twin weight of a correction, from the best source available.
 
     1. ``review_rate`` given (the share of the model's mistakes that staff correct): ``1/rate − 1``.
-    2. Otherwise the champion's error rate ``e`` on the golden slice: the traffic rows hold
-       ``e × rows`` mistakes, of which the corrections are the ones seen.
+    2. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows hold
+       ``e × rows`` mistakes, of which the corrections are the ones seen. ``e`` is uncertain:
+       :meth:`Hidden.draws` carries that into the bootstrap.
     3. Otherwise, when staff also confirm right predictions, the error rate among the reviewed rows.
        (Reviews that a mistake in *another* label prompted are not a random sample, which is why the
-       golden slice comes first.)
+       base rows come first.)
     """
     corrections = sum(w for s, w in zip(rows.sources, rows.weights) if s == "feedback")
     confirmed = sum(w for s, w in zip(rows.sources, rows.weights) if s == "confirmed")
@@ -97,11 +131,17 @@ def hidden_mistakes(rows: Rows, *, review_rate: float | None, champion_golden_er
         return Hidden(0.0, "no corrections among the evaluation rows")
     if review_rate is not None:
         return Hidden(1 / review_rate - 1, f"review rate {review_rate:g} (jobs.review_rate)")
-    if champion_golden_error is not None:
-        hidden = max(champion_golden_error * traffic - corrections, 0.0)
+    if champion_errors is not None and champion_errors.rows:
+        e = champion_errors
+        spread = (e.rate * (1 - e.rate) / e.rows) ** 0.5
+        hidden = max(e.rate * traffic - corrections, 0.0)
         return Hidden(
             hidden / corrections,
-            f"error rate {champion_golden_error:.3f} of the champion on the golden slice (set jobs.review_rate if known)",
+            f"error rate {e.rate:.3f} ± {spread:.3f} of the champion on {e.rows} base rows it never trained on "
+            f"({e.where}; set jobs.review_rate if known)",
+            error_rate=e,
+            traffic=traffic,
+            corrections=corrections,
         )
     if confirmed:
         error = corrections / (corrections + confirmed)
@@ -117,8 +157,11 @@ class Encoded:
     classes: tuple[str, ...]
     row: np.ndarray  # entry -> evaluation row
     truth: np.ndarray  # entry -> class index
-    weight: np.ndarray  # entry -> weight (twins carry negative weight on the served label)
+    weight: np.ndarray  # entry -> weight (a twin's is per hidden mistake: it is scaled by ``hidden``)
+    twin: np.ndarray  # entry -> is a hidden twin of a correction (negative on the served label)
     golden: np.ndarray  # row -> is a base row: the representative part
+    gold: np.ndarray  # row -> has a gold label (base, correction, confirmation): where flips are counted
+    hidden: Hidden
 
 
 def encode(rows: Rows, hidden: Hidden, classes: Sequence[str]) -> Encoded:
@@ -135,19 +178,23 @@ def encode(rows: Rows, hidden: Hidden, classes: Sequence[str]) -> Encoded:
     entries_truth = [truth]
     entries_weight = [weights]
     corrections = np.flatnonzero(sources == "feedback")
-    if len(corrections) and hidden.per_correction > 0:
+    if len(corrections) and (hidden.per_correction > 0 or hidden.error_rate is not None):
         served = np.array([index[rows.served[i]] if rows.served[i] in index else -1 for i in corrections])
         known = served >= 0
-        twin = weights[corrections[known]] * hidden.per_correction
+        twin = weights[corrections[known]]
         entries_row += [corrections[known], corrections[known]]
         entries_truth += [truth[corrections[known]], served[known]]
         entries_weight += [twin, -twin]
+    rows_entries = np.concatenate(entries_row)
     return Encoded(
         classes=tuple(classes),
-        row=np.concatenate(entries_row),
+        row=rows_entries,
         truth=np.concatenate(entries_truth),
         weight=np.concatenate(entries_weight),
+        twin=np.arange(len(rows_entries)) >= len(rows),
         golden=sources == "base",
+        gold=np.isin(sources, GOLD_SOURCES),
+        hidden=hidden,
     )
 
 
@@ -161,17 +208,26 @@ def _macro_f1(confusion: np.ndarray) -> np.ndarray:
     return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
 
 
-def _confusions(encoded: Encoded, predicted: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Confusion matrices for each row of ``counts`` (resample × row multiplicities), restricted to ``rows``.
+def _confusions(encoded: Encoded, predicted: np.ndarray, counts: np.ndarray, rows: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """Confusion matrices for each row of ``counts`` (resample × row multiplicities), restricted to ``rows``,
+    with ``hidden[i]`` hidden mistakes per correction in resample ``i``.
 
     Each row's entries form a (k·k)-vector of weights by cell; a resample's matrix is its multiplicities
-    times those vectors, one matrix product for all resamples."""
+    times those vectors (its twins' times their own), one matrix product for all resamples."""
     k = len(encoded.classes)
+
+    def by_row(entries: np.ndarray) -> np.ndarray:
+        per_row = np.zeros((len(encoded.golden), k * k))
+        cells = encoded.truth[entries] * k + predicted[encoded.row[entries]]
+        np.add.at(per_row, (encoded.row[entries], cells), encoded.weight[entries])
+        return per_row
+
     mask = rows[encoded.row]
-    per_row = np.zeros((len(encoded.golden), k * k))
-    cells = encoded.truth[mask] * k + predicted[encoded.row[mask]]
-    np.add.at(per_row, (encoded.row[mask], cells), encoded.weight[mask])
-    return (counts @ per_row).reshape(-1, k, k)
+    matrices = counts @ by_row(mask & ~encoded.twin)
+    twins = mask & encoded.twin
+    if twins.any():
+        matrices += hidden[:, None] * (counts @ by_row(twins))
+    return matrices.reshape(-1, k, k)
 
 
 def weighted_macro_f1(encoded: Encoded, predicted: np.ndarray, rows: np.ndarray | None = None) -> float | None:
@@ -180,7 +236,7 @@ def weighted_macro_f1(encoded: Encoded, predicted: np.ndarray, rows: np.ndarray 
     if not rows.any():
         return None
     counts = np.ones((1, len(encoded.golden)))
-    return float(_macro_f1(_confusions(encoded, predicted, counts, rows))[0])
+    return float(_macro_f1(_confusions(encoded, predicted, counts, rows, np.array([encoded.hidden.per_correction])))[0])
 
 
 @dataclass(frozen=True)
@@ -197,6 +253,8 @@ class Comparison:
     representative_rows: int
     rows: int
     margin: float = 0.005
+    flips: int = 0  # negative flips: gold rows the champion gets right and the challenger wrong
+    flip_rows: int = 0  # gold rows the champion gets right
 
 
 def _resample_counts(golden: np.ndarray, resamples: int, seed: int) -> np.ndarray:
@@ -247,25 +305,28 @@ def compare(
         raise ValueError("compare needs at least one evaluation row")
     counts = _resample_counts(encoded.golden, resamples, seed)
     everything = np.ones(n, dtype=bool)
-    point = np.ones((1, n))
+    point, point_hidden = np.ones((1, n)), np.array([encoded.hidden.per_correction])
 
-    def gain(rows: np.ndarray, multiplicity: np.ndarray) -> np.ndarray:
-        ours = _macro_f1(_confusions(encoded, challenger, multiplicity, rows))
-        theirs = _macro_f1(_confusions(encoded, champion, multiplicity, rows))
+    def gain(rows: np.ndarray, multiplicity: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+        ours = _macro_f1(_confusions(encoded, challenger, multiplicity, rows, hidden))
+        theirs = _macro_f1(_confusions(encoded, champion, multiplicity, rows, hidden))
         return ours - theirs
 
-    delta = float(gain(everything, point)[0])
-    sampled = gain(everything, counts)
+    delta = float(gain(everything, point, point_hidden)[0])
+    sampled = gain(everything, counts, encoded.hidden.draws(resamples, np.random.default_rng([seed, 1])))
     wins = float((sampled > 1e-12).mean() + 0.5 * (np.abs(sampled) <= 1e-12).mean())
     risk = float((sampled < -margin - 1e-12).mean())
     representative = encoded.golden
     lost = won = 0
     if representative.any():
-        rep_delta = float(gain(representative, point)[0])
+        rep_delta = float(gain(representative, point, point_hidden)[0])
         lost, won = _discordant(encoded, champion, challenger, representative)
         rep_p = sign_test(lost, won)
     else:
         rep_delta = rep_p = None
+    truth = encoded.truth[:n]
+    kept = encoded.gold & (champion == truth)
+    flips, flip_rows = int(np.sum(kept & (challenger != truth))), int(kept.sum())
     return Comparison(
         delta=delta,
         wins=wins,
@@ -277,6 +338,8 @@ def compare(
         representative_rows=int(representative.sum()),
         rows=n,
         margin=margin,
+        flips=flips,
+        flip_rows=flip_rows,
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import gate
-from .evaluate import Rows, class_indices, compare, encode, hidden_mistakes
+from .evaluate import Comparison, ErrorRate, Rows, class_indices, compare, encode, hidden_mistakes
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class World:
     golden: int = 100  # held-out base rows
     traffic: int = 600  # held-out and fresh traffic rows
     review_rate: float = 0.5
+    told: float | None = None  # the review rate the gate is told (default: the true one)
+    base_rows: int | None = None  # None: the review rate is known; else the champion's error rate is estimated on
+    # this many base rows it never trained on (the golden slice and the rest scored out of fold), as without it
 
 
 def _challenger(truth: np.ndarray, champion: np.ndarray, gain: float, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -56,42 +59,67 @@ def _macro_f1(truth: np.ndarray, predicted: np.ndarray, k: int) -> float:
     return float(np.mean(f1))
 
 
+def trial(gain: float, world: World, rng: np.random.Generator, *, resamples: int = 300, margin: float = 0.005) -> tuple[Comparison, float]:
+    """One simulated evaluation set: the real comparison of a challenger with the champion, and the
+    challenger's true macro-F1 gain on the whole traffic."""
+    k = world.classes
+    names = [f"class{i}" for i in range(k)]
+    population = 20_000
+    truth = rng.integers(0, k, size=population)
+    champion = np.where(rng.random(population) < world.accuracy, truth, (truth + rng.integers(1, k, size=population)) % k)
+    challenger = _challenger(truth, champion, gain, k, rng)
+    true_gain = _macro_f1(truth, challenger, k) - _macro_f1(truth, champion, k)
+    golden = rng.choice(population, size=world.golden, replace=False)
+    traffic = rng.choice(population, size=world.traffic, replace=False)
+    reviewed = rng.random(world.traffic) < world.review_rate
+    corrected = reviewed & (champion[traffic] != truth[traffic])
+    labels = [*truth[golden], *np.where(corrected, truth[traffic], champion[traffic])]
+    rows = Rows(
+        texts=tuple("" for _ in labels),
+        labels=tuple(names[i] for i in labels),
+        served=(*(None for _ in golden), *(names[i] for i in champion[traffic])),
+        sources=(*("base" for _ in golden), *("feedback" if c else "sampled" for c in corrected)),
+        weights=tuple(1.0 for _ in labels),
+    )
+    if world.base_rows is None:
+        told = world.review_rate if world.told is None else world.told
+        hidden = hidden_mistakes(rows, review_rate=told, champion_errors=None)
+    else:  # the golden slice's own mistakes, and those on the other base rows (out of fold)
+        others = rng.choice(population, size=max(world.base_rows - world.golden, 0), replace=False)
+        errors = int(np.sum(champion[golden] != truth[golden]) + np.sum(champion[others] != truth[others]))
+        hidden = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(errors, world.base_rows, "simulated"))
+    encoded = encode(rows, hidden, names)
+    picked = np.concatenate([golden, traffic])
+    result = compare(
+        encoded,
+        class_indices(names, [names[i] for i in champion[picked]]),
+        class_indices(names, [names[i] for i in challenger[picked]]),
+        resamples=resamples,
+        seed=int(rng.integers(1 << 30)),
+        margin=margin,
+    )
+    return result, true_gain
+
+
 def acceptance_rate(
     gain: float, world: World = World(), *, trials: int = 200, seed: int = 0, resamples: int = 300, **gate_settings: float
 ) -> tuple[float, float]:
     """(share of trials the gate accepts, mean true macro-F1 gain of the challengers) for a target ``gain``."""
     rng = np.random.default_rng(seed)
-    k = world.classes
-    names = [f"class{i}" for i in range(k)]
+    margin = gate_settings.pop("margin", 0.005)
     accepted, true_gains = 0, []
-    population = 20_000
     for _ in range(trials):
-        truth = rng.integers(0, k, size=population)
-        champion = np.where(rng.random(population) < world.accuracy, truth, (truth + rng.integers(1, k, size=population)) % k)
-        challenger = _challenger(truth, champion, gain, k, rng)
-        true_gains.append(_macro_f1(truth, challenger, k) - _macro_f1(truth, champion, k))
-        golden = rng.choice(population, size=world.golden, replace=False)
-        traffic = rng.choice(population, size=world.traffic, replace=False)
-        reviewed = rng.random(world.traffic) < world.review_rate
-        corrected = reviewed & (champion[traffic] != truth[traffic])
-        labels = [*truth[golden], *np.where(corrected, truth[traffic], champion[traffic])]
-        rows = Rows(
-            texts=tuple("" for _ in labels),
-            labels=tuple(names[i] for i in labels),
-            served=(*(None for _ in golden), *(names[i] for i in champion[traffic])),
-            sources=(*("base" for _ in golden), *("feedback" if c else "sampled" for c in corrected)),
-            weights=tuple(1.0 for _ in labels),
-        )
-        hidden = hidden_mistakes(rows, review_rate=world.review_rate, champion_golden_error=None)
-        encoded = encode(rows, hidden, names)
-        picked = np.concatenate([golden, traffic])
-        result = compare(
-            encoded,
-            class_indices(names, [names[i] for i in champion[picked]]),
-            class_indices(names, [names[i] for i in challenger[picked]]),
-            resamples=resamples,
-            seed=int(rng.integers(1 << 30)),
-            margin=gate_settings.pop("margin", 0.005) if "margin" in gate_settings else 0.005,
-        )
+        result, true_gain = trial(gain, world, rng, resamples=resamples, margin=margin)
+        true_gains.append(true_gain)
         accepted += gate.decide(result, **gate_settings).accept
     return accepted / trials, float(np.mean(true_gains))
+
+
+def bias(gain: float, world: World = World(), *, trials: int = 200, seed: int = 0) -> tuple[float, float]:
+    """(mean, standard error) of the gate's estimated gain minus the true gain, over ``trials`` evaluation sets."""
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(trials):
+        result, true_gain = trial(gain, world, rng, resamples=100)
+        errors.append(result.delta - true_gain)
+    return float(np.mean(errors)), float(np.std(errors) / np.sqrt(trials))

@@ -32,10 +32,10 @@ from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
 
 from . import gate
-from .candidates import Candidate, train_candidates
+from .candidates import Candidate, base_out_of_fold, train_candidates
 from .dataset import HELD_OUT, Split, read_split, split_path
-from .evaluate import Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
-from .model import Model, load, save
+from .evaluate import ErrorRate, Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
+from .model import Features, Model, load, save
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
 from .storage import Store, label_store
@@ -109,17 +109,18 @@ def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Row
 
 def fresh_rows(
     datasets: Store, champion_meta: dict[str, Any], train: Split, scratch: Path, log: Callable[[str], None], name: str
-) -> list[int]:
-    """Training rows the champion never saw, or saw with another label (indices into ``train``)."""
+) -> list[int] | None:
+    """Training rows the champion never saw, or saw with another label (indices into ``train``); None when the
+    champion's dataset is not known."""
     version = champion_meta.get("dataset_version")
     if not isinstance(version, str) or not version:
-        return []
+        return None
     try:
         folder = datasets.fetch([split_path("train")], version=version, into=scratch)
         seen_split = read_split(folder, "train")
     except (OrchestratorError, OSError, ValueError) as exc:
         log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only")
-        return []
+        return None
     seen = dict(zip(seen_split.ids, seen_split.labels))
     return [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
 
@@ -147,7 +148,8 @@ def retrain(
         if not len(held):
             raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
         champion, champion_meta = deployed(models, scratch / "champion")
-        fresh = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else []
+        unseen = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else None
+        fresh = unseen or []
         folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
         if folds < 2:
             fresh = []
@@ -155,13 +157,15 @@ def retrain(
             f"[{label.name}] training on dataset {version}: {len(train)} train rows, {len(held)} held-out rows "
             f"({sum(held.golden)} golden), {len(fresh)} rows the champion never saw"
         )
-        candidates = _train(train, held, fresh, jobs, folds, log, label.name)
+        features = Features.fit(train.texts)
+        candidates = _train(train, held, fresh, jobs, folds, log, label.name, features)
         if len(candidates[0].predicted) < len(held) + len(fresh):
             fresh = []
         weight = _sampled_weight(metadata.model_extra or {}, train, held)
         rows = _rows(held, None, weight) + _rows(train, fresh, weight)
+        out_of_fold = _champion_out_of_fold(features, train, unseen, champion_meta, jobs) if champion else (0, 0)
         chosen, decision, comparisons, evidence, champion_scores = _judge(
-            rows, candidates, champion, jobs, log=log, name=label.name
+            rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold
         )
         outcome = Outcome(
             label=label.name,
@@ -193,28 +197,50 @@ def retrain(
     return outcome
 
 
-def _train(train: Split, held: Split, fresh: list[int], jobs: JobsConfig, folds: int, log, name: str) -> list[Candidate]:
+def _train(
+    train: Split, held: Split, fresh: list[int], jobs: JobsConfig, folds: int, log, name: str, features: Features
+) -> list[Candidate]:
     """The candidates; out-of-fold scoring is dropped if a fold cannot be trained (too few classes left)."""
     try:
-        return train_candidates(train, held.texts, fresh, weights=jobs.sampled_weights, folds=folds, seed=jobs.seed)
+        return train_candidates(train, held.texts, fresh, weights=jobs.sampled_weights, folds=folds, seed=jobs.seed, features=features)
     except ValueError as exc:
         if not fresh:
             raise ConfigError(f"label {name}: cannot train on this dataset: {exc}", hint="the dataset needs rows of at least two classes") from None
         log(f"[{name}] out-of-fold scoring skipped ({exc}); comparing on held-out rows only")
-        return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed)
+        return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed, features=features)
 
 
-def _judge(rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str):
+def _champion_out_of_fold(
+    features: Features, train: Split, unseen: list[int] | None, champion_meta: dict[str, Any], jobs: JobsConfig
+) -> tuple[int, int]:
+    """(mistakes, rows) of the champion's recipe on the base rows it trained on, out of fold; (0, 0) when its
+    training rows or its recipe (``sampled×W`` in its metadata) are not known, or review_rate makes it moot."""
+    recipe = champion_meta.get("recipe")
+    if unseen is None or jobs.review_rate is not None or not isinstance(recipe, str) or not recipe.startswith("sampled×"):
+        return 0, 0
+    try:
+        weight = float(recipe.removeprefix("sampled×"))
+    except ValueError:
+        return 0, 0
+    seen = sorted(set(range(len(train))) - set(unseen))
+    return base_out_of_fold(features, train, seen, weight=weight, folds=jobs.crossfit_folds, seed=jobs.seed)
+
+
+def _judge(
+    rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
+    out_of_fold: tuple[int, int] = (0, 0),
+):
     """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
     champion's scores)."""
     classes = sorted({*rows.labels, *(p for c in candidates for p in c.predicted)} | set(champion.classes if champion else ()))
     champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
-    golden_error = None
-    if champion_predicted is not None and any(golden):
-        wrong = [p != y for p, y, g in zip(champion_predicted, rows.labels, golden) if g]
-        golden_error = sum(wrong) / len(wrong)
-    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_golden_error=golden_error)
+    errors = None
+    if champion_predicted is not None and (any(golden) or out_of_fold[1]):
+        wrong = sum(p != y for p, y, g in zip(champion_predicted, rows.labels, golden) if g)
+        errors = ErrorRate(wrong + out_of_fold[0], sum(golden) + out_of_fold[1],
+                           f"{sum(golden)} golden, {out_of_fold[1]} scored out of fold")
+    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
     evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how}
@@ -243,6 +269,8 @@ def _judge(rows: Rows, candidates: list[Candidate], champion: Model | None, jobs
             "golden_lost": result.representative_lost,
             "golden_won": result.representative_won,
             "golden_p": None if result.representative_p is None else round(result.representative_p, 4),
+            "negative_flips": result.flips,
+            "flip_rows": result.flip_rows,
         }
         log(f"[{name}] candidate sampled×{candidate.weight:g}: pooled {result.delta:+.4f}, wins {result.wins:.0%}, "
             f"loses more than {jobs.margin:g} in {result.risk:.0%}")
@@ -252,6 +280,7 @@ def _judge(rows: Rows, candidates: list[Candidate], champion: Model | None, jobs
         min_delta=jobs.min_delta,
         confidence=jobs.confidence,
         golden_tolerance=jobs.golden_tolerance,
+        max_negative_flips=jobs.max_negative_flips,
     )
     reason = f"{decision.reason}; hidden mistakes: {hidden.how}"
     return best, gate.GateDecision(decision.accept, reason), comparisons, evidence, _scores(evidence, rows, champion_predicted)

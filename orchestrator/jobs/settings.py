@@ -24,6 +24,8 @@ from orchestrator.config.problems import describe_problems, error_lines
 from orchestrator.config.settings import LabelConfig, Location, Settings
 from orchestrator.errors import ConfigError
 
+from .gate import MAX_NEGATIVE_FLIPS
+
 
 class JobsConfig(Frozen):
     """Settings of the reference prepare / retrain jobs (TOML ``[jobs]``)."""
@@ -48,6 +50,7 @@ class JobsConfig(Frozen):
     confidence: float = Field(default=0.9, ge=0.5, le=1)
     golden_tolerance: float = Field(default=0.05, ge=0, le=1)  # largest drop allowed on the representative rows
     min_f1: float = Field(default=0.5, ge=0, le=1)  # the first model must reach this
+    max_negative_flips: float = Field(default=MAX_NEGATIVE_FLIPS, ge=0, le=1)  # share of the champion's right gold answers it may break
     resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples
 
 
