@@ -80,13 +80,14 @@ def test_crash_recovery_on_postgres(stub, pg_url):
 def test_a_crashed_runs_lock_blocks_only_until_its_lease_ends(stub, sqlite_url):
     seed_feedback(sqlite_url, {"department": 40, "urgency": 40})
     stub.on_restart("owner/prepare", publish(), delay=0.1)
-    env = seed_env(stub, sqlite_url, LOCK_LEASE="2")
+    env = seed_env(stub, sqlite_url, LOCK_LEASE="6")  # long enough for the next run to start on a loaded machine
     assert run_cli({**env, "ORCHESTRATOR_CRASH_AT": "after_lock"}, "run").returncode == CRASH_EXIT_CODE
+    crashed = time.monotonic()  # its lease was taken before this
     blocked = run_cli(env, "run")
     assert blocked.returncode == 0
     assert "another run holds the lock" in blocked.stderr
     assert restarts(stub) == (0, 0, 0)
-    time.sleep(2.3)
+    time.sleep(max(6.3 - (time.monotonic() - crashed), 0))
     assert run_cli(env, "run").returncode == 0
     assert restarts(stub) == (1, 1, 1)
 

@@ -82,9 +82,10 @@ def test_retrain_result_json_wins_over_the_model_metadata(stub, sqlite_url):
     stub.on_restart("owner/prepare", publish_dataset, delay=0.2)
 
     def both(hub: HubStub) -> None:
-        hub.put_file(MODEL, "retrain_result.json", json.dumps({
-            "dataset_version": "v2", "decision": "rejected", "reason": "gain too small"}), repo_type="model")
-        seed_space(deploys=True)(hub)
+        with hub._lock:  # both at once: no poll sees one without the other
+            hub.put_file(MODEL, "retrain_result.json", json.dumps({
+                "dataset_version": "v2", "decision": "rejected", "reason": "gain too small"}), repo_type="model")
+            seed_space(deploys=True)(hub)
 
     stub.on_restart("owner/retrain_dept", both, delay=0.5)
     env = seed_env(stub, sqlite_url, HF_MODEL_REPO_DEPARTMENT=MODEL, RETRAIN_RESULT_DEPT=f"hub:{MODEL}",
