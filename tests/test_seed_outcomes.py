@@ -92,7 +92,7 @@ def test_retrain_result_json_wins_over_the_model_metadata(stub, sqlite_url):
                    POLL_INTERVAL="0.2", POLL_TIMEOUT="30")
     done = run_cli(env, "run", "--json", timeout=60)
     assert done.returncode == 0, done.stderr
-    assert (outcome(done)["outcome"], outcome(done)["retrain_reason"]) == ("rejected", "gain too small")
+    assert (outcome(done)["outcome"], outcome(done)["retrain_reason"]) == ("rejected", "gain too small"), done.stderr
 
 
 # ---------------------------------------------------------------------------------------------- HF Jobs

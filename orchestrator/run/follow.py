@@ -65,6 +65,13 @@ class Follower:
             progress.update(name, f"Hub unavailable, will check again ({exc.message})")
             return False
         if model is not None:
+            # The result may have been published between the two looks: it wins, so it is read once more.
+            try:
+                late = self._ask(name, version, lambda: self._result(label, version)) if label.result is not None else None
+            except RemoteUnavailable:
+                late = None  # the model settles it
+            if late is not None:
+                return self._settle(label, late[0].decision, late[0].reason, late[0], etag=late[1])
             metric = headline_metric(model[1])
             deployed = RetrainResult(version, "deployed", f"a new {model[0]} in {label.model_repo}",
                                      metric[0] if metric else None, metric[1] if metric else None)
