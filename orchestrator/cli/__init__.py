@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # a bug: say so, without secrets
         click.echo(redact.redact("internal error (a bug: please report it)\n" + traceback.format_exc()), err=True)
         sys.exit(1)
+    finally:  # no repeated interrupt outlives the command (it would kill the interpreter as it exits)
+        interrupts.handling()
 
 
 __all__ = ["cli", "main", "EXIT_CONFIG"]

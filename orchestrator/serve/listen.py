@@ -9,6 +9,7 @@ import errno
 import socket
 from typing import Any
 
+from .. import interrupts
 from ..errors import ConfigError
 
 BACKLOG = 2048  # uvicorn's default
@@ -55,4 +56,4 @@ def run(app: Any, sock: socket.socket) -> None:
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # as uvicorn.run: the signal that stopped it was handled by the shutdown
-        pass
+        interrupts.handling()
