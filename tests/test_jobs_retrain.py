@@ -4,6 +4,7 @@ decision records. Run as a user runs it: ``prepare`` and ``retrain`` as subproce
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -24,7 +25,7 @@ def marker(row_id: str) -> str:
     return "mk" + "".join(chr(ord("a") + int(d)) for d in row_id.lstrip("bc"))
 
 
-def write_config(tmp: Path, url: str) -> str:
+def write_config(tmp: Path, url: str, *, review_rate: str = "review_rate = 0.5") -> str:
     path = tmp / "orchestrator.toml"
     path.write_text(
         f"""
@@ -35,7 +36,7 @@ target = {{ command = ["true"] }}
 [jobs]
 min_f1 = 0.0
 keep_challengers = true
-review_rate = 0.5
+{review_rate}
 sampled_weights = [0.0, 1.0]
 crossfit_folds = 2
 [labels.department]
@@ -161,3 +162,28 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
     stamp = sorted((tmp_path / "models/department/decisions").glob("*.json"))[-1]
     assert json.loads(stamp.read_text())["reason"] == decision["reason"]
     assert "candidate sampled×0: pooled" in done.stderr
+
+
+def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_champion_never_trained_on(sqlite_url, tmp_path):
+    """The defaults a user has: the champion's error rate comes from the golden slice and the rest of the base set,
+    scored out of fold by the champion's recipe."""
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
+    engine = make_engine(sqlite_url)
+    sambodhan.create_schema(engine)
+    engine.dispose()
+    cfg = write_config(tmp_path, sqlite_url, review_rate="")
+    for seed, start in ((5, 10_000), (6, 20_000)):
+        add_complaints(sqlite_url, synthetic.generate(300, seed=seed, start_id=start), correct=set(range(0, 300, 2)))
+        assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
+        done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    hidden = decision["evidence"]["hidden_mistakes"]
+    found = re.search(r"error rate [0-9.]+ ± [0-9.]+ of the champion on (\d+) base rows it never trained on "
+                      r"\((\d+) golden, (\d+) scored out of fold; ", hidden)
+    assert found, hidden
+    total, golden, out_of_fold = map(int, found.groups())
+    assert golden == decision["evidence"]["golden_rows"] and out_of_fold > 0 and total == golden + out_of_fold
+    assert "negative flips" in decision["reason"]
+    chosen = next(c for c in decision["candidates"] if c["recipe"] == decision["recipe"])
+    assert 0 <= chosen["negative_flips"] <= chosen["flip_rows"]

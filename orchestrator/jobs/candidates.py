@@ -67,18 +67,35 @@ def fold_of(row_id: str, folds: int) -> int:
     return min(int(unit_interval(f"fold:{row_id}") * folds), folds - 1)
 
 
-def base_out_of_fold(
-    features: Features, train_split: Split, seen: Sequence[int], *, weight: float, folds: int, seed: int
-) -> tuple[int, int]:
-    """(mistakes, rows) of the champion's recipe on the base rows among ``seen`` (the training rows the champion
-    trained on, with its ``weight`` of the sampled rows), each predicted by a model that left its fold out.
-    (0, 0) when there are too few folds or a fold cannot be trained."""
+@dataclass(frozen=True)
+class Scored:
+    """Rows a model never trained on: whether it got each right."""
+
+    correct: tuple[bool, ...] = ()
+
+    def __add__(self, other: Scored) -> Scored:
+        return Scored(self.correct + other.correct)
+
+    @property
+    def errors(self) -> int:
+        return len(self.correct) - sum(self.correct)
+
+
+def scored(model: Model, texts: Sequence[str], labels: Sequence[str]) -> Scored:
+    """``model`` on ``texts``: right or wrong against ``labels``."""
+    return Scored(tuple(p == y for p, y in zip(model.predict(list(texts)), labels)))
+
+
+def base_out_of_fold(features: Features, train_split: Split, seen: Sequence[int], *, weight: float, folds: int, seed: int) -> Scored:
+    """The champion's recipe on the base rows among ``seen`` (the training rows the champion trained on, with its
+    ``weight`` of the sampled rows), each scored by a model that left its fold out. Nothing when there are too
+    few folds or a fold cannot be trained."""
     if folds < 2:
-        return 0, 0
+        return Scored()
     trained = set(seen)
     chosen = [w if i in trained else 0.0 for i, w in enumerate(row_weights(train_split, weight))]
     base = [i for i in seen if train_split.sources[i] == "base"]
-    mistakes = rows = 0
+    result = Scored()
     for k in range(folds):
         members = [i for i in base if fold_of(train_split.ids[i], folds) == k]
         if not members:
@@ -86,11 +103,9 @@ def base_out_of_fold(
         try:
             model = _fit(features, train_split.labels, chosen, set(members), seed)
         except ValueError:  # too few classes left
-            return 0, 0
-        predicted = model.predict([train_split.texts[i] for i in members])
-        mistakes += sum(p != train_split.labels[i] for p, i in zip(predicted, members))
-        rows += len(members)
-    return mistakes, rows
+            return Scored()
+        result += scored(model, [train_split.texts[i] for i in members], [train_split.labels[i] for i in members])
+    return result
 
 
 def train_candidates(

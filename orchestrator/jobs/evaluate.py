@@ -84,9 +84,9 @@ class Rows:
 class ErrorRate:
     """The champion's mistakes among gold rows of the base distribution it never trained on."""
 
-    errors: int
+    errors: float
     rows: int
-    where: str  # which rows, for the reason
+    where: str  # which rows, and how, for the reason
 
     @property
     def rate(self) -> float:

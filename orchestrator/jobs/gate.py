@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the gate itself needs no numpy: it reads a comparison's num
     from .evaluate import Comparison
 
 NO_GOLDEN_WARNING = "warning: no golden slice, the gate cannot see regressions on the base distribution"
-MAX_NEGATIVE_FLIPS = 0.05  # the default bound on negative flips (docs/learning-loop.md says why)
+MAX_NEGATIVE_FLIPS = 0.10  # the default bound on negative flips (docs/learning-loop.md says why)
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:

@@ -32,9 +32,18 @@ from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
 
 from . import gate
-from .candidates import Candidate, base_out_of_fold, train_candidates
+from .candidates import Candidate, Scored, base_out_of_fold, train_candidates
 from .dataset import HELD_OUT, Split, read_split, split_path
-from .evaluate import ErrorRate, Rows, class_indices, compare, encode, hidden_mistakes, per_source, weighted_macro_f1
+from .evaluate import (
+    ErrorRate,
+    Rows,
+    class_indices,
+    compare,
+    encode,
+    hidden_mistakes,
+    per_source,
+    weighted_macro_f1,
+)
 from .model import Features, Model, load, save
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
@@ -163,7 +172,7 @@ def retrain(
             fresh = []
         weight = _sampled_weight(metadata.model_extra or {}, train, held)
         rows = _rows(held, None, weight) + _rows(train, fresh, weight)
-        out_of_fold = _champion_out_of_fold(features, train, unseen, champion_meta, jobs) if champion else (0, 0)
+        out_of_fold = _champion_out_of_fold(features, train, unseen, champion_meta, jobs) if champion else Scored()
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold
         )
@@ -212,34 +221,42 @@ def _train(
 
 def _champion_out_of_fold(
     features: Features, train: Split, unseen: list[int] | None, champion_meta: dict[str, Any], jobs: JobsConfig
-) -> tuple[int, int]:
-    """(mistakes, rows) of the champion's recipe on the base rows it trained on, out of fold; (0, 0) when its
-    training rows or its recipe (``sampled×W`` in its metadata) are not known, or review_rate makes it moot."""
+) -> Scored:
+    """The champion's recipe on the base rows it trained on, out of fold; nothing when its training rows or its
+    recipe (``sampled×W`` in its metadata) are not known, or review_rate makes it moot."""
     recipe = champion_meta.get("recipe")
     if unseen is None or jobs.review_rate is not None or not isinstance(recipe, str) or not recipe.startswith("sampled×"):
-        return 0, 0
+        return Scored()
     try:
         weight = float(recipe.removeprefix("sampled×"))
     except ValueError:
-        return 0, 0
+        return Scored()
     seen = sorted(set(range(len(train))) - set(unseen))
     return base_out_of_fold(features, train, seen, weight=weight, folds=jobs.crossfit_folds, seed=jobs.seed)
 
 
+def _base_error(rows: Rows, champion_predicted: list[str], out_of_fold: Scored) -> ErrorRate | None:
+    """The champion's mistakes on base rows it never trained on: the golden slice (its own predictions) and the
+    base rows it trained on, scored out of fold by its recipe. Without review_rate this stands for the traffic's
+    error rate; a hundred golden rows alone would give it ±0.02."""
+    golden = [i for i, source in enumerate(rows.sources) if source == "base"]
+    labelled = Scored(tuple(champion_predicted[i] == rows.labels[i] for i in golden)) + out_of_fold
+    if not labelled.correct:
+        return None
+    n = len(labelled.correct)
+    return ErrorRate(labelled.errors, n, f"{len(golden)} golden, {n - len(golden)} scored out of fold")
+
+
 def _judge(
     rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
-    out_of_fold: tuple[int, int] = (0, 0),
+    out_of_fold: Scored | None = None,
 ):
     """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
     champion's scores)."""
     classes = sorted({*rows.labels, *(p for c in candidates for p in c.predicted)} | set(champion.classes if champion else ()))
     champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
-    errors = None
-    if champion_predicted is not None and (any(golden) or out_of_fold[1]):
-        wrong = sum(p != y for p, y, g in zip(champion_predicted, rows.labels, golden) if g)
-        errors = ErrorRate(wrong + out_of_fold[0], sum(golden) + out_of_fold[1],
-                           f"{sum(golden)} golden, {out_of_fold[1]} scored out of fold")
+    errors = _base_error(rows, champion_predicted, out_of_fold or Scored()) if champion_predicted is not None else None
     hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
