@@ -128,3 +128,16 @@ def test_the_estimated_gain_is_unbiased_without_review_rate_where_the_truth_is_k
         assert abs(mean) < max(0.002, 3 * error), (gain, mean, error)
     naive, error = bias(0.01, replace(world, told=1.0, base_rows=None), trials=60, seed=3)
     assert naive < -0.004 and naive < -3 * error  # every unflagged row counted as right: the champion is favoured
+
+
+def test_the_reviewed_share_is_learned_on_the_traffic_the_champion_served():
+    """Older rows were served by earlier, weaker models: their corrections say nothing of the champion's error rate.
+    The share reviewed is learned where the champion served (1 of its 2 mistakes in 10 rows corrected: one hidden
+    mistake per correction), not from all the traffic (4 corrections in 20 rows would mean none hidden)."""
+    sources = ("feedback",) + ("sampled",) * 9 + ("feedback",) * 3 + ("sampled",) * 7
+    rows = Rows(("",) * 20, ("a",) * 20, ("b",) * 20, sources, (1.0,) * 20)
+    rate = ErrorRate(20, 100, "100 golden")
+    mine = hidden_mistakes(rows, review_rate=None, champion_errors=rate, served_by_champion=[True] * 10 + [False] * 10)
+    assert mine.per_correction == pytest.approx(1.0) and "1 corrections on the traffic it served" in mine.how
+    everyone = hidden_mistakes(rows, review_rate=None, champion_errors=rate)
+    assert everyone.per_correction == 0.0 and "on all the evaluation traffic" in everyone.how

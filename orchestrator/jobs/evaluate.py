@@ -113,13 +113,18 @@ class Hidden:
         return np.maximum(rates * self.traffic - self.corrections, 0.0) / self.corrections
 
 
-def hidden_mistakes(rows: Rows, *, review_rate: float | None, champion_errors: ErrorRate | None) -> Hidden:
+def hidden_mistakes(
+    rows: Rows, *, review_rate: float | None, champion_errors: ErrorRate | None, served_by_champion: Sequence[bool] | None = None
+) -> Hidden:
     """The hidden-twin weight of a correction, from the best source available.
 
     1. ``review_rate`` given (the share of the model's mistakes that staff correct): ``1/rate − 1``.
-    2. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows hold
-       ``e × rows`` mistakes, of which the corrections are the ones seen. ``e`` is uncertain:
-       :meth:`Hidden.draws` carries that into the bootstrap.
+    2. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows the
+       champion served (``served_by_champion``: those that arrived since its dataset; all of them when none
+       is marked) hold ``e × rows`` mistakes, of which their corrections are the ones seen. Older rows were
+       served by earlier models, with other error rates, which is why the share reviewed is learned where
+       the champion served, and applied to every correction. ``e`` is uncertain: :meth:`Hidden.draws`
+       carries that into the bootstrap.
     3. Otherwise, when staff also confirm right predictions, the error rate among the reviewed rows.
        (Reviews that a mistake in *another* label prompted are not a random sample, which is why the
        base rows come first.)
@@ -134,11 +139,17 @@ def hidden_mistakes(rows: Rows, *, review_rate: float | None, champion_errors: E
     if champion_errors is not None and champion_errors.rows:
         e = champion_errors
         spread = (e.rate * (1 - e.rate) / e.rows) ** 0.5
+        mine = [bool(m) for m in served_by_champion] if served_by_champion is not None else [True] * len(rows)
+        own = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s == "feedback" and m)
+        where = "all the evaluation traffic"
+        if own:  # the reviewed share, learned on the rows the champion served
+            traffic = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s != "base" and m)
+            corrections, where = own, ("the traffic it served" if not all(mine) else where)
         hidden = max(e.rate * traffic - corrections, 0.0)
         return Hidden(
             hidden / corrections,
             f"error rate {e.rate:.3f} ± {spread:.3f} of the champion on {e.rows} base rows it never trained on "
-            f"({e.where}; set jobs.review_rate if known)",
+            f"({e.where}; set jobs.review_rate if known), {corrections:.0f} corrections on {where}",
             error_rate=e,
             traffic=traffic,
             corrections=corrections,

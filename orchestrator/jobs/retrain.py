@@ -173,8 +173,9 @@ def retrain(
         weight = _sampled_weight(metadata.model_extra or {}, train, held)
         rows = _rows(held, None, weight) + _rows(train, fresh, weight)
         out_of_fold = _champion_out_of_fold(features, train, unseen, champion_meta, jobs) if champion else Scored()
+        served = [False] * len(held) + [True] * len(fresh)  # rows since the champion's dataset: it served them
         chosen, decision, comparisons, evidence, champion_scores = _judge(
-            rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold
+            rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served
         )
         outcome = Outcome(
             label=label.name,
@@ -249,7 +250,7 @@ def _base_error(rows: Rows, champion_predicted: list[str], out_of_fold: Scored) 
 
 def _judge(
     rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
-    out_of_fold: Scored | None = None,
+    out_of_fold: Scored | None = None, served: list[bool] | None = None,
 ):
     """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
     champion's scores)."""
@@ -257,7 +258,7 @@ def _judge(
     champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
     errors = _base_error(rows, champion_predicted, out_of_fold or Scored()) if champion_predicted is not None else None
-    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors)
+    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
     evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how}
