@@ -142,3 +142,26 @@ def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again(tmp_path):
     assert lines[0].startswith("stopped after ") and float(lines[0].split()[-1][:-1]) < 5, done.stdout
     assert lines[1:] == ["handled once"]
     assert done.returncode == 0
+
+
+def test_a_signal_during_a_deferred_step_is_raised_after_it():
+    """Recording an interrupted run and giving the lease back must not be cut short by a second signal (GitHub
+    Actions sends SIGINT, then SIGTERM): inside ``deferred`` the signal waits, and is raised after the step."""
+    script = Path(tempfile.mkdtemp()) / "deferred.py"
+    script.write_text(
+        "import os, signal, time\n"
+        "from orchestrator import interrupts\n"
+        "interrupts.install()\n"
+        "try:\n"
+        "    with interrupts.deferred():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(1.5)  # the repeat comes during this too, and waits\n"
+        "        print('step finished')\n"
+        "    time.sleep(20)\n"
+        "    print('went on')\n"
+        "except KeyboardInterrupt:\n"
+        "    interrupts.handling()\n"
+        "    print('stopped')\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert done.stdout.splitlines() == ["step finished", "stopped"], (done.stdout, done.stderr)

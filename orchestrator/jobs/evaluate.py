@@ -105,11 +105,13 @@ class Hidden:
 
     def draws(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``per_correction`` in each of ``count`` resamples: the error rate drawn from its posterior (a Beta,
-        Jeffreys' prior) when it was estimated, else the same value every time."""
+        Jeffreys' prior, shifted to centre on the observed rate that the point estimate uses) when it was
+        estimated, else the same value every time."""
         if self.error_rate is None or not self.corrections:
             return np.full(count, self.per_correction)
         e = self.error_rate
         rates = rng.beta(e.errors + 0.5, e.rows - e.errors + 0.5, size=count)
+        rates = np.clip(rates + e.rate - (e.errors + 0.5) / (e.rows + 1), 0.0, 1.0)  # centred on the point estimate
         return np.maximum(rates * self.traffic - self.corrections, 0.0) / self.corrections
 
 
@@ -140,8 +142,10 @@ def hidden_mistakes(
         e = champion_errors
         spread = (e.rate * (1 - e.rate) / e.rows) ** 0.5
         mine = [bool(m) for m in served_by_champion] if served_by_champion is not None else [True] * len(rows)
+        if len(mine) != len(rows):
+            raise ValueError(f"served_by_champion has {len(mine)} entries for {len(rows)} rows")
         own = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s == "feedback" and m)
-        where = "all the evaluation traffic"
+        where = "all the evaluation traffic" if all(mine) else "all the evaluation traffic (none on the traffic it served)"
         if own:  # the reviewed share, learned on the rows the champion served
             traffic = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s != "base" and m)
             corrections, where = own, ("the traffic it served" if not all(mine) else where)

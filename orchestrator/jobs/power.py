@@ -87,7 +87,8 @@ def trial(gain: float, world: World, rng: np.random.Generator, *, resamples: int
     else:  # the golden slice's own mistakes, and those on the other base rows (out of fold)
         others = rng.choice(population, size=max(world.base_rows - world.golden, 0), replace=False)
         errors = int(np.sum(champion[golden] != truth[golden]) + np.sum(champion[others] != truth[others]))
-        hidden = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(errors, world.base_rows, "simulated"))
+        counted = world.golden + len(others)
+        hidden = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(errors, counted, "simulated"))
     encoded = encode(rows, hidden, names)
     picked = np.concatenate([golden, traffic])
     result = compare(

@@ -118,9 +118,9 @@ def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Row
 
 def fresh_rows(
     datasets: Store, champion_meta: dict[str, Any], train: Split, scratch: Path, log: Callable[[str], None], name: str
-) -> list[int] | None:
-    """Training rows the champion never saw, or saw with another label (indices into ``train``); None when the
-    champion's dataset is not known."""
+) -> tuple[list[int], set[int]] | None:
+    """Training rows the champion never saw, or saw with another label (indices into ``train``), and those of them
+    that arrived after its dataset (absent from it: the champion served them); None when its dataset is not known."""
     version = champion_meta.get("dataset_version")
     if not isinstance(version, str) or not version:
         return None
@@ -131,7 +131,8 @@ def fresh_rows(
         log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only")
         return None
     seen = dict(zip(seen_split.ids, seen_split.labels))
-    return [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
+    fresh = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
+    return fresh, {i for i in fresh if train.ids[i] not in seen}
 
 
 def retrain(
@@ -157,7 +158,8 @@ def retrain(
         if not len(held):
             raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
         champion, champion_meta = deployed(models, scratch / "champion")
-        unseen = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else None
+        looked = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else None
+        unseen, arrived = looked if looked is not None else (None, set())
         fresh = unseen or []
         folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
         if folds < 2:
@@ -173,7 +175,7 @@ def retrain(
         weight = _sampled_weight(metadata.model_extra or {}, train, held)
         rows = _rows(held, None, weight) + _rows(train, fresh, weight)
         out_of_fold = _champion_out_of_fold(features, train, unseen, champion_meta, jobs) if champion else Scored()
-        served = [False] * len(held) + [True] * len(fresh)  # rows since the champion's dataset: it served them
+        served = [False] * len(held) + [i in arrived for i in fresh]  # rows since the champion's dataset: it served them
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served
         )

@@ -93,12 +93,14 @@ class Cycle:
                 return self._finish(started, exit_code=exc.exit_code, error=exc.message, hint=exc.hint)
             except KeyboardInterrupt:  # SIGTERM or Ctrl-C: a launched job is not cancelled, and is not forgotten
                 interrupts.handling()
-                self._interrupted("interrupted")
+                with interrupts.deferred():  # a second signal (Actions sends SIGINT, then SIGTERM) waits for this
+                    self._interrupted("interrupted")
                 raise
             failed = any(r.failed for r in self.ctx.results.values())
             return self._finish(started, exit_code=EXIT_LABEL_FAILED if failed else EXIT_OK)
         finally:  # whatever happened (an interrupt, a bug), the heartbeat stops and the lease is given back
-            self.lock.release()
+            with interrupts.deferred():
+                self.lock.release()
 
     # ---------------------------------------------------------------------------------- the run
     def _run(self) -> None:

@@ -48,19 +48,29 @@ class Retrainer:
         ctx = self.ctx
         watched = [r.label for r in retrains if r.label.model_repo is not None]
         markers = ctx.each(watched, lambda label: model_marker(ctx.hub, label.model_repo))
+        for answered in markers.values():  # a wrong token stops the run before any intent is recorded
+            if isinstance(answered.error, AuthError):
+                raise answered.error
         intended = [i for r in retrains if (i := self._intend(r, markers.get(r.label))) is not None]
         if not intended:
             return
         ctx.crash_point("after_retrain_intent")
         launchers = {i: ctx.launcher(i.retrain.label.retrain) for i in intended}
-        answers = ctx.each([i for i in intended if launchers[i].remote], lambda i: launchers[i].launch(i.action))
-        for i in intended:  # a local command runs here, alone
-            if i not in answers:
-                answers[i] = answer(launchers[i].launch, i.action)
+        remote = [i for i in intended if launchers[i].remote]
+        answers = ctx.each(remote, lambda i: launchers[i].launch(i.action))
         ctx.crash_point("after_retrain_launch")
-        for i in intended:
-            self._record(i, answers[i])
+        unexpected: list[BaseException] = []
+        # The remote launches are recorded first, before any local command runs (which may take long); then each
+        # local command runs here, alone, and is recorded as it returns.
+        for i in [*remote, *(i for i in intended if i not in answers)]:
+            sent = answers[i] if i in answers else answer(launchers[i].launch, i.action)
+            try:
+                self._record(i, sent)
+            except Exception as exc:  # noqa: BLE001 - a bug in one launch: the others are recorded first
+                unexpected.append(exc)
         ctx.crash_point("after_retrain_recorded")
+        if unexpected:
+            raise unexpected[0]
 
     def _intend(self, retrain: Retrain, marker: Answer[str] | None) -> _Intended | None:
         """Record the retrain's intent, with the label's state; None (and nothing sent) when its key was
