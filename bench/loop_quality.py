@@ -4,7 +4,9 @@
     python bench/loop_quality.py data.csv --label-name urgency --text-column message
     python bench/loop_quality.py --synthetic department                             # the synthetic stream
 
-The protocol (fixed, so that runs compare):
+The protocol (fixed, so that runs compare; ``--protocol-seed K`` draws another split and review sample of the same
+rows, adding ``10 × K`` to each random state below and seeding the review draw with ``K``, so that a bias can be
+told from the luck of one fixed sample):
 - test: 15% of the rows, stratified, ``random_state=1``: held out by the benchmark, never shown to the
   orchestrator, and used only to score the deployed model;
 - base: 10% of the rest, stratified, ``random_state=2``: the labelled set the first model is trained on;
@@ -65,10 +67,10 @@ def load(args: argparse.Namespace) -> pd.DataFrame:
     return frame.dropna().astype({"id": str, "text": str, "label": str})
 
 
-def protocol(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
-    rest, test = train_test_split(frame, test_size=0.15, stratify=frame.label, random_state=1)
-    stream, base = train_test_split(rest, test_size=0.10, stratify=rest.label, random_state=2)
-    shuffled = stream.sample(frac=1, random_state=3)
+def protocol(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[pd.DataFrame]]:
+    rest, test = train_test_split(frame, test_size=0.15, stratify=frame.label, random_state=1 + 10 * seed)
+    stream, base = train_test_split(rest, test_size=0.10, stratify=rest.label, random_state=2 + 10 * seed)
+    shuffled = stream.sample(frac=1, random_state=3 + 10 * seed)
     return test, base, [shuffled.iloc[i::ROUNDS] for i in range(ROUNDS)]
 
 
@@ -162,6 +164,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
     parser.add_argument("--threshold", type=int, default=10, help="dataset rows that fire a prepare (default 10)")
     parser.add_argument("--review-rate", default=None, help="jobs.review_rate to configure (default: unset, as a user has it)")
+    parser.add_argument("--protocol-seed", type=int, default=0, help="another split and review sample of the same rows (default 0)")
     parser.add_argument("--confirm", action="store_true", help="also record a confirmation for each reviewed right prediction")
     parser.add_argument("--workdir", type=Path, help="keep the working folder here (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
@@ -170,7 +173,7 @@ def main() -> None:
         parser.error("give a CSV, or --synthetic department|urgency")
     label = args.synthetic or args.label_name
     frame = load(args)
-    test, base, batches = protocol(frame)
+    test, base, batches = protocol(frame, args.protocol_seed)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="loop-quality-"))
     if work.exists():
         shutil.rmtree(work)
@@ -181,6 +184,8 @@ def main() -> None:
     metadata, complaints, feedback = schema(label)
     metadata.create_all(engine)
     source = args.csv.name if args.csv else f"synthetic {args.synthetic} ({len(frame)} rows)"
+    if args.protocol_seed:
+        source += f", protocol seed {args.protocol_seed}"
     print(f"{source}: {len(frame)} rows, test {len(test)}, base {len(base)}, stream {sum(map(len, batches))} in {ROUNDS} batches")
 
     started = time.perf_counter()
@@ -194,7 +199,7 @@ def main() -> None:
     rows = [{"round": 0, "corrections": 0, "deployed": True, "macro_f1": score, "shadow": None, "reason": "first model"}]
     print(f"{'round':>5} {'corr.':>6} {'deployed':>8} {'macro-F1':>8} {'shadow':>7} {'est.':>7} {'true':>7} {'flips':>9}  reason")
     print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>9}  first model")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.protocol_seed)
     corrections = 0
     next_id = 1
     for number, batch in enumerate(batches, start=1):
