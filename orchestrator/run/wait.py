@@ -192,14 +192,19 @@ class Waiter:
             hint=f"read the prepare job's logs; `orchestrator retry --label {name}` launches it again for the same "
             "feedback (new corrections launch it again too)",
         )
-        ctx.journal.record(
+        return self._give_up(state, error, "failed", PREPARE_FAILED)
+
+    def _give_up(self, state: LabelState, error: OrchestratorError, prepare_outcome: str, outcome: str) -> bool:
+        """The awaited prepare is over without the dataset: the label is idle again, fails with ``error``, and is
+        not prepared again for the same feedback on its own."""
+        self.ctx.journal.record(
             state.with_(
-                state=IDLE, requested_at=None, prepare_ref=None, prepare_outcome="failed",
+                state=IDLE, requested_at=None, prepare_ref=None, prepare_outcome=prepare_outcome,
                 prepare_failed_at=state.pending_corrections, last_error=error.message,
             )
         )
-        ctx.fail(name, error, outcome=PREPARE_FAILED)
-        ctx.note_state(name)
+        self.ctx.fail(state.label, error, outcome=outcome)
+        self.ctx.note_state(state.label)
         return True
 
     @staticmethod
@@ -229,15 +234,7 @@ class Waiter:
             "the label is idle again and may be prepared on the next run",
             hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
         )
-        ctx.journal.record(
-            state.with_(
-                state=IDLE, requested_at=None, prepare_ref=None, prepare_outcome="expired",
-                prepare_failed_at=state.pending_corrections, last_error=error.message,
-            )
-        )
-        ctx.fail(name, error, outcome=EXPIRED)
-        ctx.note_state(name)
-        return True
+        return self._give_up(state, error, "expired", EXPIRED)
 
     def _still_pending(self, name: str, seen: DatasetMetadata | None) -> None:
         ctx = self.ctx
