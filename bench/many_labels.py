@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert
 
 from orchestrator.remote.database import make_engine
 from orchestrator.state.store import StateStore
 
 try:
+    from tests.support.feedback import many_labels_feedback
     from tests.support.hubstub import HubStub
 except ModuleNotFoundError as exc:  # run as a script: the repository root is not on sys.path
     if exc.name not in ("tests", "tests.support"):
@@ -34,21 +34,6 @@ except ModuleNotFoundError as exc:  # run as a script: the repository root is no
     raise SystemExit("run the benchmark from the repository root: python -m bench.many_labels [options]") from exc
 
 TOKEN = "hf_bench-token-GGGGGGGGGGGG"
-
-
-def feedback(url: str, labels: list[str], firing: set[str]) -> None:
-    metadata = MetaData()
-    columns = [Column("id", Integer, primary_key=True), Column("reviewed", Boolean)]
-    for label in labels:
-        columns += [Column(f"model_predicted_{label}", String(20)), Column(f"correct_{label}", String(20))]
-    table = Table("misclassified_complaints", metadata, *columns)
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    rows = [{"reviewed": True, **{f"model_predicted_{label}": "a" for label in labels},
-             **{f"correct_{label}": "b" if label in firing or i < 5 else "a" for label in labels}} for i in range(40)]
-    with engine.begin() as conn:
-        conn.execute(insert(table), rows)
-    engine.dispose()
 
 
 def cycle(count: int, latency: float, database: str | None, fire: bool) -> tuple[float, int]:
@@ -64,7 +49,7 @@ def cycle(count: int, latency: float, database: str | None, fire: bool) -> tuple
             hub.on_restart("owner/prepare", lambda stub: [
                 stub.put_metadata(f"owner/{label}_dataset", version_tag="v2", num_samples=500) for label in firing])
             url = database or f"sqlite:///{Path(tmp) / 'app.db'}"
-            feedback(url, labels, firing)
+            many_labels_feedback(url, labels, firing)
             lines = ["[orchestrator]", f"database_url = {json.dumps(url)}", "poll_interval = 0.2", "",
                      "[prepare]", 'target = "owner/prepare"']
             for label in labels:

@@ -8,36 +8,13 @@ from pathlib import Path
 
 import pytest
 from conftest import TOKEN, run_cli
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, insert
+from support.feedback import many_labels_feedback
 from support.hubstub import HubStub
 
 from orchestrator.contracts.actions import MAX_READABLE_KEY, prepare_key
-from orchestrator.remote.database import make_engine
 
 LABELS = tuple(f"topic_{i:03d}" for i in range(100))
 FIRING = LABELS[::2]  # 50 of them
-
-
-def feedback_table(url: str) -> None:
-    """One feedback table with each label's predicted and correct columns: 40 corrections for a firing label
-    (dataset_len 60 >= 30), 5 for the others (dataset_len 7)."""
-    metadata = MetaData()
-    columns = [Column("id", Integer, primary_key=True), Column("reviewed", Boolean)]
-    for label in LABELS:
-        columns += [Column(f"model_predicted_{label}", String(20)), Column(f"correct_{label}", String(20))]
-    feedback = Table("misclassified_complaints", metadata, *columns)
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    rows = []
-    for i in range(40):
-        row = {"reviewed": True}
-        for label in LABELS:
-            corrected = label in FIRING or i < 5
-            row[f"model_predicted_{label}"], row[f"correct_{label}"] = ("a", "b") if corrected else ("a", "a")
-        rows.append(row)
-    with engine.begin() as conn:
-        conn.execute(insert(feedback), rows)
-    engine.dispose()
 
 
 def write_config(tmp: Path, url: str, stub: HubStub) -> Path:
@@ -65,7 +42,7 @@ def test_a_hundred_labels_half_firing_prepare_once_and_retrain_each_fired_label_
                 hub.put_metadata(f"owner/{label}_dataset", version_tag="v2", num_samples=500)
 
         stub.on_restart("owner/prepare", publish, delay=0.3)
-        feedback_table(pg_url)
+        many_labels_feedback(pg_url, LABELS, FIRING)
         config = write_config(tmp_path, pg_url, stub)
         env = {"HF_ENDPOINT": stub.url, "HF_TOKEN": TOKEN}
 
