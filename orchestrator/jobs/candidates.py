@@ -116,12 +116,12 @@ def train_candidates(
     weights: Sequence[float],
     folds: int,
     seed: int,
-    features: Features | None = None,
+    features: Features,
 ) -> list[Candidate]:
     """One candidate per distinct weight: the model on all training rows, its predictions on the held-out
     texts, and out-of-fold predictions on the training rows listed in ``fresh``. The texts are vectorised
-    once (``features``, or here); every candidate and fold model is a classifier on those features."""
-    features = features or Features.fit(train_split.texts)
+    once (``features``, fitted on ``train_split``'s texts); every candidate and fold model is a classifier on
+    those features."""
     labels = train_split.labels
     fresh_set = list(fresh) if folds >= 2 else []
     fold = {i: fold_of(train_split.ids[i], folds) for i in fresh_set}
