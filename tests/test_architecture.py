@@ -15,7 +15,7 @@ from support.imports import PACKAGE, REPO, Import, imported_names, imports, modu
 # package's __init__ (its version); ``seed`` is the seed's ``orchestrator/orchestrator.py``.
 LAYERS = (
     "orchestrator", "redact", "errors", "interrupts",  # the foundation
-    "contracts", "config", "remote", "state", "plan", "launch", "report", "run", "serve",  # the core's layers
+    "contracts", "config", "remote", "state", "plan", "launch", "report", "run", "serve", "hosted",  # the core's layers
     "wiring",  # builds a cycle and the service from settings
     "jobs",  # the reference jobs: they import the core, never the reverse
     "cli", "__main__", "seed",  # the entry points

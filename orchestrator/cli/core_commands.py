@@ -34,6 +34,9 @@ SUMMARY_OPTION = click.option(
 @WAIT_OPTION
 @JSON_OPTION
 @SUMMARY_OPTION
+@click.option("--webhook-payload-env", "payload_env", default=None, metavar="NAME",
+              help="Handle the Hub webhook payload in this variable (WEBHOOK_PAYLOAD in a job a Hub webhook starts): "
+              "check its secret, and run the cycle for the labels whose dataset it updated.")
 def run(
     config_file: Path | None,
     env_file: Path | None,
@@ -41,9 +44,37 @@ def run(
     wait: bool | None,
     json_stdout: bool,
     summary_file: Path | None,
+    payload_env: str | None,
 ) -> None:
     """Run one orchestration cycle."""
-    _cycle(settings_of(config_file, env_file, dry_run=dry_run or None, wait=wait), json_stdout, summary_file)
+    try:
+        settings = settings_of(config_file, env_file, dry_run=dry_run or None, wait=wait)
+    except OrchestratorError as exc:
+        fail(exc)
+        return
+    if payload_env is None:
+        _cycle(settings, json_stdout, summary_file)
+        return
+    body = settings.environ.get(payload_env)
+    if not body:
+        click.echo(f"no webhook payload in {payload_env}: nothing to do", err=True)
+        sys.exit(0)
+    from ..hosted.hooks import delivered
+    from ..wiring import Wiring
+
+    try:
+        wiring = Wiring(settings)
+        event, labels = delivered(settings, wiring.hub, body)
+    except OrchestratorError as exc:
+        fail(exc)
+        return
+    if not labels:
+        click.echo(f"the delivery ({event.scope} {event.action} of {event.repo_type} {event.repo_name}) concerns no "
+                   "label: nothing to do", err=True)
+        sys.exit(0)
+    click.echo(f"webhook delivery: {event.repo_type} {event.repo_name} updated; labels {', '.join(l.name for l in labels)}",
+               err=True)
+    _cycle(settings.model_copy(update={"labels": tuple(labels)}), json_stdout, summary_file, wiring=wiring)
 
 
 @click.command()
@@ -71,16 +102,16 @@ def retry(
     _cycle(only, json_stdout, summary_file, retry={label: step})
 
 
-def _cycle(settings, json_stdout: bool, summary_file: Path | None, **cycle) -> None:
-    """One cycle with ``settings``, reported, notified; exits with its code."""
+def _cycle(settings, json_stdout: bool, summary_file: Path | None, wiring=None, **cycle) -> None:
+    """One cycle with ``settings`` (through ``wiring``, or a new one), reported, notified; exits with its code."""
     from ..wiring import Wiring
 
     try:
-        wiring = Wiring(settings)
+        wiring = wiring or Wiring(settings)
     except OrchestratorError as exc:
         fail(exc)
         return
-    result = wiring.cycle(**cycle).run()
+    result = wiring.cycle(settings, **cycle).run()
     wiring.close()
     wiring.reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
     wiring.notify(result)  # never fails the run: a problem sending is a warning

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from .. import redact
-from ..contracts.environment import GLOBAL_VARIABLES, SECRET_VARIABLES, SEED_LABELS, label_variables
+from ..contracts.environment import CONFIG_TEXT_VARIABLE, GLOBAL_VARIABLES, SECRET_VARIABLES, SEED_LABELS, label_variables
 from ..errors import ConfigError
 from .problems import describe_error
 from .settings import Settings, host_of
@@ -79,6 +79,10 @@ def load_settings(
         tree = read_toml(config_file)
         for path in leaf_paths(tree):
             origin[path] = f"{config_file.name}: " + ".".join(str(p) for p in path)
+    elif env.get(CONFIG_TEXT_VARIABLE):  # a job with no file: the TOML itself (orchestrator schedule, hooks)
+        tree = read_toml_text(env[CONFIG_TEXT_VARIABLE], CONFIG_TEXT_VARIABLE)
+        for path in leaf_paths(tree):
+            origin[path] = f"{CONFIG_TEXT_VARIABLE}: " + ".".join(str(p) for p in path)
     handoff = JobsHandoff()
     tree = _normalise_tree(tree, origin, config_file, handoff)
 
@@ -206,6 +210,13 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist", hint="check --config / ORCHESTRATOR_CONFIG") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}", hint="fix the line it names") from None
+
+
+def read_toml_text(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}", hint="it holds the config file's text; fix the line it names") from None
 
 
 # Label keys of the reference jobs, which earlier versions read from [labels.NAME] (or [tables]): the core

@@ -17,6 +17,11 @@ SEED_ALIASES = {"department": "DEPT"}
 SECRET_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN", "NOTIFY_URLS", "WEBHOOK_SECRET",
                     "STATUS_TOKEN")
 
+# The config file's text itself, for a job that has no file (orchestrator schedule and hooks hand it on).
+CONFIG_TEXT_VARIABLE = "ORCHESTRATOR_CONFIG_TOML"
+# Variables that hold a database URL: their password is a secret, so the whole value is handed on as one.
+DATABASE_VARIABLES = ("DATABASE_URL", "STATE_DATABASE_URL")
+
 # Global variables: (env var, path in the settings tree).
 GLOBAL_VARIABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DATABASE_URL", ("database_url",)),

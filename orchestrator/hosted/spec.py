@@ -1,0 +1,148 @@
+"""What a Hub-hosted run is handed: the job's command, its environment and its secrets, built from the project's
+settings. Pure: no I/O.
+
+The job gets the variables the orchestrator reads (the seed's and its own, for the configured labels) from the
+environment the command was started with, and the config file's text as ``ORCHESTRATOR_CONFIG_TOML`` (a job
+has no file). A token, a password or a webhook secret goes in as a job secret, never in the environment; the
+config text too, when it holds one. Settings a Hub job cannot honour are refused before anything is created:
+a state database on the job's own disk (the ledger would vanish with the job), and local files or commands.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .. import __version__
+from ..config.loader import leaf_paths, read_toml_text
+from ..config.settings import LocalLocation, Settings
+from ..config.sources import LocalFileSource
+from ..config.targets import CommandTarget, HfJobTarget, WorkflowTarget
+from ..contracts.environment import (
+    CONFIG_TEXT_VARIABLE,
+    DATABASE_VARIABLES,
+    GLOBAL_VARIABLES,
+    SECRET_VARIABLES,
+    label_variables,
+)
+from ..errors import ConfigError
+from ..remote.hfschedules import JobRequest
+
+PACKAGE = "continuous-learning-orchestrator"
+DEFAULT_IMAGE = "python:3.12-slim"
+DEFAULT_INSTALL = f"{PACKAGE}=={__version__}"
+# Variables a hosted run must not inherit: the command says how it runs.
+NOT_HANDED_ON = {"DRY_RUN", "ORCHESTRATOR_WAIT", "ORCHESTRATOR_CRASH_AT", "ORCHESTRATOR_CONFIG"}
+# Keys of the config file that hold secrets: a file with one of them goes in as a secret.
+SECRET_KEYS = {("database_url",), ("state_database_url",), ("hub", "token"), ("notify", "urls"),
+               ("serve", "webhook_secret"), ("serve", "status_token")}
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """How a hosted run starts: its image, the package it installs first ("" for an image that has it), the
+    hardware, the namespace, and the job's timeout."""
+
+    image: str = DEFAULT_IMAGE
+    install: str = DEFAULT_INSTALL
+    flavor: str = "cpu-basic"
+    namespace: str | None = None
+    timeout: int | None = 3600
+
+
+def command(hosting: Hosting, *arguments: str) -> tuple[str, ...]:
+    """``orchestrator run --no-wait ...``, after installing the package when the image does not have it."""
+    run = ("orchestrator", "run", "--no-wait", *arguments)
+    if not hosting.install:
+        return run
+    return ("bash", "-c", f"pip install -q {shlex.quote(hosting.install)} && {shlex.join(run)}")
+
+
+def refusals(settings: Settings) -> list[str]:
+    """Why these settings cannot run in a Hub job (empty: they can)."""
+    problems = []
+    if settings.state_url.startswith("sqlite"):
+        which = "STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL"
+        problems.append(f"the state database ({which}) is SQLite: a job's disk is gone when it ends, and the ledger with "
+                        "it; set STATE_DATABASE_URL to a server database (PostgreSQL)")
+    if not settings.hub.token:
+        problems.append("HF_TOKEN is not set: the hosted run reads the Hub with it")
+    for label in settings.labels:
+        local = [name for name, value in (("metadata", label.metadata), ("result", label.result), ("dataset", label.dataset))
+                 if isinstance(value, (LocalFileSource, LocalLocation))]
+        local += [f"{step} (a local command)" for step, target in (("prepare", settings.prepare_target(label)),
+                                                                   ("retrain", label.retrain))
+                  if isinstance(target, CommandTarget)]
+        if local:
+            problems.append(f"label {label.name!r}: {', '.join(local)} is on this machine, which a Hub job does not have")
+    return problems
+
+
+def handed_on(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """The job's environment and its secrets: ``(env, secrets)``, from the variables the settings were read from."""
+    environ = settings.environ
+    names = [var for var, _ in GLOBAL_VARIABLES]
+    for label in settings.labels:
+        names += label_variables(label.name).values()
+    secret_names = set(SECRET_VARIABLES) | set(DATABASE_VARIABLES)
+    for target in [settings.prepare_target(label) for label in settings.labels] + [label.retrain for label in settings.labels]:
+        if isinstance(target, HfJobTarget):
+            names += target.secrets
+            secret_names |= set(target.secrets)
+        if isinstance(target, WorkflowTarget):
+            names += ["GITHUB_TOKEN", "GH_TOKEN"]
+    env: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        if name in NOT_HANDED_ON or not environ.get(name):
+            continue
+        (secrets if name in secret_names else env)[name] = environ[name]
+    text = config_text(settings)
+    if text is not None:
+        tree = read_toml_text(text, CONFIG_TEXT_VARIABLE)
+        (secrets if _holds_secret(tree) else env)[CONFIG_TEXT_VARIABLE] = text
+    return env, secrets
+
+
+def _holds_secret(tree: Mapping) -> bool:
+    """Whether a config file's tree sets a secret (globals may sit under ``[orchestrator]``)."""
+    for path in leaf_paths(tree):
+        bare = tuple(path[1:]) if path[:1] == ("orchestrator",) else tuple(path)
+        if bare[:1] in SECRET_KEYS or bare[:2] in SECRET_KEYS:
+            return True
+    return False
+
+
+def config_text(settings: Settings) -> str | None:
+    """The config file's text (or the one this run was itself handed), None without one."""
+    if settings.config_file is not None:
+        return settings.config_file.read_text(encoding="utf-8")
+    return settings.environ.get(CONFIG_TEXT_VARIABLE)
+
+
+def job_request(settings: Settings, hosting: Hosting, labels: Mapping[str, str], *arguments: str) -> JobRequest:
+    """The job a hosted run is: refused with a :class:`ConfigError` naming every problem, else built."""
+    problems = refusals(settings)
+    if problems:
+        raise ConfigError("these settings cannot run as a Hub job: " + "; ".join(problems),
+                          hint="see docs/hosted.md: what a run on the Hub needs")
+    env, secrets = handed_on(settings)
+    return JobRequest(image=hosting.image, command=command(hosting, *arguments), env=env, secrets=secrets,
+                      flavor=hosting.flavor, timeout=hosting.timeout, labels=dict(labels))
+
+
+def describe(request: JobRequest) -> list[str]:
+    """The job, as the dry run and ``--show`` print it: secrets by name only."""
+    return [
+        f"image: {request.image} ({request.flavor}, timeout {request.timeout or 'none'} s)",
+        f"command: {shlex.join(request.command)}",
+        "env: " + (", ".join(f"{k}={_short(v)}" for k, v in sorted(request.env.items())) or "none"),
+        "secrets: " + (", ".join(f"{k}=***" for k in sorted(request.secrets)) or "none"),
+        "labels: " + ", ".join(f"{k}={v}" for k, v in sorted(request.labels.items())),
+    ]
+
+
+def _short(value: str) -> str:
+    one_line = value.replace("\n", "\\n")
+    return one_line if len(one_line) <= 60 else f"{one_line[:57]}... ({len(value)} characters)"
