@@ -1,16 +1,17 @@
 """What a Hub-hosted run is handed: the job's command, its environment and its secrets, built from the project's
-settings. Pure: no I/O.
+settings. Pure: no I/O (but reading the config file it names).
 
 The job gets the variables the orchestrator reads (the seed's and its own, for the configured labels) from the
 environment the command was started with, and the config file's text as ``ORCHESTRATOR_CONFIG_TOML`` (a job
 has no file). A token, a password or a webhook secret goes in as a job secret, never in the environment; the
 config text too, when it holds one. Settings a Hub job cannot honour are refused before anything is created:
-a state database on the job's own disk (the ledger would vanish with the job), and local files or commands.
+a SQLite database (the app's is a file here; the ledger would vanish with the job), and local files or commands.
 """
 
 from __future__ import annotations
 
 import shlex
+from urllib.parse import urlsplit
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,8 +36,8 @@ DEFAULT_INSTALL = f"{PACKAGE}=={__version__}"
 # Variables a hosted run must not inherit: the command says how it runs.
 NOT_HANDED_ON = {"DRY_RUN", "ORCHESTRATOR_WAIT", "ORCHESTRATOR_CRASH_AT", "ORCHESTRATOR_CONFIG"}
 # Keys of the config file that hold secrets: a file with one of them goes in as a secret.
-SECRET_KEYS = {("database_url",), ("state_database_url",), ("hub", "token"), ("notify", "urls"),
-               ("serve", "webhook_secret"), ("serve", "status_token")}
+SECRET_KEYS = {("hub", "token"), ("notify", "urls"), ("serve", "webhook_secret"), ("serve", "status_token")}
+DATABASE_KEYS = {("database_url",), ("state_database_url",)}
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,11 @@ def command(hosting: Hosting, *arguments: str) -> tuple[str, ...]:
 def refusals(settings: Settings) -> list[str]:
     """Why these settings cannot run in a Hub job (empty: they can)."""
     problems = []
-    if settings.state_url.startswith("sqlite"):
-        which = "STATE_DATABASE_URL" if settings.state_database_url else "DATABASE_URL"
-        problems.append(f"the state database ({which}) is SQLite: a job's disk is gone when it ends, and the ledger with "
-                        "it; set STATE_DATABASE_URL to a server database (PostgreSQL)")
+    if settings.database_url.get_secret_value().startswith("sqlite"):
+        problems.append("the app database (DATABASE_URL) is SQLite: a file on this machine, which a Hub job cannot read")
+    if settings.state_database_url and settings.state_url.startswith("sqlite"):
+        problems.append("the state database (STATE_DATABASE_URL) is SQLite: a job's disk is gone when it ends, and the "
+                        "ledger with it; set it to a server database (PostgreSQL)")
     if not settings.hub.token:
         problems.append("HF_TOKEN is not set: the hosted run reads the Hub with it")
     for label in settings.labels:
@@ -109,7 +111,11 @@ def _holds_secret(tree: Mapping) -> bool:
     """Whether a config file's tree sets a secret (globals may sit under ``[orchestrator]``)."""
     for path in leaf_paths(tree):
         bare = tuple(path[1:]) if path[:1] == ("orchestrator",) else tuple(path)
-        if bare[:1] in SECRET_KEYS or bare[:2] in SECRET_KEYS:
+        if bare[:1] in DATABASE_KEYS:  # a database URL is a secret when it carries a password
+            value = tree.get("orchestrator", {}).get(bare[0]) if path[:1] == ("orchestrator",) else tree.get(bare[0])
+            if isinstance(value, str) and urlsplit(value).password:
+                return True
+        elif bare[:1] in SECRET_KEYS or bare[:2] in SECRET_KEYS:
             return True
     return False
 
