@@ -2,7 +2,7 @@
 
 ``_visible`` and ``_writable`` return the Hub's refusal (``None``: allowed); ``_may_write`` says
 whether a token's role, organisations and scopes allow a write, ``_may_run_jobs`` whether they allow
-running or cancelling jobs in a namespace the token's user belongs to.
+running or cancelling jobs (and managing scheduled jobs) in a namespace the token's user belongs to.
 """
 
 from __future__ import annotations
@@ -64,3 +64,4 @@ def _may_run_jobs(access: dict, namespace: str) -> bool:
         and "job.write" in scope.get("permissions", [])
         for scope in access.get("scoped", [])
     )
+
