@@ -1,9 +1,10 @@
-"""The Hub stub's scheduled jobs, driven through the real ``huggingface_hub`` client.
+"""The Hub stub's scheduled jobs and webhooks, driven through the real ``huggingface_hub`` client.
 
 These pin the stub to what the client (2.4) sends and parses: ``create_scheduled_job``'s
 ``{"jobSpec", "schedule", "suspend", "concurrency"}`` body, ``ScheduledJobInfo`` (``status.last_job``,
-``next_job_run_at``), suspend/resume/delete and the schedule/labels/run changes; plus the hook that
-stands for the Hub's clock (``fire_schedule``), auth and injected faults.
+``next_job_run_at``), suspend/resume/delete and the schedule/labels/run changes, and ``create_webhook``'s
+``jobSourceId`` webhooks with their ``secrets``; plus the hooks that stand for the Hub's clock
+(``fire_schedule``) and its events (``deliver_webhook``), auth and injected faults.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from support.hubstub import HubStub
 
 TOKENS = {"hf_good": "owner", "hf_other": "someone", "hf_read": "owner", "hf_team": "member"}
 SECRET = "hf_s3cr3t-value-XYZ"
+SOURCE_SECRET = "hf_source-only-secret"
+OWNER = [{"type": "user", "name": "owner"}]
 
 
 @pytest.fixture
@@ -242,3 +245,122 @@ def test_injected_faults_on_scheduled_jobs(stub: HubStub) -> None:
     stub.fail("DELETE", rf"/{created.id}$", 500)
     assert status_of(lambda: api(stub).delete_scheduled_job(scheduled_job_id=created.id, namespace="owner")) == 500
     assert [s.id for s in api(stub).list_scheduled_jobs(namespace="owner")] == [created.id]
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def job_webhook(stub: HubStub, **kwargs: object) -> tuple[str, str]:
+    """A source job (with a secret of its own) and a webhook on it; their ids."""
+    job = api(stub).run_job(image="python:3.12", command=["python", "on_push.py"], env={"MODE": "push"},
+                            secrets={"SOURCE_ONLY": SOURCE_SECRET}, namespace="owner")  # fmt: skip
+    spec: dict = {"job_id": job.id, "watched": OWNER, "secret": "sig-1", "secrets": {"HF_TOKEN": SECRET}, **kwargs}
+    return job.id, api(stub).create_webhook(**spec).id
+
+
+def test_job_webhook_copies_the_source_job_and_answers_secret_names_only(stub: HubStub) -> None:
+    job_id, hook_id = job_webhook(stub, domains=["repo"])
+    sent = json.loads(stub.requests[-1].body)
+    assert sent == {"watched": OWNER, "domains": ["repo"], "secret": "sig-1", "jobSourceId": job_id,
+                    "secrets": {"HF_TOKEN": SECRET}}  # fmt: skip
+    hook = api(stub).get_webhook(hook_id)
+    assert hook.id == hook_id and hook.url is None and hook.disabled is False
+    assert hook.job is not None and hook.job.docker_image == "python:3.12"
+    assert hook.job.command == ["python", "on_push.py"] and hook.job.environment == {"MODE": "push"}
+    assert hook.job.secrets == {"HF_TOKEN": None}  # the webhook's secrets by name; the source's are not copied
+    assert [(w.type, w.name) for w in hook.watched] == [("user", "owner")] and hook.domains == ["repo"]
+    assert hook.secret == "sig-1"
+    assert [w.id for w in api(stub).list_webhooks()] == [hook_id]
+    for path in ("/api/settings/webhooks", f"/api/settings/webhooks/{hook_id}"):
+        status, body = raw(stub, "GET", path)
+        assert status == 200 and SECRET not in body and SOURCE_SECRET not in body
+    [record] = stub.webhooks()
+    assert record["secrets"] == {"HF_TOKEN": SECRET} and record["secret"] == "sig-1" and record["job_id"] == job_id
+
+
+def test_deliver_webhook_starts_the_source_job_with_the_payload(stub: HubStub) -> None:
+    job_id, hook_id = job_webhook(stub)
+    payload = {"event": {"action": "update", "scope": "repo.content"},
+               "repo": {"type": "dataset", "name": "owner/feedback"}}  # fmt: skip
+    started = stub.deliver_webhook(hook_id, payload)
+    assert started is not None and started != job_id
+    job = stub.job(started)
+    assert job["command"] == ["python", "on_push.py"] and job["namespace"] == "owner"
+    assert job["environment"] == {"MODE": "push", "WEBHOOK_PAYLOAD": json.dumps(payload),
+                                  "WEBHOOK_REPO_ID": "owner/feedback", "WEBHOOK_REPO_TYPE": "dataset",
+                                  "WEBHOOK_SECRET": "sig-1"}  # fmt: skip
+    assert json.loads(job["environment"]["WEBHOOK_PAYLOAD"]) == payload
+    assert job["secrets"] == {"HF_TOKEN": SECRET}  # the webhook's, not SOURCE_ONLY
+    info = api(stub).inspect_job(job_id=started, namespace="owner")
+    assert info.initiator is not None and (info.initiator.type, info.initiator.id) == ("webhook", hook_id)
+
+    assert api(stub).disable_webhook(hook_id).disabled is True
+    assert stub.deliver_webhook(hook_id, payload) is None and len(stub.jobs()) == 2
+    assert api(stub).enable_webhook(hook_id).disabled is False
+    assert stub.deliver_webhook(hook_id, payload) not in (None, started)
+    assert stub.webhooks()[0]["deliveries"][0] == started and len(stub.jobs()) == 3
+
+
+def test_update_webhook(stub: HubStub) -> None:
+    job_id, hook_id = job_webhook(stub)
+    client = api(stub)
+    watched = [{"type": "dataset", "name": "owner/feedback"}]
+    secrets = {"HF_TOKEN": "", "DB_URL": "postgres://x"}
+    updated = client.update_webhook(hook_id, job_id=job_id, secrets=secrets, secret="sig-2", watched=watched)
+    assert updated.job is not None and updated.job.secrets == {"DB_URL": None} and updated.secret == "sig-2"
+    assert [(w.type, w.name) for w in updated.watched] == [("dataset", "owner/feedback")]
+    assert stub.webhooks()[0]["secrets"] == {"DB_URL": "postgres://x"}  # "" removed HF_TOKEN, DB_URL added
+
+    kept = client.update_webhook(hook_id, domains=["discussion"])  # the client sends "watched": [] here
+    assert json.loads(stub.requests[-1].body) == {"watched": [], "domains": ["discussion"]}
+    assert [w.name for w in kept.watched] == ["owner/feedback"] and kept.domains == ["discussion"]
+    assert kept.secret == "sig-2" and stub.webhooks()[0]["secrets"] == {"DB_URL": "postgres://x"}
+
+    to_url = client.update_webhook(hook_id, url="https://example.invalid/hook")
+    assert to_url.url == "https://example.invalid/hook" and to_url.job is None
+    assert stub.webhooks()[0]["secrets"] == {} and client.get_webhook(hook_id).url == to_url.url
+
+    assert client.delete_webhook(hook_id) is None
+    assert client.list_webhooks() == [] and stub.webhooks() == []
+    assert status_of(lambda: client.get_webhook(hook_id)) == 404
+    assert status_of(lambda: client.delete_webhook(hook_id)) == 404
+
+
+def test_url_webhook_delivery_posts_the_payload_with_the_secret(stub: HubStub) -> None:
+    with HubStub() as sink:
+        hook = api(stub).create_webhook(url=f"{sink.url}/hook", watched=OWNER, secret="sig-url")
+        assert hook.url == f"{sink.url}/hook" and hook.job is None
+        assert stub.deliver_webhook(hook.id, {"event": {"action": "create"}}) is None
+        [request] = sink.requests
+        assert (request.method, request.path) == ("POST", "/hook")
+        assert request.headers["x-webhook-secret"] == "sig-url"
+        assert json.loads(request.body) == {"event": {"action": "create"}}
+    assert stub.jobs() == [] and stub.callback_errors == []
+    refused = {"url": "https://x", "watched": OWNER, "secrets": {"A": "b"}}
+    status, body = raw(stub, "POST", "/api/settings/webhooks", json=refused)
+    assert status == 400 and "secrets" in body  # the client refuses it before sending; the Hub does too
+
+
+def test_webhooks_auth_and_faults(stub: HubStub) -> None:
+    job_id, hook_id = job_webhook(stub)
+    for call in (lambda c: c.list_webhooks(), lambda c: c.get_webhook(hook_id), lambda c: c.delete_webhook(hook_id),
+                 lambda c: c.create_webhook(url="https://x", watched=OWNER)):  # fmt: skip
+        with pytest.raises(HfHubHTTPError) as info:
+            call(api(stub, "hf_bad"))
+        assert info.value.response.status_code == 401
+    other = api(stub, "hf_other")
+    assert other.list_webhooks() == []  # a user sees only their own webhooks
+    assert status_of(lambda: other.get_webhook(hook_id)) == 404
+    assert status_of(lambda: other.delete_webhook(hook_id)) == 404
+    assert status_of(lambda: other.create_webhook(job_id=job_id, watched=OWNER)) == 404  # not their job
+    reader = api(stub, "hf_read")
+    assert [w.id for w in reader.list_webhooks()] == [hook_id]
+    assert status_of(lambda: reader.disable_webhook(hook_id)) == 403
+
+    stub.fail("POST", r"^/api/settings/webhooks$", 500)
+    assert status_of(lambda: api(stub).create_webhook(url="https://x", watched=OWNER)) == 500
+    stub.fail("*", r"^/api/settings/webhooks/", 429, headers={"Retry-After": "3"})
+    with pytest.raises(HfHubHTTPError) as info:
+        api(stub).get_webhook(hook_id)
+    assert info.value.response.status_code == 429 and info.value.response.headers["Retry-After"] == "3"
+    assert [(w["id"], w["disabled"]) for w in stub.webhooks()] == [(hook_id, False)]

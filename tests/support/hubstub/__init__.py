@@ -50,6 +50,13 @@ Hub the project talks to, with the status codes and headers the client parses:
   ``GET``/``DELETE .../{id}``; ``POST .../{id}/suspend``, ``/resume``, ``/schedule`` (``{"schedule"}``),
   ``/run`` (-> ``JobInfo``; ``409`` while the last run is going and ``concurrency`` is off);
   ``PUT .../{id}/labels`` (``{"labels"}``, replaces them all). The stub never fires a schedule on its own.
+* Webhooks (``create_webhook``, ``list_webhooks``, ``get_webhook``, ``update_webhook``, ``enable_webhook``,
+  ``disable_webhook``, ``delete_webhook``): ``GET``/``POST /api/settings/webhooks``, ``GET``/``POST``/``DELETE
+  .../{id}``, ``POST .../{id}/enable|disable`` -> ``{"webhook": {...}}`` (a list for ``GET`` of all): ``url`` or
+  ``job`` (the ``jobSourceId`` job's spec, copied without its secrets), ``watched``, ``domains``, ``secret``,
+  ``disabled``; the webhook's ``secrets`` (job webhooks only) are stored and answered by name only. An
+  update keeps ``watched`` when it is sent empty (the client sends ``[]`` when not given) and merges
+  ``secrets`` (``""`` removes one); ``url`` or ``jobSourceId`` switches the target.
 * Space variables: ``GET``/``POST``/``DELETE /api/spaces/{owner}/{name}/variables`` (``get_space_variables``,
   ``add_space_variable``, ``delete_space_variable``) -> ``{key: {"value", "description", "updatedAt"}}``.
   A change restarts the Space like ``restart_space`` (``restarts``, ``on_restart``); what counts as one
@@ -76,10 +83,11 @@ the owner's write token (``401`` without a token, ``403`` for another user or a 
 route needs a valid token (``401``) whose user is the namespace or one of its ``orgs`` (``403``);
 running or cancelling also needs a write token (a read token gets ``403``; a fine-grained one needs
 ``job.write`` on the namespace). Another namespace's job id is ``404``. Scheduled jobs follow the same
-rules (every change, ``POST``/``PUT``/``DELETE``, as running).
+rules (every change, ``POST``/``PUT``/``DELETE``, as running). Webhooks belong to the token's user: another
+user's webhook is ``404``; a read token may list and get them, changes need a write token (``403``).
 
 Test hooks: ``fail`` (queued faults that replace the real handling), ``delay``, ``redirect``
-(all three match any path, jobs, scheduled jobs and variables included), ``on_restart``
+(all three match any path, jobs, scheduled jobs, webhooks and variables included), ``on_restart``
 callbacks, ``set_stage``; every request is recorded in ``requests``. Inspection: ``file``, ``files``, ``tags``,
 ``commits``, ``head``, ``restarts``, ``space_variables(repo_id) -> {key: value}``; ``add_space(...,
 variables=)`` seeds variables without a restart. Jobs: ``jobs(namespace=None) -> list[dict]`` and
@@ -90,16 +98,19 @@ logs=[...], message=None)``; ``set_job_stage(id, stage, message=None)``; ``log_j
 ``job_scheduling_seconds`` (0) and ``job_runs_for`` (None; seconds until auto-``COMPLETED``).
 Scheduled jobs: ``scheduled_jobs(namespace=None) -> list[dict]`` (secret values included, ``runs``,
 ``last_job``) and ``fire_schedule(id) -> job_id | None`` (one run, as the Hub's clock would start it; None if
-suspended or the last run is still going without ``concurrency``). ``on_job`` callbacks also run for jobs
-started by a schedule.
+suspended or the last run is still going without ``concurrency``). Webhooks: ``webhooks() -> list[dict]``
+(``secret`` and ``secrets`` values included) and ``deliver_webhook(id, payload) -> job_id | None`` (a job
+webhook starts a copy of its source job with ``WEBHOOK_PAYLOAD``/``WEBHOOK_REPO_ID``/``WEBHOOK_REPO_TYPE``/
+``WEBHOOK_SECRET`` in its environment and the webhook's ``secrets``; a URL webhook gets a POST, None).
+``on_job`` callbacks also run for jobs started by a schedule or a webhook.
 Standard library only; all state is guarded by one lock.
 
 Modules: ``stub`` (``HubStub``: state, setup and inspection), ``server`` (HTTP server, handler,
 lifecycle, ``Recorded``), ``routes`` (faults/delays/redirects, authentication, whoami, Spaces,
-resolve), ``repo_api`` (create/read/publish repos), ``access`` (who may see or write a repo, run jobs),
-``repos`` (the in-memory repositories), ``jobs_api`` (jobs routes and hooks), ``jobs`` (a
+resolve), ``repo_api`` (create/read/publish repos), ``access`` (who may see or write a repo, run jobs,
+change webhooks), ``repos`` (the in-memory repositories), ``jobs_api`` (jobs routes and hooks), ``jobs`` (a
 job's state and JSON), ``schedules_api`` (scheduled jobs routes and hooks), ``schedules`` (a scheduled job
-and its cron), ``space_variables`` (Space variables).
+and its cron), ``webhooks_api`` (webhooks: routes, hooks and state), ``space_variables`` (Space variables).
 Tests import ``from support.hubstub import HubStub`` (``tests/`` is on ``sys.path``); from the repository
 root it is ``tests.support.hubstub``.
 """

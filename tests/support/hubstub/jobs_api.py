@@ -31,7 +31,7 @@ class _JobsApi:
 
     # ------------------------------------------------------------------ hooks
     def on_job(self, callback: JobCallback, *, delay: float = 0.0) -> None:
-        """After each job created (through the API or by a fired schedule) call
+        """After each job created (through the API, a fired schedule or a delivered webhook) call
         ``callback(stub, job)`` (``job`` as ``jobs()`` reports it). With ``delay == 0`` it runs before the
         create response (or the hook) returns, else from a timer thread ``delay`` seconds later; exceptions
         go to ``callback_errors``."""

@@ -2,9 +2,9 @@
 
 The HTTP server and lifecycle come from ``server._Serving``, the request handling from
 ``routes._Routes`` (with the hooks of ``routes._Faults``, the repo API of ``repo_api._RepoApi``, the
-jobs and their hooks of ``jobs_api._JobsApi``, the scheduled jobs of ``schedules_api._SchedulesApi`` and
-the Space variables of ``space_variables._SpaceVariablesApi``), and the repositories live in a
-``repos._RepoStore``.
+jobs and their hooks of ``jobs_api._JobsApi``, the scheduled jobs of ``schedules_api._SchedulesApi``, the
+webhooks of ``webhooks_api._WebhooksApi`` and the Space variables of ``space_variables._SpaceVariablesApi``),
+and the repositories live in a ``repos._RepoStore``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .repos import _iso, _RepoStore, _rev_sha
 from .routes import _Callback, _Routes, _Rule
 from .schedules import _Schedule
 from .server import Recorded, _Server, _Serving
+from .webhooks_api import _Webhook
 
 
 class HubStub(_Serving, _Routes):
@@ -49,6 +50,7 @@ class HubStub(_Serving, _Routes):
         self._jobs: dict[str, _Job] = {}
         self._on_job: list[tuple[JobCallback, float]] = []
         self._schedules: dict[str, _Schedule] = {}
+        self._webhooks: dict[str, _Webhook] = {}
         self._timers: list[threading.Timer] = []
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
