@@ -41,6 +41,22 @@ Hub the project talks to, with the status codes and headers the client parses:
   lines until the job ends, as on the Hub (``job_logs_linger`` caps that, ``0`` = replay only).
   Secret values are never returned (``"secrets": {name: null}``). Stages: ``SCHEDULING``, ``RUNNING``,
   ``COMPLETED``, ``CANCELED``, ``ERROR``, ``DELETED``.
+* Scheduled jobs (``create_scheduled_job``, ``list_scheduled_jobs``, ``inspect_scheduled_job``,
+  ``suspend_scheduled_job``, ``resume_scheduled_job``, ``delete_scheduled_job``, ``update_scheduled_job_schedule``,
+  ``update_scheduled_job_labels``, ``trigger_scheduled_job``): ``POST /api/scheduled-jobs/{namespace}``
+  (``{"jobSpec": <run_job's spec>, "schedule", "suspend"?, "concurrency"?}``; ``@hourly``.. or five-field
+  CRON, else ``400``) and ``GET`` (``?label=k=v``) -> ``ScheduledJobInfo`` JSON (``jobSpec`` with ``timeout``
+  seconds and secret names only, ``status: {"lastJob": {"id", "at"}, "nextJobRunAt"}``, null while suspended);
+  ``GET``/``DELETE .../{id}``; ``POST .../{id}/suspend``, ``/resume``, ``/schedule`` (``{"schedule"}``),
+  ``/run`` (-> ``JobInfo``; ``409`` while the last run is going and ``concurrency`` is off);
+  ``PUT .../{id}/labels`` (``{"labels"}``, replaces them all). The stub never fires a schedule on its own.
+* Webhooks (``create_webhook``, ``list_webhooks``, ``get_webhook``, ``update_webhook``, ``enable_webhook``,
+  ``disable_webhook``, ``delete_webhook``): ``GET``/``POST /api/settings/webhooks``, ``GET``/``POST``/``DELETE
+  .../{id}``, ``POST .../{id}/enable|disable`` -> ``{"webhook": {...}}`` (a list for ``GET`` of all): ``url`` or
+  ``job`` (the ``jobSourceId`` job's spec, copied without its secrets), ``watched``, ``domains``, ``secret``,
+  ``disabled``; the webhook's ``secrets`` (job webhooks only) are stored and answered by name only. An
+  update keeps ``watched`` when it is sent empty (the client sends ``[]`` when not given) and merges
+  ``secrets`` (``""`` removes one); ``url`` or ``jobSourceId`` switches the target.
 * Space variables: ``GET``/``POST``/``DELETE /api/spaces/{owner}/{name}/variables`` (``get_space_variables``,
   ``add_space_variable``, ``delete_space_variable``) -> ``{key: {"value", "description", "updatedAt"}}``.
   A change restarts the Space like ``restart_space`` (``restarts``, ``on_restart``); what counts as one
@@ -66,11 +82,13 @@ is ``401``, another user's token ``403`` (``404 RepoNotFound`` if the repo is pr
 the owner's write token (``401`` without a token, ``403`` for another user or a read token). Jobs: every
 route needs a valid token (``401``) whose user is the namespace or one of its ``orgs`` (``403``);
 running or cancelling also needs a write token (a read token gets ``403``; a fine-grained one needs
-``job.write`` on the namespace). Another namespace's job id is ``404``.
+``job.write`` on the namespace). Another namespace's job id is ``404``. Scheduled jobs follow the same
+rules (every change, ``POST``/``PUT``/``DELETE``, as running). Webhooks belong to the token's user: another
+user's webhook is ``404``; a read token may list and get them, changes need a write token (``403``).
 
-Test hooks: ``fail`` (queued faults that replace the real handling), ``delay``,
-``redirect`` (all three match any path, jobs and variables included), ``on_restart`` callbacks,
-``set_stage``; every request is recorded in ``requests``. Inspection: ``file``, ``files``, ``tags``,
+Test hooks: ``fail`` (queued faults that replace the real handling), ``delay``, ``redirect``
+(all three match any path, jobs, scheduled jobs, webhooks and variables included), ``on_restart``
+callbacks, ``set_stage``; every request is recorded in ``requests``. Inspection: ``file``, ``files``, ``tags``,
 ``commits``, ``head``, ``restarts``, ``space_variables(repo_id) -> {key: value}``; ``add_space(...,
 variables=)`` seeds variables without a restart. Jobs: ``jobs(namespace=None) -> list[dict]`` and
 ``job(id) -> dict`` (id, namespace, created_by, docker_image, space_id, command, arguments, environment,
@@ -78,14 +96,23 @@ secrets with their values as received, labels, flavor, timeout, attempts, stage,
 ``on_job(callback(stub, job), delay=0)`` after each created job; ``finish_job(id, stage="COMPLETED",
 logs=[...], message=None)``; ``set_job_stage(id, stage, message=None)``; ``log_job(id, *lines)``;
 ``job_scheduling_seconds`` (0) and ``job_runs_for`` (None; seconds until auto-``COMPLETED``).
+Scheduled jobs: ``scheduled_jobs(namespace=None) -> list[dict]`` (secret values included, ``runs``,
+``last_job``) and ``fire_schedule(id) -> job_id | None`` (one run, as the Hub's clock would start it; None if
+suspended or the last run is still going without ``concurrency``). Webhooks: ``webhooks() -> list[dict]``
+(``secret`` and ``secrets`` values included) and ``deliver_webhook(id, payload) -> job_id | None`` (a job
+webhook starts a copy of its source job with ``WEBHOOK_PAYLOAD``/``WEBHOOK_REPO_ID``/``WEBHOOK_REPO_TYPE``/
+``WEBHOOK_SECRET`` in its environment and the webhook's ``secrets``; a URL webhook gets a POST, None).
+``on_job`` callbacks also run for jobs started by a schedule or a webhook.
 Standard library only; all state is guarded by one lock.
 
 Modules: ``stub`` (``HubStub``: state, setup and inspection), ``server`` (HTTP server, handler,
 lifecycle, ``Recorded``), ``routes`` (faults/delays/redirects, authentication, whoami, Spaces,
-resolve), ``repo_api`` (create/read/publish repos), ``access`` (who may see or write a repo),
-``repos`` (the in-memory repositories), ``jobs_api`` (jobs routes and hooks), ``jobs`` (a job's state and
-JSON), ``space_variables`` (Space variables). Tests import ``from support.hubstub import HubStub``
-(``tests/`` is on ``sys.path``); from the repository root it is ``tests.support.hubstub``.
+resolve), ``repo_api`` (create/read/publish repos), ``access`` (who may see or write a repo, run jobs,
+change webhooks), ``repos`` (the in-memory repositories), ``jobs_api`` (jobs routes and hooks), ``jobs`` (a
+job's state and JSON), ``schedules_api`` (scheduled jobs routes and hooks), ``schedules`` (a scheduled job
+and its cron), ``webhooks_api`` (webhooks: routes, hooks and state), ``space_variables`` (Space variables).
+Tests import ``from support.hubstub import HubStub`` (``tests/`` is on ``sys.path``); from the repository
+root it is ``tests.support.hubstub``.
 """
 
 from .server import Recorded

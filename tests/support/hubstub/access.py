@@ -1,8 +1,10 @@
-"""The Hub's access rules: who may see a repo, write to it, restart/pause a Space, or run jobs.
+"""The Hub's access rules: who may see a repo, write to it, restart/pause a Space, run jobs, or change
+webhooks.
 
 ``_visible`` and ``_writable`` return the Hub's refusal (``None``: allowed); ``_may_write`` says
 whether a token's role, organisations and scopes allow a write, ``_may_run_jobs`` whether they allow
-running or cancelling jobs in a namespace the token's user belongs to.
+running or cancelling jobs (and managing scheduled jobs) in a namespace the token's user belongs to,
+``_may_manage_webhooks`` whether they allow creating, changing or deleting the user's webhooks.
 """
 
 from __future__ import annotations
@@ -62,5 +64,19 @@ def _may_run_jobs(access: dict, namespace: str) -> bool:
         scope.get("entity", {}).get("type") in ("user", "org")
         and scope.get("entity", {}).get("name") == namespace
         and "job.write" in scope.get("permissions", [])
+        for scope in access.get("scoped", [])
+    )
+
+
+def _may_manage_webhooks(access: dict, user: str) -> bool:
+    """A read token may list and read its user's webhooks but not change them; a fine-grained one needs
+    ``user.webhooks.write`` (the stub's name for it) on its own user."""
+    role = access.get("role", "write")
+    if role != "fineGrained":
+        return role != "read"
+    return any(
+        scope.get("entity", {}).get("type") == "user"
+        and scope.get("entity", {}).get("name") == user
+        and "user.webhooks.write" in scope.get("permissions", [])
         for scope in access.get("scoped", [])
     )

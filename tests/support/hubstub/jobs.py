@@ -60,6 +60,7 @@ class _Job:
     started: float | None = None
     finished: float | None = None
     logs: list[tuple[float, str]] = field(default_factory=list)
+    initiator: dict[str, Any] | None = None  # what started it, when not its creator: a schedule, a webhook
 
     def refresh(self, now: float) -> None:
         """Apply the scheduling / auto-finish clock."""
@@ -95,7 +96,7 @@ class _Job:
             "labels": dict(spec["labels"]) if spec.get("labels") else None,
             "status": {"stage": self.stage, "message": self.message},
             "owner": {"id": _object_id(self.namespace), "name": self.namespace, "type": self.namespace_type},
-            "initiator": {"type": "user", "id": _object_id(self.created_by), "name": self.created_by},
+            "initiator": self.initiator or {"type": "user", "id": _object_id(self.created_by), "name": self.created_by},
             "durations": {
                 "schedulingSecs": int((self.started or self.finished or now) - self.created),
                 "runningSecs": None if self.started is None else int((self.finished or now) - self.started),
@@ -141,6 +142,29 @@ class _Job:
         """The log events: the Hub's "Job started" line once the job runs, then its log lines."""
         started = [] if self.started is None else [(self.started, f"===== Job started at {_iso(self.started)} =====")]
         return started + self.logs
+
+
+def _job_spec(spec: dict[str, Any], secret_names: Any = None) -> dict[str, Any]:
+    """A job spec as the Hub answers it inside a scheduled job or a webhook (``huggingface_hub.JobSpec``):
+    ``timeout`` in seconds, ``retry`` for ``attempts - 1``, and the secrets by name only (``{name: null}``;
+    ``secret_names`` overrides the spec's own)."""
+    names = (spec.get("secrets") or {}) if secret_names is None else secret_names
+    payload: dict[str, Any] = {
+        "command": list(spec.get("command") or []),
+        "arguments": list(spec.get("arguments") or []),
+        "environment": dict(spec.get("environment") or {}),
+        "secrets": dict.fromkeys(names),
+        "flavor": spec.get("flavor") or "cpu-basic",
+        "timeout": spec.get("timeoutSeconds"),
+        "labels": dict(spec["labels"]) if spec.get("labels") else None,
+    }
+    payload["dockerImage" if "dockerImage" in spec else "spaceId"] = spec.get("dockerImage", spec.get("spaceId"))
+    for key in ("volumes", "expose"):
+        if key in spec:
+            payload[key] = spec[key]
+    if isinstance(spec.get("attempts"), int):
+        payload["retry"] = spec["attempts"] - 1
+    return payload
 
 
 def _sse(events: list[tuple[float, str]]) -> bytes:

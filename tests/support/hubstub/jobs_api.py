@@ -31,9 +31,10 @@ class _JobsApi:
 
     # ------------------------------------------------------------------ hooks
     def on_job(self, callback: JobCallback, *, delay: float = 0.0) -> None:
-        """After each job created through the API call ``callback(stub, job)`` (``job`` as ``jobs()``
-        reports it). With ``delay == 0`` it runs before the create response is sent, else from a timer
-        thread ``delay`` seconds later; exceptions go to ``callback_errors``."""
+        """After each job created (through the API, a fired schedule or a delivered webhook) call
+        ``callback(stub, job)`` (``job`` as ``jobs()`` reports it). With ``delay == 0`` it runs before the
+        create response (or the hook) returns, else from a timer thread ``delay`` seconds later; exceptions
+        go to ``callback_errors``."""
         with self._lock:
             self._on_job.append((callback, delay))
 
@@ -147,16 +148,32 @@ class _JobsApi:
             return _error(400, problem)
         if "spaceId" in spec and (denied := _visible(self._store.get("space", spec["spaceId"]), user)) is not None:
             return denied
+        return self._new_job_reply(self._start_job(namespace, "org" if is_org else "user", user, spec, callbacks))
+
+    def _start_job(
+        self,
+        namespace: str,
+        namespace_type: str,
+        user: str,
+        spec: dict[str, Any],
+        callbacks: list[tuple[Callable[[Any], None], float]],
+        initiator: dict[str, Any] | None = None,
+    ) -> _Job:
+        """Create a job from ``spec`` (through the API, a schedule or a webhook) and queue its ``on_job``
+        callbacks."""
         created = time.time()
-        job_id = _new_job_id(created)
-        job = _Job(job_id, namespace, "org" if is_org else "user", user, spec, created,
-                   self.job_scheduling_seconds, self.job_runs_for)  # fmt: skip
-        self._jobs[job_id] = job
-        payload = job.info()
-        payload["status"] = {"stage": "SCHEDULING", "message": None}  # the create answer reports the new job
+        job = _Job(_new_job_id(created), namespace, namespace_type, user, spec, created,
+                   self.job_scheduling_seconds, self.job_runs_for, initiator=initiator)  # fmt: skip
+        self._jobs[job.id] = job
         record = job.record()
         for callback, delay in self._on_job:
             callbacks.append((lambda stub, cb=callback: cb(stub, record), delay))
+        return job
+
+    @staticmethod
+    def _new_job_reply(job: _Job) -> _Reply:
+        payload = job.info()
+        payload["status"] = {"stage": "SCHEDULING", "message": None}  # the create answer reports the new job
         return _json_reply(200, payload)
 
     def _logs_reply(self, job: _Job, tail: int | None) -> _Reply:

@@ -1,6 +1,7 @@
 """Routing a request: queued faults, delays and redirects first, then authentication, then the
 Hub route it names (whoami, Space runtime/restart/pause, resolve, the repo API of ``repo_api``, the
-jobs of ``jobs_api`` and the Space variables of ``space_variables``)."""
+jobs of ``jobs_api``, the scheduled jobs of ``schedules_api``, the webhooks of ``webhooks_api`` and the
+Space variables of ``space_variables``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from .access import _may_write, _visible
 from .jobs_api import _JobsApi
 from .repo_api import _RepoApi
 from .repos import _etag, _Repo, _RepoStore, _rev_sha, _runtime
+from .schedules_api import _SchedulesApi
 from .server import _error, _json_reply, _Reply
 from .space_variables import SPACE_VARIABLES, _SpaceVariablesApi
+from .webhooks_api import _WebhooksApi
 
 if TYPE_CHECKING:
     from .stub import HubStub
@@ -114,7 +117,7 @@ class _Faults:
         return None
 
 
-class _Routes(_Faults, _RepoApi, _JobsApi, _SpaceVariablesApi):
+class _Routes(_Faults, _RepoApi, _JobsApi, _SchedulesApi, _WebhooksApi, _SpaceVariablesApi):
     """HubStub's request handling: hooks, authentication, then the route (see the package docstring)."""
 
     build_seconds: float
@@ -157,6 +160,11 @@ class _Routes(_Faults, _RepoApi, _JobsApi, _SpaceVariablesApi):
         callbacks: list[tuple[_Callback, float]] = []
         with self._lock:
             reply = self._route(method, path, headers, user, callbacks, body, parse_qs(query), access)
+        self._run_callbacks(callbacks)
+        return reply
+
+    def _run_callbacks(self, callbacks: list[tuple[_Callback, float]]) -> None:
+        """Run queued callbacks (outside the lock): now, or from a timer thread after their delay."""
         for callback, delay in callbacks:
             if delay > 0:
                 timer = threading.Timer(delay, self._run_callback, (callback,))
@@ -166,7 +174,6 @@ class _Routes(_Faults, _RepoApi, _JobsApi, _SpaceVariablesApi):
                 timer.start()
             else:
                 self._run_callback(callback)
-        return reply
 
     def _run_callback(self, callback: _Callback) -> None:
         try:
@@ -213,6 +220,10 @@ class _Routes(_Faults, _RepoApi, _JobsApi, _SpaceVariablesApi):
         segments = [unquote(s) for s in path.strip("/").split("/")]
         if segments[:2] == ["api", "jobs"]:
             return self._jobs_api(method, segments[2:], user, access, body, query or {}, callbacks)
+        if segments[:2] == ["api", "scheduled-jobs"]:
+            return self._schedules_api(method, segments[2:], user, access, body, query or {}, callbacks)
+        if segments[:3] == ["api", "settings", "webhooks"]:
+            return self._webhooks_api(method, segments[3:], user, access, body)
         if len(segments) >= 3 and segments[0] == "api" and segments[1] in _API_TYPES:
             reply = self._repo_api(method, _API_TYPES[segments[1]], segments[2:], user, body, query or {})
             if reply is not None:

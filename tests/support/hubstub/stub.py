@@ -2,8 +2,9 @@
 
 The HTTP server and lifecycle come from ``server._Serving``, the request handling from
 ``routes._Routes`` (with the hooks of ``routes._Faults``, the repo API of ``repo_api._RepoApi``, the
-jobs and their hooks of ``jobs_api._JobsApi`` and the Space variables of
-``space_variables._SpaceVariablesApi``), and the repositories live in a ``repos._RepoStore``.
+jobs and their hooks of ``jobs_api._JobsApi``, the scheduled jobs of ``schedules_api._SchedulesApi``, the
+webhooks of ``webhooks_api._WebhooksApi`` and the Space variables of ``space_variables._SpaceVariablesApi``),
+and the repositories live in a ``repos._RepoStore``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any
 from .jobs import JobCallback, _Job
 from .repos import _iso, _RepoStore, _rev_sha
 from .routes import _Callback, _Routes, _Rule
+from .schedules import _Schedule
 from .server import Recorded, _Server, _Serving
+from .webhooks_api import _Webhook
 
 
 class HubStub(_Serving, _Routes):
@@ -46,6 +49,8 @@ class HubStub(_Serving, _Routes):
         self._on_restart: dict[str, list[tuple[_Callback, float]]] = {}
         self._jobs: dict[str, _Job] = {}
         self._on_job: list[tuple[JobCallback, float]] = []
+        self._schedules: dict[str, _Schedule] = {}
+        self._webhooks: dict[str, _Webhook] = {}
         self._timers: list[threading.Timer] = []
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
