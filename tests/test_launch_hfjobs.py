@@ -78,7 +78,7 @@ class Jobs:
 
 
 def retrain_jobs(stub: HubStub) -> list[dict]:
-    return [job for job in stub.jobs() if job["environment"]["ORCHESTRATOR_JOB"] == "retrain"]
+    return [job for job in stub.jobs() if job["environment"].get("ORCHESTRATOR_JOB") == "retrain"]
 
 
 def test_one_job_per_firing_label_with_its_dataset_version_and_none_the_second_time(tmp_path, db_url, stub):

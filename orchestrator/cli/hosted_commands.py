@@ -104,15 +104,17 @@ def hooks(ctx: click.Context, show: bool, delete: bool, config_file: Path | None
 @INSTALL_OPTION
 @NAMESPACE_OPTION
 @NAME_OPTION
+@click.option("--recreate", is_flag=True, help="Start a new source job even if unchanged (after rotating a secret).")
 @DRY_RUN_OPTION
 def install(config_file: Path | None, env_file: Path | None, flavor: str, image: str | None, install: str | None,
-            namespace: str | None, name: str, dry_run: bool) -> None:
+            namespace: str | None, name: str, recreate: bool, dry_run: bool) -> None:
     """Create the webhook, or bring the one made before up to date. Its secret: WEBHOOK_SECRET, else the existing
     webhook's, else a new random one."""
     from ..hosted.hooks import Hooks
 
     try:
         settings = settings_of(config_file, env_file)
-        Hooks(_hub(settings), _hosting(image, install, flavor, namespace), name, log).install(settings, dry_run=dry_run)
+        Hooks(_hub(settings), _hosting(image, install, flavor, namespace), name, log).install(settings, dry_run=dry_run,
+                                                                                        recreate=recreate)
     except OrchestratorError as exc:
         fail(exc)

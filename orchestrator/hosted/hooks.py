@@ -5,7 +5,8 @@ server; and the run such a job makes (``orchestrator run --webhook-payload-env W
 exits 0) and creates the webhook, or changes the one it made before, found by the source job's label
 (``orchestrator-hooks=NAME``). The webhook gets the job's secrets itself: the Hub does not copy a source job's.
 Its secret is ``WEBHOOK_SECRET`` when set, the existing webhook's when there is one, else a new random one (not
-printed: nothing else needs it).
+printed: nothing else needs it). The Hub takes a webhook's secrets only with a new job to copy, so an unchanged
+job keeps the secrets it had: after rotating one, ``--recreate`` starts a new source job and hands them again.
 
 The Hub runs a copy of the job per delivery with the payload in ``WEBHOOK_PAYLOAD`` and the webhook's secret in
 ``WEBHOOK_SECRET``. :func:`delivered` checks that secret against the secret of the Hub webhook that watches the
@@ -66,7 +67,7 @@ class Hooks:
     def mine(self) -> list[Webhook]:
         return [hook for hook in self.webhooks.all() if hook.job_labels.get(LABEL) == self.name]
 
-    def install(self, settings: Settings, *, dry_run: bool = False) -> Done:
+    def install(self, settings: Settings, *, dry_run: bool = False, recreate: bool = False) -> Done:
         request = job_request(settings, self.hosting, self.labels, PAYLOAD_OPTION, PAYLOAD_VARIABLE)
         watched = watched_repos(settings)
         found = self.mine()
@@ -82,25 +83,29 @@ class Hooks:
             return Done(verb)
         secret = given.get_secret_value() if given else (current.secret if current and current.secret else None)
         secret = secret or random_secrets.token_urlsafe(32)
-        same_job = current is not None and (current.job_image == request.image and current.job_command == request.command
+        same_job = current is not None and not recreate and (current.job_image == request.image and current.job_command == request.command
                                             and dict(current.job_env) == dict(request.env))
-        job_id = current.job_id if same_job and current.job_id else None
-        if job_id is None:  # the webhook copies a job: start one (with no payload its run does nothing)
+        job_id = None  # the same job: the webhook keeps the one it copies
+        if not same_job:  # the webhook copies a job: start one (with no payload its run does nothing)
             jobs = HfJobs(self.hub)
             started = jobs.run(image=request.image, command=list(request.command), env=request.env,
                                secrets=request.secrets, flavor=request.flavor, timeout=request.timeout,
                                labels=request.labels, namespace=jobs.namespace(self.hosting.namespace))
             job_id = started.id
         if current is None:
+            assert job_id is not None
             hook = self.webhooks.create(job_id=job_id, watched=watched, secret=secret, secrets=request.secrets)
             action = "created"
         else:
-            hook = self.webhooks.update(current.id, job_id=job_id, watched=watched, secret=secret, secrets=request.secrets)
+            # the Hub takes a webhook's secrets only with a job to start: the same job keeps the secrets it has
+            hook = self.webhooks.update(current.id, job_id=job_id, watched=watched, secret=secret,
+                                        secrets=request.secrets if job_id else None)
             action = "updated"
         for extra in found[1:]:  # a webhook made twice (a create whose answer was lost): one is enough
             self.webhooks.delete(extra.id)
+        source = f"a new copy of HF Job {job_id}" if job_id else "the same job as before"
         self.say(f"Hub webhook {hook.id}: {action}; it watches {', '.join(name for _, name in watched)} and starts "
-                 f"HF Job {job_id} ({' '.join(request.command)})")
+                 f"{source} ({' '.join(request.command)})")
         return Done(action, hook)
 
     def show(self) -> Done:
@@ -137,12 +142,12 @@ def delivered(settings: Settings, hub: Hub, body: str) -> tuple[HubEvent, list[L
         raise ConfigError(f"{PAYLOAD_VARIABLE} is not a Hub webhook payload: {exc}",
                           hint="the Hub sets it on the jobs a webhook starts; check what the variable holds") from None
     presented = settings.serve.webhook_secret
-    hooks = [hook for hook in HfWebhooks(hub).all()
-             if _runs_payloads(hook) and (event.repo_type, event.repo_name) in hook.watched]
-    if not hooks:
-        raise AuthError(f"no Hub webhook of this token watches {event.repo_type} {event.repo_name} and starts a run, "
-                        "so the payload's secret cannot be checked",
+    runs = [hook for hook in HfWebhooks(hub).all() if _runs_payloads(hook)]
+    if not runs:
+        raise AuthError("no Hub webhook of this token starts a run, so the payload's secret cannot be checked",
                         hint="install one with `orchestrator hooks install` (with the same HF_TOKEN)")
+    # the webhooks that watch the payload's repo; for a repo none watches, any of them (then nothing is run anyway)
+    hooks = [hook for hook in runs if (event.repo_type, event.repo_name) in hook.watched] or runs
     given = presented.get_secret_value() if presented else None
     if not any(hook.secret and secret_matches(given, hook.secret) for hook in hooks):
         raise AuthError("the payload's secret (WEBHOOK_SECRET) is not the secret of the Hub webhook that watches "

@@ -19,12 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Webhook:
-    """A webhook as the Hub shows it: what it watches, the Job it starts (its labels and command), its secret."""
+    """A webhook as the Hub shows it: what it watches, the Job it starts (its labels and command: the Hub does not
+    say which job it copied), its secret."""
 
     id: str
     watched: tuple[tuple[str, str], ...]  # (type, name): ("dataset", "owner/name")
     domains: tuple[str, ...]
-    job_id: str | None = None
     job_labels: Mapping[str, str] = field(default_factory=dict)
     job_image: str | None = None
     job_command: tuple[str, ...] = ()
@@ -60,13 +60,15 @@ class HfWebhooks:
         )
         return _webhook(info)
 
-    def update(self, webhook_id: str, *, job_id: str, watched: Sequence[tuple[str, str]], secret: str,
-               secrets: Mapping[str, str]) -> Webhook:
+    def update(self, webhook_id: str, *, job_id: str | None, watched: Sequence[tuple[str, str]], secret: str,
+               secrets: Mapping[str, str] | None) -> Webhook:
+        """Change what it watches and its secret; with ``job_id`` also the job it copies and that job's secrets
+        (the client sends secrets only with a job)."""
         info = self.hub.call(
             f"updating Hub webhook {webhook_id}",
             lambda: self.hub.api.update_webhook(
                 webhook_id, job_id=job_id, watched=[{"type": kind, "name": name} for kind, name in watched],
-                domains=["repo"], secret=secret, secrets=dict(secrets) or None,
+                domains=["repo"], secret=secret, secrets=dict(secrets) if job_id and secrets else None,
             ),
             not_found=f"check that webhook {webhook_id} exists",
             refused="check the watched repos and that the token may manage webhooks (a write token)",
@@ -86,7 +88,6 @@ def _webhook(info: Any) -> Webhook:
         id=str(info.id),
         watched=tuple((str(item.type), str(item.name)) for item in getattr(info, "watched", None) or ()),
         domains=tuple(getattr(info, "domains", None) or ()),
-        job_id=getattr(info, "job_id", None) or getattr(job, "id", None),
         job_labels=dict(getattr(job, "labels", None) or {}),
         job_image=getattr(job, "docker_image", None),
         job_command=tuple(getattr(job, "command", None) or ()),
