@@ -137,3 +137,13 @@ def test_a_payload_that_is_not_a_hub_delivery_exits_2_without_a_traceback(tmp_pa
                   "--no-wait", "--webhook-payload-env", "WEBHOOK_PAYLOAD")
     assert bad.returncode == 2 and "WEBHOOK_PAYLOAD is not a Hub webhook payload: the body is not JSON" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_wrong_token_exits_2_naming_it_and_creates_nothing(tmp_path, pg_url, stub):
+    config = write_config(tmp_path, pg_url)
+    wrong = run_cli(env(stub, HF_TOKEN="hf_wrong-token-ZZZZZZZZZZZZ"), "schedule", "--config", str(config), "--cron", "@daily")
+    assert wrong.returncode == 2, wrong.stderr
+    assert "HF_TOKEN" in wrong.stderr and "hf_wrong-token-ZZZZZZZZZZZZ" not in wrong.stderr
+    assert "Traceback" not in wrong.stderr and stub.scheduled_jobs() == []
+    hooks = run_cli(env(stub, HF_TOKEN="hf_wrong-token-ZZZZZZZZZZZZ"), "hooks", "install", "--config", str(config))
+    assert hooks.returncode == 2 and stub.webhooks() == [] and "HF_TOKEN" in hooks.stderr

@@ -17,6 +17,7 @@ it concerns; the run then runs the same cycle for them, under the same lease and
 
 from __future__ import annotations
 
+import shlex
 import secrets as random_secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,7 +106,7 @@ class Hooks:
             self.webhooks.delete(extra.id)
         source = f"a new copy of HF Job {job_id}" if job_id else "the same job as before"
         self.say(f"Hub webhook {hook.id}: {action}; it watches {', '.join(name for _, name in watched)} and starts "
-                 f"{source} ({' '.join(request.command)})")
+                 f"{source} ({shlex.join(request.command)})")
         return Done(action, hook)
 
     def show(self) -> Done:
@@ -116,7 +117,7 @@ class Hooks:
         for hook in found:
             state = "disabled" if hook.disabled else "enabled"
             self.say(f"Hub webhook {hook.id} ({state}): watches {', '.join(f'{t}:{n}' for t, n in hook.watched)}")
-            self.say(f"  starts: {hook.job_image}: {' '.join(hook.job_command)}")
+            self.say(f"  starts: {hook.job_image}: {shlex.join(hook.job_command)}")
         return Done("shown", found[0])
 
     def delete(self, *, dry_run: bool = False) -> Done:

@@ -10,6 +10,7 @@ the orchestrator's lease anyway. Secret values cannot be read back from the Hub:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,7 +75,7 @@ class Scheduler:
             action = "resumed" if action == "unchanged" else action
         for old in stale:  # after the new one exists: never a gap, and a crash here is tidied by the next try
             self.schedules.delete(old.id, namespace)
-        self.say(f"scheduled job {keep.id} in {namespace}: {action} ({cron}; command: {' '.join(request.command)})")
+        self.say(f"scheduled job {keep.id} in {namespace}: {action} ({cron}; command: {shlex.join(request.command)})")
         return Done(action, keep)
 
     def show(self) -> Done:
@@ -86,7 +87,7 @@ class Scheduler:
         for scheduled in found:
             state = "suspended" if scheduled.suspended else f"next run {scheduled.next_run_at or 'not known'}"
             self.say(f"scheduled job {scheduled.id} in {namespace}: {scheduled.schedule} ({state})")
-            self.say(f"  image: {scheduled.image} ({scheduled.flavor}); command: {' '.join(scheduled.command)}")
+            self.say(f"  image: {scheduled.image} ({scheduled.flavor}); command: {shlex.join(scheduled.command)}")
             self.say(f"  secrets: {', '.join(scheduled.secret_names) or 'none'}")
         runs = self.schedules.runs(self.labels, namespace)
         self.say("last runs: " + ("none yet" if not runs else ""))

@@ -143,12 +143,10 @@ def describe(request: JobRequest) -> list[str]:
     return [
         f"image: {request.image} ({request.flavor}, timeout {request.timeout or 'none'} s)",
         f"command: {shlex.join(request.command)}",
-        "env: " + (", ".join(f"{k}={_short(v)}" for k, v in sorted(request.env.items())) or "none"),
+        "env: " + (", ".join(f"{k}={v}" for k, v in sorted(request.env.items()) if "\n" not in v) or "none"),
+        *(f"env {k}:\n" + "\n".join(f"    | {line}" for line in v.splitlines())
+          for k, v in sorted(request.env.items()) if "\n" in v),
         "secrets: " + (", ".join(f"{k}=***" for k in sorted(request.secrets)) or "none"),
         "labels: " + ", ".join(f"{k}={v}" for k, v in sorted(request.labels.items())),
     ]
 
-
-def _short(value: str) -> str:
-    one_line = value.replace("\n", "\\n")
-    return one_line if len(one_line) <= 60 else f"{one_line[:57]}... ({len(value)} characters)"
