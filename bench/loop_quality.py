@@ -25,7 +25,7 @@ criteria, and the gate's bias (estimated minus true gain: mean and largest). ``-
 figure.
 
 It runs with the settings a new user has: nothing in ``[jobs]`` but what a benchmark must set (a fixed
-seed, ``keep_challengers`` to score the rejected ones, which changes no decision, and ``min_f1 = 0`` so
+seed and ``min_f1 = 0`` so
 that a weak base set still starts the loop). ``--review-rate 0.5`` tells the gate the protocol's true review
 share, which a user does not know; the docs give both figures.
 """
@@ -103,7 +103,6 @@ target = {{ command = {command}, "prepare", "--config", "loop.toml", "--label", 
 
 [jobs]
 seed = 0
-keep_challengers = true
 min_f1 = 0.0  # the benchmark measures learning from whatever the base set gives
 {review}
 
@@ -224,7 +223,7 @@ def main() -> None:
         score = macro_f1(truth, predict(work, label, list(test.text)))
         shadow = None
         if decision and not decision["accepted"]:
-            challenger = new[-1].with_suffix(".skops")
+            challenger = work / "hub" / "models" / label / "versions" / str(decision.get("model_version")) / "model.skops"
             if challenger.exists():
                 shadow = macro_f1(truth, predict(work, label, list(test.text), model=challenger))
         deployed = bool(decision and decision["accepted"])

@@ -281,7 +281,7 @@ def test_written_folder_files_schema_metadata_and_card(tmp_path):
         now=NOW,
     )
 
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data", "dataset_metadata.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data", "dataset_metadata.json", "feedback_ids.json"]
     assert sorted(p.name for p in (folder / "data").iterdir()) == [
         "eval-00000-of-00001.parquet",
         "test-00000-of-00001.parquet",
@@ -369,7 +369,7 @@ def test_metadata_is_removed_first_and_written_last_atomically(tmp_path, monkeyp
     meta = write_dataset(tmp_path, base_rows(20), dataset_name="o/n", label="department", now=NOW)
     assert seen == [
         ("writing splits", False),
-        ("dataset_metadata.json", [".dataset_metadata.json.tmp", "README.md", "data"]),
+        ("dataset_metadata.json", [".dataset_metadata.json.tmp", "README.md", "data", "feedback_ids.json"]),
     ]
     assert json.loads((tmp_path / "dataset_metadata.json").read_text())["version_tag"] == meta.version_tag
 

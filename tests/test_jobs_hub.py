@@ -47,7 +47,7 @@ MODEL = "owner/dept_model"
 INFERENCE = "owner/inference"
 WELFARE = synthetic.WELFARE
 WITHOUT_WELFARE = tuple(d for d in sambodhan.DEPARTMENTS if d != WELFARE)
-DATASET_FILES = {
+DATASET_FILES = {  # what a retrain downloads; a prepare also publishes feedback_ids.json, the version's lineage
     "dataset_metadata.json",
     "README.md",
     split_path("train"),
@@ -258,7 +258,7 @@ def ok(world: Scenario, step: str) -> subprocess.CompletedProcess:
 def test_prepare_publishes_one_commit_and_a_tag_named_after_the_version(scenario: Scenario) -> None:
     ok(scenario, "prepare1")
     snap = scenario.snapshots["prepare1"]
-    assert set(snap["data_files"]) == DATASET_FILES
+    assert set(snap["data_files"]) == DATASET_FILES | {"feedback_ids.json"}
     metadata = parse_metadata(snap["metadata"], source="dept_data")
     assert snap["data_tags"] == {metadata.version_tag: snap["data_head"]}
     assert snap["data_commits"] == 2  # created by the job (its initial commit), then one commit for the version
@@ -291,7 +291,7 @@ def test_second_prepare_keeps_the_class_order_and_appends_the_new_class(scenario
     assert second["feedback_high_water"] == {"corrections": scenario.first_corrections + scenario.second_corrections}
     assert second["sources"]["feedback"] == scenario.first_corrections + scenario.second_corrections
     snap = scenario.snapshots["prepare2"]
-    assert set(snap["data_files"]) == DATASET_FILES
+    assert set(snap["data_files"]) == DATASET_FILES | {"feedback_ids.json"}
     assert snap["data_commits"] == 3
     assert snap["data_tags"] == {
         first["version_tag"]: scenario.snapshots["prepare1"]["data_head"],
@@ -322,8 +322,11 @@ def test_first_retrain_deploys_the_model_and_restarts_the_inference_space(scenar
     snap = scenario.snapshots["retrain1"]
     files = snap["model_files"]
     stamp = decision["decided_at"].replace(":", "").replace("-", "")
-    assert set(files) == {"model.skops", "metadata.json", "retrain_result.json", f"decisions/{stamp}_{version}.json"}
+    kept = f"versions/{version}/"  # the model version is named after its dataset version
+    assert set(files) == {"model.skops", "metadata.json", "retrain_result.json", f"decisions/{stamp}_{version}.json",
+                          "models.json", kept + "model.skops", kept + "metadata.json"}
     assert files["model.skops"][:2] == b"PK"  # skops files are zip archives
+    assert files[kept + "model.skops"] == files["model.skops"]  # the root holds the deployed version
     result = json.loads(files["retrain_result.json"])  # the contract the orchestrator follows outcomes by
     assert result == {
         "dataset_version": version,
@@ -332,14 +335,20 @@ def test_first_retrain_deploys_the_model_and_restarts_the_inference_space(scenar
         "metrics": {f"macro_f1_{k}" if k != "pooled" else "macro_f1": v for k, v in decision["challenger"].items()},
         "metric": "macro_f1",
         "decided_at": decision["decided_at"],
+        "model_version": version,
     }
     deployed = json.loads(files["metadata.json"])
-    assert deployed == {**decision, "decision": "deployed", "metric": "macro_f1"}
-    assert json.loads(files[f"decisions/{stamp}_{version}.json"]) == decision
+    assert deployed == json.loads(files[kept + "metadata.json"])
+    assert {k: deployed[k] for k in decision} == decision and deployed["decision"] == "deployed"
+    assert (deployed["version"], deployed["parent"], deployed["metric"]) == (version, None, "macro_f1")
+    assert deployed["details"]["lineage"]["dataset_version"] == version
+    assert json.loads(files[f"decisions/{stamp}_{version}.json"]) == {**decision, "model_version": version}
+    registry = json.loads(files["models.json"])
+    assert registry["deployed"] == version and [v["version"] for v in registry["versions"]] == [version]
     assert snap["model_tags"] == {f"model-{version}": snap["model_head"]}
     assert snap["model_commits"] == 2
     assert snap["restarts"] == {"owner/prepare": 0, "owner/retrain_dept": 0, INFERENCE: 1}
-    assert f"[department] DEPLOYED ({version}, sampled×" in done.stderr
+    assert f"[department] DEPLOYED as model version {version} ({version}, sampled×" in done.stderr
     assert f"inference Space {INFERENCE} restarted (stage BUILDING)" in done.stderr
 
 
@@ -360,16 +369,17 @@ def test_retrain_on_an_older_version_downloads_it_at_its_tag(scenario: Scenario)
     snap, before = scenario.snapshots["retrain_v1"], scenario.snapshots["retrain1"]
     assert snap["model_files"]["model.skops"] == before["model_files"]["model.skops"]  # the champion stays
     assert snap["model_files"]["metadata.json"] == before["model_files"]["metadata.json"]
-    assert snap["model_tags"] == {**before["model_tags"], f"rejected-{first}": snap["model_head"]}
+    assert snap["model_tags"] == {**before["model_tags"], f"rejected-{first}.2": snap["model_head"]}  # a 2nd model on it
     assert snap["model_commits"] == 3
     decisions = sorted(name for name in snap["model_files"] if name.startswith("decisions/"))
     assert len(decisions) == 2 and decisions[1].endswith(f"_{first}.json")
-    assert json.loads(snap["model_files"][decisions[1]]) == decision
+    assert json.loads(snap["model_files"][decisions[1]]) == {**decision, "model_version": f"{first}.2"}
+    assert snap["model_files"][f"versions/{first}.2/model.skops"][:2] == b"PK"  # the rejected model is kept too
     result = json.loads(snap["model_files"]["retrain_result.json"])
     assert (result["dataset_version"], result["decision"]) == (first, "rejected")
     assert result["metrics"]["macro_f1"] == decision["champion"]["pooled"]  # the model still in service
     assert snap["restarts"][INFERENCE] == 1  # not restarted again: nothing was deployed
-    assert f"[department] NOT deployed ({first}, sampled×" in done.stderr
+    assert f"[department] NOT deployed as model version {first}.2 ({first}, sampled×" in done.stderr
 
 
 # ---------------------------------------------------------------------------------------------- predict

@@ -33,6 +33,7 @@ from .text import clean_text
 _SPILL_SCHEMA = pa.schema(
     [("id", pa.string()), ("text", pa.string()), ("label", pa.string()), ("source", pa.string()), ("served", pa.string())]
 )
+FEEDBACK_IDS = "feedback_ids.json"  # the ids of the reviewed rows a version holds, with their split: its lineage
 GOLD_SOURCES = ("feedback", "confirmed")  # reviewed rows: their ids win over a sampled duplicate
 HELD_OUT = ("eval", "test")  # never trained on, by any version
 SCHEMA = pa.schema(
@@ -76,6 +77,7 @@ class _Tally:
     golden: int = 0
     duplicates: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
+    reviewed: dict[str, list[list[str]]] = field(default_factory=lambda: {s: [] for s in GOLD_SOURCES})  # [id, split]
 
 
 class _BatchWriter:
@@ -145,6 +147,10 @@ def write_dataset(
         "dropped": {"empty_text": staged.empty, "duplicate_id": tally.duplicates},
         **dict(extra or {}),
     }
+    document["lineage"] = {**dict(document.get("lineage") or {}), "snapshot_at": created.isoformat(),
+                           "feedback_ids": FEEDBACK_IDS, "feedback_rows": sum(map(len, tally.reviewed.values()))}
+    reviewed = {"corrections": sorted(tally.reviewed["feedback"]), "confirmations": sorted(tally.reviewed["confirmed"])}
+    (folder / FEEDBACK_IDS).write_text(json.dumps(reviewed) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(_card(document), encoding="utf-8")
     _write_atomically(folder / METADATA_FILENAME, json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     return DatasetMetadata.model_validate(document)
@@ -187,6 +193,8 @@ def _write_splits(spill: Path, folder: Path, reviewed_ids: set[str], class_ids: 
                 tally.splits[split] += 1
                 tally.sources[source] += 1
                 tally.golden += golden
+                if source in GOLD_SOURCES:
+                    tally.reviewed[source].append([row_id, split])
                 tally.digest.update(f"{split}\t{row_id}\t{name}\t{source}\t{served}\t{text}\n".encode())
     finally:
         for writer in writers.values():

@@ -87,7 +87,6 @@ target = {{ command = {command}, "prepare", "--config", "{CONFIG_NAME}", "--labe
 [jobs]
 seed = 0
 review_rate = {REVIEW_RATE}  # staff correct this share of the model's mistakes
-keep_challengers = true  # so that the demo can score the challengers the gate rejected
 
 {labels}""",
         encoding="utf-8",
@@ -248,7 +247,7 @@ class Demo:
         if not matches:
             return None
         decision = json.loads(matches[-1].read_text(encoding="utf-8"))
-        challenger = matches[-1].with_suffix(".skops")
+        challenger = folder.parent / "versions" / str(decision.get("model_version")) / "model.skops"
         return {
             "gate": "deployed" if decision["accepted"] else "rejected",
             "reason": decision["reason"],

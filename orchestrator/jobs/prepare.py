@@ -12,6 +12,7 @@ retrain job can weigh the sampled rows as the traffic they stand for.
 from __future__ import annotations
 
 import itertools
+import os
 import json
 import tempfile
 from collections.abc import Callable, Sequence
@@ -86,7 +87,8 @@ def prepare(
                     label=label.name,
                     label_map=previous_label_map(store),
                     high_water={"corrections": counts[label.name]},
-                    extra={"recipe": jobs.recipe, "population": population},
+                    extra={"recipe": jobs.recipe, "population": population,
+                           "lineage": {"prepare_key": os.environ.get("ORCHESTRATOR_KEY")}},
                 )
             except (FileNotFoundError, ValueError) as exc:
                 raise ConfigError(f"label {label.name}: {exc}", hint=f"check jobs.labels.{label.name}.base_dataset") from None

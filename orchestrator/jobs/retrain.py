@@ -8,18 +8,21 @@ deployed champion on rows none of them trained on, and deploy the best only if i
 3. **The gate** (:mod:`orchestrator.jobs.gate`): the candidate with the largest pooled gain is
    deployed if that gain is real, not noise, and not bought with a regression on the golden slice.
 
-Every decision, accepted or rejected, is written to the model location's ``decisions/`` and printed,
-with the numbers it was made on, the scores per source and every candidate's result, and as
-``retrain_result.json`` (the contract the orchestrator follows outcomes by) at its root. A deploy
-publishes ``model.skops`` and ``metadata.json`` and restarts the inference Space, if one is configured.
+Every model trained is kept as a version of the model store, with its decision (:mod:`orchestrator.jobs.versions`):
+written to ``decisions/`` and printed, with the numbers it was made on, the scores per source and every
+candidate's result, and as ``retrain_result.json`` (the contract the orchestrator follows outcomes by) at its
+root. A deploy (the gate accepted it, and approval is automatic) also writes the root's ``model.skops`` and
+``metadata.json`` and restarts the inference Space, if one is configured; under manual approval the model waits
+for ``orchestrator promote``.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from orchestrator.contracts.metadata import METADATA_FILENAME, parse_metadata
-from orchestrator.contracts.retrain_result import RESULT_FILENAME
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
 
@@ -44,13 +46,12 @@ from .evaluate import (
     per_source,
     weighted_macro_f1,
 )
-from .model import Features, Model, load, save
+from .model import Features, Model, load
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
 from .storage import Store, label_store
+from .versions import MODEL_FILE, MODEL_METADATA, keep
 
-MODEL_FILE = "model.skops"
-MODEL_METADATA = "metadata.json"
 MIN_FRESH_ROWS = 20  # fewer rows the champion never saw are not worth the out-of-fold models
 
 
@@ -145,6 +146,7 @@ def retrain(
 ) -> Outcome:
     """Train, evaluate against the champion, and deploy if the gate accepts. Returns the decision. ``hub``
     is the job's Hub client (default: one built from the settings)."""
+    started = time.monotonic()
     jobs = settings.jobs
     hub = hub or Hub(settings.hub)
     datasets, models = dataset_store(label, hub), model_store(label, hub)
@@ -201,9 +203,14 @@ def retrain(
                 "hidden_mistakes": evidence["hidden"],
             },
         )
-        _publish(models, outcome, chosen.model, keep=jobs.keep_challengers, scratch=scratch / "record")
-    log(f"[{label.name}] {'DEPLOYED' if decision.accept else 'NOT deployed'} ({version}, {chosen.name}): {decision.reason}")
-    if decision.accept and label.inference_space:
+        lineage = {"dataset_version": version, **dict((metadata.model_extra or {}).get("lineage") or {})}
+        kept = keep(models, outcome, chosen.model, approval=label.approval or jobs.approval,
+                    seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record")
+    said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
+    log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
+    if kept.verdict == "awaiting_approval":
+        log(f"[{label.name}] to deploy it: orchestrator promote --label {label.name} --version {kept.version}")
+    if kept.verdict == "deployed" and label.inference_space:
         stage = hub.restart_space(label.inference_space)
         log(f"[{label.name}] inference Space {label.inference_space} restarted (stage {stage})")
     return outcome
@@ -311,42 +318,3 @@ def _scores(evidence: dict[str, Any], rows: Rows, predicted: list[str]) -> dict[
     encoded = evidence["encoded"]
     pooled = weighted_macro_f1(encoded, class_indices(evidence["classes"], predicted))
     return {"pooled": None if pooled is None else round(pooled, 4), **per_source(rows, predicted)}
-
-
-def _publish(models: Store, outcome: Outcome, challenger: Model, *, keep: bool, scratch: Path) -> None:
-    version = outcome.dataset_version
-    stamp = outcome.decided_at.replace(":", "").replace("-", "")
-    decision_file = scratch / "decisions" / f"{stamp}_{version}.json"
-    _write_json(decision_file, asdict(outcome))
-    _write_json(scratch / RESULT_FILENAME, result_document(outcome))
-    if outcome.accepted:
-        save(challenger, scratch / MODEL_FILE)
-        _write_json(scratch / MODEL_METADATA, {**asdict(outcome), "decision": "deployed", "metric": "macro_f1"})
-        models.publish(scratch, tag=f"model-{version}", message=f"deploy {outcome.label} model on {version}", last=MODEL_METADATA)
-        return
-    if keep:
-        save(challenger, decision_file.with_suffix(".skops"))
-    models.publish(scratch, tag=f"rejected-{version}", message=f"reject {outcome.label} model on {version}", last="")
-
-
-def result_document(outcome: Outcome) -> dict[str, Any]:
-    """The decision as the retrain result contract has it (orchestrator.contracts.retrain_result): the metrics are
-    those of the model in service after it (the challenger if deployed, else the champion)."""
-    kept = outcome.challenger if outcome.accepted else (outcome.champion or {})
-    metrics = {"macro_f1": kept["pooled"]} if kept.get("pooled") is not None else {}
-    metrics.update({f"macro_f1_{source}": v for source, v in kept.items() if source != "pooled" and v is not None})
-    document: dict[str, Any] = {
-        "dataset_version": outcome.dataset_version,
-        "decision": "deployed" if outcome.accepted else "rejected",
-        "reason": outcome.reason,
-        "metrics": metrics,
-        "decided_at": outcome.decided_at,
-    }
-    if metrics:
-        document["metric"] = "macro_f1"
-    return document
-
-
-def _write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

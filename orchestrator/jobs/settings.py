@@ -1,7 +1,7 @@
 """The reference jobs' own settings, read by the jobs from the TOML file; the core settings know nothing of them.
 
     [jobs]                        what every job shares: the complaints table, the prepare recipe, the gate
-    [jobs.labels.department]      per label: model, base_dataset, inference_space, predicted_in_complaints
+    [jobs.labels.department]      per label: model, base_dataset, inference_space, predicted_in_complaints, approval
 
 :class:`JobSettings` is the core :class:`~orchestrator.config.settings.Settings` plus these, and its labels are
 the core labels plus their job fields, so a job reads ``settings.jobs.min_delta`` or ``label.model``.
@@ -27,6 +27,9 @@ from orchestrator.errors import ConfigError
 from .gate import MAX_NEGATIVE_FLIPS
 
 
+Approval = Literal["auto", "manual"]
+
+
 class JobsConfig(Frozen):
     """Settings of the reference prepare / retrain jobs (TOML ``[jobs]``)."""
 
@@ -43,7 +46,8 @@ class JobsConfig(Frozen):
     sampled_weights: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(default=(0.0, 0.3, 1.0), min_length=1)
     review_rate: float | None = Field(default=None, gt=0, le=1)  # share of the model's mistakes staff correct
     crossfit_folds: int = Field(default=5, ge=0, le=10)  # folds for scoring fresh rows out of fold; <2: off
-    keep_challengers: Flag = False  # also publish each rejected challenger's model, for audits and benchmarks
+    keep_challengers: Flag = False  # kept for old files: every model is now kept as a version (jobs/versions.py)
+    approval: Approval = "auto"  # "manual": a model that passes the gate waits for `orchestrator promote`
     # the deploy gate (see orchestrator/jobs/gate.py)
     min_delta: float = Field(default=0.002, ge=0, le=1)  # the pooled macro-F1 gain a challenger needs
     margin: float = Field(default=0.005, ge=0, le=1)  # the loss it may risk in at most 1 - confidence of resamples
@@ -61,6 +65,7 @@ class JobFields(Frozen):
     base_dataset: str | None = None  # a labelled CSV/parquet file replayed into every dataset
     inference_space: RepoId | None = None  # restarted after a deploy
     predicted_in_complaints: Identifier | None = None  # the complaints column with the model's label
+    approval: Approval | None = None  # this label's; default: [jobs] approval
 
 
 class JobLabel(LabelConfig, JobFields):
@@ -80,7 +85,7 @@ class JobSettings(Settings):
 
 
 _JOB_LABEL_FIELDS = tuple(JobFields.model_fields)
-assert set(_JOB_LABEL_FIELDS) == set(MOVED_TO_JOBS), "the core loader must know which keys moved here"
+assert set(MOVED_TO_JOBS) <= set(_JOB_LABEL_FIELDS), "the core loader hands over keys that only the jobs know"
 
 
 def load_job_settings(

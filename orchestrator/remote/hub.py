@@ -202,15 +202,15 @@ class Hub:
         )
 
     # ------------------------------------------------------------------------------------- repos
-    def publish_folder(self, repo_id: str, folder: str, *, repo_type: str, tag: str, message: str) -> str:
-        """Upload ``folder`` as one commit (created repo if needed), then tag it; returns the commit id.
+    def publish_folder(self, repo_id: str, folder: str, *, repo_type: str, tag: str | None, message: str) -> str:
+        """Upload ``folder`` as one commit (created repo if needed), then tag it (if ``tag``); returns the commit id.
 
         A commit is atomic on the Hub: readers see all of a version's files or none. An existing tag
         of the same name (a retried publish) is left as it is.
         """
         from huggingface_hub.errors import HfHubHTTPError
 
-        what = f"publishing {tag} to {repo_type} repo {repo_id}"
+        what = f"publishing {tag or message!r} to {repo_type} repo {repo_id}"
         hint = f"check the repo id {repo_id!r} and that HF_TOKEN may write to it"
         refused = f"check the repo id {repo_id!r}, its type ({repo_type}) and the files in {folder}"
         self.call(what, lambda: self.api.create_repo(repo_id, repo_type=repo_type, exist_ok=True), not_found=hint,
@@ -229,7 +229,8 @@ class Hub:
                 if getattr(exc.response, "status_code", None) != 409:  # 409: the tag exists already
                     raise
 
-        self.call(what, tag_it, not_found=hint, refused=f"check the tag name {tag!r}")
+        if tag is not None:
+            self.call(what, tag_it, not_found=hint, refused=f"check the tag name {tag!r}")
         return str(commit.oid)
 
     def download(self, repo_id: str, filename: str, *, repo_type: str, revision: str, local_dir: str) -> str:

@@ -1,0 +1,126 @@
+"""Every model a retrain trains is kept as a version of the label's model store, deployed or not
+(:mod:`orchestrator.contracts.model_registry` says how the store is laid out).
+
+One commit per retrain writes the new version's files (``versions/<version>/``), the decision record
+(``decisions/``), ``retrain_result.json`` and the registry; when the gate accepts it under automatic approval,
+also the root's ``model.skops`` and ``metadata.json`` (the seed's layout, which the inference side reads) and the
+pointer. Under manual approval an accepted model waits (``awaiting_approval``) until ``orchestrator promote``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.contracts.model_registry import (
+    REGISTRY_FILENAME,
+    Promotion,
+    Registry,
+    Version,
+    parse_registry,
+    version_path,
+)
+from orchestrator.contracts.retrain_result import RESULT_FILENAME
+from orchestrator.remote.stores import Store
+
+from .model import Model, save
+
+MODEL_FILE = "model.skops"
+MODEL_METADATA = "metadata.json"
+
+
+def registry_of(models: Store) -> Registry:
+    return parse_registry(models.read(REGISTRY_FILENAME), source=f"{models.describe()} {REGISTRY_FILENAME}")
+
+
+def code_version() -> str:
+    """This package's version, with the git commit when it runs from a clone."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def keep(
+    models: Store,
+    outcome: Any,
+    model: Model,
+    *,
+    approval: str,
+    seconds: float,
+    lineage: dict[str, Any],
+    scratch: Path,
+) -> Version:
+    """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
+    deploy it when the gate accepted it and approval is automatic. Returns the version kept."""
+    registry = registry_of(models)
+    name = registry.next_version(outcome.dataset_version)
+    verdict = ("awaiting_approval" if approval == "manual" else "deployed") if outcome.accepted else "rejected"
+    scores = outcome.challenger or {}
+    entry = Version(
+        version=name,
+        dataset_version=outcome.dataset_version,
+        created_at=outcome.decided_at,
+        verdict=verdict,
+        reason=outcome.reason,
+        macro_f1=scores.get("pooled"),
+        parent=registry.deployed,
+        details={
+            "scores": scores,
+            "champion_scores": outcome.champion,
+            "training_rows": (outcome.evidence or {}).get("sources"),
+            "recipe": outcome.recipe,
+            "win_rate": outcome.win_rate,
+            "code_version": code_version(),
+            "seconds": round(seconds, 1),
+            "lineage": lineage,
+        },
+    )
+    registry = registry.add(entry)
+    metadata = {**asdict(outcome), "version": name, "parent": registry.get(name).parent, "decision": verdict,
+                "metric": "macro_f1", "details": dict(entry.details)}
+    save(model, scratch / version_path(name, MODEL_FILE))
+    _write_json(scratch / version_path(name, MODEL_METADATA), metadata)
+    stamp = outcome.decided_at.replace(":", "").replace("-", "")
+    _write_json(scratch / "decisions" / f"{stamp}_{outcome.dataset_version}.json", {**asdict(outcome), "model_version": name})
+    _write_json(scratch / RESULT_FILENAME, result_document(outcome, verdict, name))
+    if verdict == "deployed":
+        registry = registry.promote(Promotion(name, entry.parent, "retrain", outcome.decided_at, outcome.reason, "deploy"))
+        shutil.copyfile(scratch / version_path(name, MODEL_FILE), scratch / MODEL_FILE)  # the same bytes
+        _write_json(scratch / MODEL_METADATA, metadata)
+    (scratch / REGISTRY_FILENAME).write_text(registry.to_json(), encoding="utf-8")
+    message = {"deployed": "deploy", "awaiting_approval": "keep (awaiting approval)", "rejected": "reject"}[verdict]
+    tag = {"deployed": "model", "awaiting_approval": "awaiting", "rejected": "rejected"}[verdict] + f"-{name}"
+    models.commit(scratch, message=f"{message} {outcome.label} model {name}", last=REGISTRY_FILENAME, tag=tag)
+    return registry.get(name)
+
+
+def result_document(outcome: Any, verdict: str, version: str) -> dict[str, Any]:
+    """The decision as the retrain result contract has it (orchestrator.contracts.retrain_result): the metrics are
+    those of the model in service after it (the challenger if deployed, else the champion)."""
+    kept = outcome.challenger if verdict == "deployed" else (outcome.champion or {})
+    metrics = {"macro_f1": kept["pooled"]} if kept.get("pooled") is not None else {}
+    metrics.update({f"macro_f1_{source}": v for source, v in kept.items() if source != "pooled" and v is not None})
+    document: dict[str, Any] = {
+        "dataset_version": outcome.dataset_version,
+        "decision": verdict,
+        "reason": outcome.reason,
+        "metrics": metrics,
+        "decided_at": outcome.decided_at,
+        "model_version": version,
+    }
+    if metrics:
+        document["metric"] = "macro_f1"
+    return document
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
