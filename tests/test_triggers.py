@@ -106,9 +106,12 @@ def test_error_rate_fires_above_its_rate_not_below_and_not_twice_for_the_same_fe
     assert "department: error_rate: 15 rows reviewed since the last prepare < min_reviewed 100" in table
     # 100 more reviewed rows with 12 corrections: 17 in 115 since the prepare (0.148), significantly above 0.08
     seed_feedback(db_url, {"department": 12}, noise=132, seed=2)
-    fired = run(config)["department"]
+    done = cli(config, "run", "--json")
+    assert done.returncode == 0, done.stderr
+    fired = json.loads(done.stdout)["labels"][0]
     assert fired["trigger"] == ["error_rate"] and fired["new_version"] == "department-v2"
-    assert "(17 corrections in 115 reviewed since the last prepare) > 0.08" in fired["reason"]
+    assert "(17 corrections in 115 reviewed since the last prepare) > 0.08, p=0.010" in fired["reason"]
+    assert "[department] prepare (error_rate): error rate 0.148 (17 corrections in 115 reviewed" in done.stderr
 
 
 def test_max_age_fires_once_the_last_prepare_is_old_and_only_with_new_feedback(tmp_path, db_url):
