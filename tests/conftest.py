@@ -32,6 +32,10 @@ REQUIRE_PG = os.environ.get("ORCHESTRATOR_REQUIRE_PG") == "1"
 TOKEN = "hf_test-token-AAAAAAAAAAAA"  # test-only value, never a real token
 OWNER = "owner"
 
+# Every `python -m orchestrator` a test starts runs this checkout's code, even when the interpreter's editable
+# install points at another checkout (a git worktree's): the tests' clean environments add it.
+CHECKOUT = {"PYTHONPATH": str(REPO)}
+
 _pg_checked: str | None = None
 
 
@@ -130,8 +134,9 @@ def run_cli(
     env: dict[str, str], *args: str, timeout: float = 60, cwd: pathlib.Path | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess:
     """Run ``python -m orchestrator ARGS`` in a clean environment (only PATH/HOME plus ``env``), with
-    ``input`` on standard input if given."""
+    ``input`` on standard input if given, running this checkout's code (:data:`CHECKOUT`)."""
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT") if k in os.environ}
+    base.update(CHECKOUT)
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],
         env={**base, **env},

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, TOKEN, run_cli, seed_env, seed_feedback
+from conftest import CHECKOUT, REPO, TOKEN, run_cli, seed_env, seed_feedback
 from support.hubstub import HubStub
 
 
@@ -299,7 +299,7 @@ def test_seed_entry_point_still_runs(stub, sqlite_url):
     import subprocess
 
     seed_feedback(sqlite_url, {"department": 1, "urgency": 1})
-    env = {**seed_env(stub, sqlite_url), "PATH": "/usr/bin:/bin"}
+    env = {**seed_env(stub, sqlite_url), "PATH": "/usr/bin:/bin", **CHECKOUT}
     done = subprocess.run(
         [sys.executable, str(REPO / "orchestrator" / "orchestrator.py")],
         env=env,
@@ -324,7 +324,7 @@ def test_run_does_not_import_the_ml_stack(stub, sqlite_url):
     import os
     import subprocess
 
-    env = {**seed_env(stub, sqlite_url), "PATH": os.environ["PATH"]}
+    env = {**seed_env(stub, sqlite_url), "PATH": os.environ["PATH"], **CHECKOUT}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "HEAVY=\n" in done.stderr or done.stderr.rstrip().endswith("HEAVY=")

@@ -209,6 +209,45 @@ def test_a_key_unknown_or_missing_inside_a_table_is_named(tmp_path, snippet, pro
     assert toml_problems(tmp_path, snippet) == problems
 
 
+TRIGGER = 'metadata = "x"\nretrain = "o/r"\n'
+
+
+@pytest.mark.parametrize(("snippet", "problems"), [
+    ("error_rate = 1.5\n", ["labels.x.error_rate: must be a share strictly between 0 and 1, e.g. 0.08 for 8%, got 1.5"]),
+    ("error_rate = 0\n", ["labels.x.error_rate: must be a share strictly between 0 and 1, e.g. 0.08 for 8%, got 0"]),
+    ('error_rate = "8%"\n', ["labels.x.error_rate: must be a share strictly between 0 and 1, e.g. 0.08 for 8%, got '8%'"]),
+    ("error_rate = 0.08\nmin_reviewed = 0\n", ["labels.x.min_reviewed: must be a whole number of reviewed rows, at least 1, got 0"]),
+    ("error_rate = 0.08\nmin_reviewed = 2.5\n",
+     ["labels.x.min_reviewed: must be a whole number of reviewed rows, at least 1, got 2.5"]),
+    ("min_reviewed = 50\n", ["labels.x.min_reviewed: is the error_rate trigger's: set error_rate too, or remove min_reviewed"]),
+    ('max_age = "0d"\n', ["labels.x.max_age: must be a positive duration, got '0d'"]),
+    ("max_age = -3\n", ["labels.x.max_age: must be a positive duration, got -3"]),
+    ('max_age = "a month"\n',
+     ["labels.x.max_age: expected a duration such as '30d', '12h', '90m' or '3600s' (a number with s, m, h or d), got 'a month'"]),
+    ("error_rat = 0.08\n", ["labels.x: unknown key 'error_rat' (did you mean 'error_rate'?)"]),
+    ("error_rate = 0.08\nmin_reviwed = 100\n", ["labels.x: unknown key 'min_reviwed' (did you mean 'min_reviewed'?)"]),
+    ('max_ag = "30d"\n', ["labels.x: unknown key 'max_ag' (did you mean 'max_age'?)"]),
+])
+def test_a_trigger_out_of_range_or_misspelt_is_named(tmp_path, snippet, problems):
+    assert toml_problems(tmp_path, TRIGGER + snippet) == problems
+
+
+@pytest.mark.parametrize(("snippet", "expected"), [
+    ("", (None, None, None, ("count",))),
+    ("error_rate = 0.08\n", (0.08, 200, None, ("count", "error_rate"))),  # min_reviewed's default
+    ('error_rate = "0.1"\nmin_reviewed = 50\nmax_age = "30d"\n', (0.1, 50, 30 * 86400.0, ("count", "error_rate", "max_age"))),
+    ('max_age = "12h"\n', (None, None, 12 * 3600.0, ("count", "max_age"))),
+    ('max_age = "90m"\n', (None, None, 5400.0, ("count", "max_age"))),
+    ("max_age = 3600\n", (None, None, 3600.0, ("count", "max_age"))),  # a number: seconds
+    ('max_age = "45s"\n', (None, None, 45.0, ("count", "max_age"))),
+])
+def test_triggers_are_read_with_their_defaults(tmp_path, snippet, expected):
+    config = tmp_path / "c.toml"
+    config.write_text(HEAD + TRIGGER + snippet)
+    (label,) = load_settings({}, config_file=config, env_file=None).labels
+    assert (label.error_rate, label.min_reviewed, label.max_age, label.triggers) == expected
+
+
 def test_a_misspelt_global_names_its_section_and_every_problem_is_reported_at_once(tmp_path):
     text = ('metadata = "x"\nretrain = { job = "img", command = ["x"], flavour = "a10g-small" }\n'
             'prepare = { github = "o/r", workflw = "x.yml" }\n')

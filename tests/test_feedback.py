@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 from orchestrator.config.settings import LabelConfig
 from orchestrator.errors import ConfigError, DatabaseUnavailable
 from orchestrator.remote.database import make_engine, normalise_url
-from orchestrator.remote.feedback import count_corrections
+from orchestrator.remote.feedback import count_corrections, count_feedback
 
 
 def labels(**overrides):
@@ -28,6 +28,39 @@ def test_counts_only_reviewed_real_corrections_in_one_query(db_url):
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     assert count_corrections(engine, labels()) == {"department": 7, "urgency": 4}
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def test_the_same_query_counts_the_reviewed_rows(db_url):
+    """The error_rate trigger's denominator: every reviewed row (corrections, confirmations, rows with no answer
+    for the label), counted by the one query per table that counts the corrections."""
+    seed_feedback(db_url, {"department": 7, "urgency": 4}, noise=30)  # noise: 10 unreviewed, 20 reviewed
+    engine = make_engine(db_url)
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    feedback = count_feedback(engine, labels())
+    assert feedback.corrections == {"department": 7, "urgency": 4}
+    assert feedback.reviewed == {"department": 31, "urgency": 31}
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def test_two_tables_are_two_queries_each_with_its_reviewed_column(db_url):
+    seed_feedback(db_url, {"department": 3}, noise=3)  # 3 corrections, 1 unreviewed row, 2 reviewed
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE feedback (id integer primary key, pred_topic varchar(20), gold_topic varchar(20), "
+                          "checked boolean, reviewed boolean)"))
+        conn.execute(text("INSERT INTO feedback VALUES (1,'a','b',:t,:f),(2,'a','a',:t,:f),(3,'a','b',:f,:t)"),
+                     {"t": True, "f": False})
+    topic = LabelConfig(name="topic", threshold=1, metadata="m.json", retrain="o/r", table="feedback",
+                        reviewed_column="checked", predicted_column="pred_topic", correct_column="gold_topic")
+    mood = LabelConfig(name="mood", threshold=1, metadata="m.json", retrain="o/r", table="feedback",
+                       predicted_column="pred_topic", correct_column="gold_topic")  # the table's other flag
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    feedback = count_feedback(engine, [*labels(), topic, mood])
+    assert feedback.corrections == {"department": 3, "urgency": 0, "topic": 1, "mood": 1}
+    assert feedback.reviewed == {"department": 5, "urgency": 5, "topic": 2, "mood": 1}
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
 
 
 def test_a_row_correcting_both_labels_counts_for_both(db_url):

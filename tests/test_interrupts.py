@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import httpx2
-from conftest import run_cli, seed_feedback, wait_for
+from conftest import CHECKOUT, run_cli, seed_feedback, wait_for
 from sqlalchemy import text
 from test_serve import SECRET, Served
 
@@ -64,7 +64,7 @@ def sending(url: str) -> bool:
 def test_a_run_stopped_by_sigterm_is_recorded_as_interrupted_not_crashed(pg_url, tmp_path):
     seed_feedback(pg_url, {"department": 40})
     config = write_config(tmp_path, pg_url, SLOW)
-    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | CHECKOUT
     process = subprocess.Popen([sys.executable, "-m", "orchestrator", "run", "--config", str(config)], env=base,
                                cwd=tempfile.mkdtemp(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conftest import TOKEN, run_cli, seed_feedback, wait_for
+from conftest import CHECKOUT, TOKEN, run_cli, seed_feedback, wait_for
 from support.hubstub import HubStub
 
 from orchestrator.run.journal import CRASH_EXIT_CODE
@@ -191,7 +191,7 @@ def test_sigterm_in_blocking_mode_records_the_running_job_and_does_not_cancel_it
     config = write_config(tmp_path, sqlite_url, labels=("department",), poll_timeout=60)
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "run", "--config", str(config)],
-        env={**{k: v for k, v in __import__("os").environ.items() if k in ("PATH", "HOME")}, **env(stub)},
+        env={**{k: v for k, v in __import__("os").environ.items() if k in ("PATH", "HOME")}, **CHECKOUT, **env(stub)},
         cwd=tempfile.mkdtemp(), stderr=subprocess.PIPE, text=True,
     )
     assert wait_for(lambda: len(retrain_jobs(stub)) == 1, timeout=30)

@@ -133,7 +133,7 @@ def model_file(tmp_path_factory) -> Path:
 
 
 def predict(args: list[str], stdin: bytes, cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ["PATH"], "DATABASE_URL": "sqlite:///x.db", "PREPARE_DATASET_REPO": "o/p",
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "DATABASE_URL": "sqlite:///x.db", "PREPARE_DATASET_REPO": "o/p",
            "RETRAIN_DEPT_REPO": "o/d", "RETRAIN_URGENCY_REPO": "o/u", "HF_HUB_METADATA_DEPT": "d", "HF_HUB_METADATA_URGENCY": "u",
            "THRESHOLD_DEPARTMENT": "1", "THRESHOLD_URGENCY": "1"}
     done = subprocess.run([sys.executable, "-m", "orchestrator", "predict", "--label", "department", *args],

@@ -9,7 +9,7 @@ import json
 import time
 from datetime import timedelta
 
-from conftest import run_cli, seed_env, seed_feedback
+from conftest import CHECKOUT, run_cli, seed_env, seed_feedback
 from sqlalchemy import text
 from support.hubstub import HubStub
 
@@ -157,7 +157,7 @@ def test_a_cancelled_run_gives_its_lock_back(stub, sqlite_url):
 
     seed_feedback(sqlite_url, {"department": 40, "urgency": 1})
     env = seed_env(stub, sqlite_url, POLL_TIMEOUT="60", LOCK_LEASE="300")
-    base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ} | CHECKOUT
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "run"], env={**base, **env}, stderr=subprocess.PIPE, text=True, cwd="/"
     )

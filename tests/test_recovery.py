@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import run_cli, seed_env, seed_feedback
+from conftest import CHECKOUT, run_cli, seed_env, seed_feedback
 from sqlalchemy import text
 from support.hubstub import HubStub
 
@@ -98,7 +98,7 @@ def test_simultaneous_runs_trigger_each_action_once(stub, pg_url):
     env = seed_env(stub, pg_url)
     import os
 
-    base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ} | CHECKOUT
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "run", "--json"],

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from conftest import run_cli, seed_env, seed_feedback, wait_for
+from conftest import CHECKOUT, run_cli, seed_env, seed_feedback, wait_for
 from support.hubstub import HubStub
 
 SECRET = "whsec-test-0123456789"
@@ -35,7 +35,7 @@ class Served:
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+        base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ} | CHECKOUT
         self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", "--host", "127.0.0.1", "--port", str(self.port)],

@@ -106,7 +106,7 @@ def test_migrate_from_0003_widens_the_ledger_and_adds_the_prepare_columns(db_url
                  "VALUES ('department', 'idle', 40, 'deployed')")
         )
     store = StateStore(engine)
-    assert store.migrate() is True and store.schema_version() == HEAD == "0004"
+    assert store.migrate() is True and store.schema_version() == HEAD and HEAD >= "0004"  # and any later revision's
     department = store.labels()["department"]
     assert (department.cursor, department.last_outcome, department.prepare_ref, department.prepare_failed_at) == (
         40, "deployed", None, None)
@@ -116,6 +116,31 @@ def test_migrate_from_0003_widens_the_ledger_and_adds_the_prepare_columns(db_url
     with store.write(lease) as tx:
         assert tx.intent(Action("prepare", names, "prepare:r1:digest", target=target), run_id="r1")
     assert store.action("prepare:r1:digest").labels == names and store.action("prepare:r1:digest").target == target
+
+
+def test_migrate_from_0004_adds_the_trigger_baselines(db_url):
+    """0005 upgrades a 0004 database in place: label rows survive with empty trigger baselines (the error rate of a
+    label prepared before it is measured over all its feedback until its next prepare), and the new columns are
+    written and read back, times with their time zone."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        upgrade(conn, "0004")
+        conn.execute(text("INSERT INTO orchestrator_label_state (label, state, cursor, prepare_failed_at) "
+                          "VALUES ('department', 'idle', 40, 12)"))
+    store = StateStore(engine)
+    assert store.schema_version() == "0004"
+    assert store.migrate() is True and store.schema_version() == HEAD and HEAD >= "0005"
+    department = store.labels()["department"]
+    assert (department.cursor, department.prepare_failed_at) == (40, 12)
+    assert (department.pending_reviewed, department.reviewed_cursor, department.prepared_at, department.first_seen_at) == (
+        None, None, None, None)
+    seen, prepared = utc_now() - timedelta(days=40), utc_now() - timedelta(days=31)
+    with store.write(store.acquire("me", 60)) as tx:
+        tx.save(department.with_(pending_reviewed=300, reviewed_cursor=250, prepared_at=prepared, first_seen_at=seen))
+    department = store.labels()["department"]
+    assert (department.pending_reviewed, department.reviewed_cursor) == (300, 250)
+    assert department.prepared_at == prepared and department.prepared_at.tzinfo is not None
+    assert department.first_seen_at == seen and department.first_seen_at.tzinfo is not None
 
 
 def test_lease_is_exclusive_until_released_or_expired(db_url):

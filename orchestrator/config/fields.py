@@ -1,6 +1,6 @@
 """The field types the settings are made of, shared by every module that defines a settings shape
 (``settings.py``, ``targets.py``, ``sources.py``, ``notify.py``, and the reference jobs' own): safe SQL
-identifiers, Hub repo ids, GitHub repositories, flags, thresholds, frozen models, the one shorthand parser of "Hub or local"
+identifiers, Hub repo ids, GitHub repositories, flags, thresholds, durations (``"30d"``), frozen models, the one shorthand parser of "Hub or local"
 values (:func:`shorthand`), and the hint at the key a misspelt one probably meant (:func:`did_you_mean`).
 """
 
@@ -60,6 +60,34 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)")
+
+
+def _duration(value: Any) -> Any:
+    """A positive duration in seconds: ``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, or a number of seconds."""
+    what = "expected a duration such as '30d', '12h', '90m' or '3600s' (a number with s, m, h or d)"
+    if isinstance(value, bool):
+        raise ValueError(f"{what}, got {value!r}")
+    seconds = value
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip().lower())
+        if not match:
+            raise ValueError(f"{what}, got {value!r}")
+        seconds = float(match[1]) * _UNITS[match[2] or "s"]
+    if isinstance(seconds, (int, float)) and not seconds > 0:
+        raise ValueError(f"must be a positive duration, got {value!r}")
+    return seconds
+
+
+def duration_text(seconds: float) -> str:
+    """``30d``, ``12h``, ``90s``, ``30.2d``: in the largest unit it reaches, whole or to a tenth."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit]:
+            return f"{seconds / _UNITS[unit]:.1f}".removesuffix(".0") + unit
+    return f"{seconds:.0f}s"
+
+
 def repo_id(value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -103,6 +131,7 @@ RepoId = Annotated[str, BeforeValidator(repo_id)]
 GitHubRepo = Annotated[str, BeforeValidator(github_repo)]
 Threshold = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
 Seconds = Annotated[float, Field(gt=0)]
+Duration = Annotated[float, BeforeValidator(_duration)]  # seconds, written "30d", "12h", "90m", "45s" or a number
 
 
 class Frozen(BaseModel):

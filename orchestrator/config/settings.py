@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 
 from ..contracts.metadata import METADATA_FILENAME
 from ..errors import ConfigError
 from .fields import (
+    Duration,
     Flag,
     Frozen,
     GitHubRepo,
@@ -41,6 +42,7 @@ from .targets import Target
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 _LABEL = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DEFAULT_MIN_REVIEWED = 200  # reviewed rows the error_rate trigger needs before it tests anything
 
 
 # ---------------------------------------------------------------------------------------------- locations
@@ -79,12 +81,17 @@ Location = Annotated[
 
 # ---------------------------------------------------------------------------------------------- labels
 class LabelConfig(Frozen):
-    """One label: its threshold and sample ratio, where its dataset's metadata is read, its prepare and
-    retrain targets, where its retrain publishes its result, and the feedback table's names for it."""
+    """One label: its triggers (the threshold, and optionally an error rate and a maximum age), its sample
+    ratio, where its dataset's metadata is read, its prepare and retrain targets, where its retrain publishes
+    its result, and the feedback table's names for it."""
 
     name: str
     threshold: Threshold
     sample_ratio: float = Field(default=0.5, ge=0, le=100)
+    # fire when the corrections among the rows reviewed since the last prepare are significantly above this share
+    error_rate: float | None = None
+    min_reviewed: int | None = None  # reviewed rows error_rate needs; DEFAULT_MIN_REVIEWED when error_rate is set
+    max_age: Duration | None = None  # fire when the last prepare is older than this and a correction is new since
     metadata: Source  # defaults to dataset_metadata.json of ``dataset``
     retrain: Target
     dataset: Location | None = None  # where the prepare job publishes this label's dataset
@@ -102,6 +109,28 @@ class LabelConfig(Frozen):
         if not _LABEL.match(value):
             raise ValueError(f"label {value!r} must be lower-case letters, digits and _, starting with a letter")
         return value
+
+    @field_validator("error_rate", mode="before")
+    @classmethod
+    def _error_rate(cls, value: Any) -> Any:
+        if value is None:  # (a label validated again, as the reference jobs do)
+            return None
+        share = _number(value)
+        if share is None or not 0 < share < 1:
+            raise ValueError(f"must be a share strictly between 0 and 1, e.g. 0.08 for 8%, got {value!r}")
+        return share
+
+    @field_validator("min_reviewed", mode="before")
+    @classmethod
+    def _min_reviewed(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        rows = _number(value)
+        if rows is None or not float(rows).is_integer() or rows < 1:
+            raise ValueError(f"must be a whole number of reviewed rows, at least 1, got {value!r}")
+        if "error_rate" in info.data and info.data["error_rate"] is None:  # (absent from data: error_rate was refused)
+            raise ValueError("is the error_rate trigger's: set error_rate too, or remove min_reviewed")
+        return int(rows)
 
     @model_validator(mode="before")
     @classmethod
@@ -127,7 +156,29 @@ class LabelConfig(Frozen):
             object.__setattr__(self, "predicted_column", identifier(f"model_predicted_{self.name}"))
         if self.correct_column is None:
             object.__setattr__(self, "correct_column", identifier(f"correct_{self.name}"))
+        if self.error_rate is not None and self.min_reviewed is None:
+            object.__setattr__(self, "min_reviewed", DEFAULT_MIN_REVIEWED)
         return self
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        """The label's triggers: ``count`` (the threshold, always), then ``error_rate`` and ``max_age`` if set."""
+        return ("count", *(("error_rate",) if self.error_rate is not None else ()),
+                *(("max_age",) if self.max_age is not None else ()))
+
+
+def _number(value: Any) -> float | None:
+    """A number as TOML or a variable writes it (``0.08``, ``"0.08"``, ``200``), or None: not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 class HubConfig(Frozen):

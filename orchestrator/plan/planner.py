@@ -2,8 +2,9 @@
 
 Per label the plan says one of:
 
-- ``skip``: below its threshold, nothing pending (or its last prepare failed, and no new feedback came);
-- ``fire``: its threshold is reached: prepare a dataset;
+- ``skip``: no trigger fires, nothing pending (or its last prepare failed, and no new feedback came);
+- ``fire``: one of its triggers fires (its threshold is reached, its error rate is significantly above its
+  ``error_rate``, or its last prepare is older than its ``max_age`` and new corrections came): prepare a dataset;
 - ``pending``: a prepare was requested earlier: wait for the new dataset version;
 - ``ready``: its dataset arrived (or a retrain intent was settled): retrain on it;
 - ``follow``: its retrain was launched: learn how it ended (deployed, rejected, failed). Its corrections
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
 from ..config.settings import LabelConfig, Settings
 from ..errors import ConfigError
 from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAIN_REQUESTED, RETRAINING, Action, LabelState
-from .rules import Decision, decide
+from .rules import Baseline, Decision, decide
 
 Step = Literal["skip", "fire", "pending", "ready", "follow", "reconcile"]
 RetryStep = Literal["prepare", "retrain"]
@@ -70,11 +72,15 @@ def make_plan(
     states: Mapping[str, LabelState],
     counts: Mapping[str, int],
     *,
+    reviewed: Mapping[str, int] | None = None,
+    now: datetime | None = None,
     unconfirmed: Iterable[Action] = (),
     blocked: Collection[str] = (),
     retry: Mapping[str, RetryStep | None] | None = None,
 ) -> Plan:
-    """The plan for every configured label. ``unconfirmed`` are ledger intents without a result (a dry
+    """The plan for every configured label. ``counts`` are each label's corrections now, ``reviewed`` the rows
+    reviewed in its table (for ``error_rate``), ``now`` the time (for ``max_age``: without it, that trigger
+    waits). ``unconfirmed`` are ledger intents without a result (a dry
     run's view; a real run reconciles them first); ``blocked`` are labels whose reconciliation failed in
     this run, which are not retrained again until a later run; ``retry`` are labels whose failed step
     ``orchestrator retry`` launches again (the step, or None: the one that failed). A label with nothing to
@@ -87,7 +93,10 @@ def make_plan(
     entries = []
     for label in settings.labels:
         state = states.get(label.name) or LabelState(label.name)
-        decision = _unless_failed(decide(label, counts[label.name], since=0 if cumulative else state.cursor), state)
+        decision = _unless_failed(decide(
+            label, counts[label.name], reviewed=(reviewed or {}).get(label.name, 0), baseline=baseline(state, cumulative),
+            now=now,
+        ), state)
         unconfirmed_action = open_by_label.get(label.name)
         retried = retry is not None and label.name in retry
         if retried:
@@ -103,12 +112,26 @@ def make_plan(
     return Plan(tuple(entries), cumulative)
 
 
+def baseline(state: LabelState, cumulative: bool) -> Baseline:
+    """What ``state``'s new feedback is counted from. The threshold and the error rate count everything in
+    cumulative mode, as they do for a label never prepared, or (the error rate) prepared before the reviewed rows
+    were remembered; ``max_age`` always wants a correction beyond the last prepare."""
+    known = not cumulative and state.reviewed_cursor is not None
+    return Baseline(
+        corrections=0 if cumulative else state.cursor,
+        rate=(state.cursor, state.reviewed_cursor or 0) if known else None,
+        cursor=state.cursor,
+        at=state.prepared_at or state.first_seen_at,
+        prepared=state.prepared_at is not None,
+    )
+
+
 def _unless_failed(decision: Decision, state: LabelState) -> Decision:
     """A prepare that failed is not launched again for the same feedback on its own: the label fires again
     once new corrections come (or ``orchestrator retry`` asks)."""
     if not decision.fire or state.prepare_outcome != "failed" or decision.corrections > (state.prepare_failed_at or 0):
         return decision
-    return replace(decision, fire=False, reason=(
+    return replace(decision, fire=False, trigger=(), reason=(
         f"{decision.reason}, but its prepare for these {decision.corrections} corrections failed: it is not launched "
         f"again for the same feedback (new corrections, or `orchestrator retry --label {state.label}`, launch it)"
     ))

@@ -46,6 +46,8 @@ class LabelResult:
     reason: str
     decision: DecisionName = "skip"  # prepare, skip, pending (waiting for a dataset prepared earlier), or retry
     counted: int = 0  # corrections counted towards the threshold (new ones since the last prepare)
+    reviewed: int = 0  # rows reviewed in the label's table now (the error_rate trigger's denominator)
+    trigger: tuple[str, ...] = ()  # the triggers that fired (count, error_rate, max_age); empty when it did not fire
     state: StateName = "idle"  # the label's persisted state after this run
     required: int = 0
     old_version: str | None = None

@@ -51,10 +51,12 @@ def render_status(rows: list[dict[str, Any]]) -> str:
             for r in rows
         ],
     )
+    triggers = [f"{r['label']}: {c['trigger']}{' fires' if c['fire'] else ''}: {c['reason']}" for r in rows
+                if len(r["triggers"]) > 1 for c in r["triggers"][1:]]  # beyond the count, which the table shows
     reasons = [f"{r['label']}: last retrain {r['last_outcome']}: {r['last_outcome_reason']}" for r in rows
                if r["last_outcome_reason"] and r["last_outcome"] != "failed"]
     errors = [f"{r['label']}: last error: {r['last_error']}" for r in rows if r["last_error"]]
-    return "\n".join([table, *reasons, *errors])
+    return "\n".join([table, *triggers, *reasons, *errors])
 
 
 def render_history(rows: list[dict[str, Any]]) -> str:

@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from ..config.settings import Settings
 from ..plan.planner import make_plan
-from ..remote.feedback import count_corrections
+from ..remote.feedback import count_feedback
+from ..state.records import utc_now
 from ..state.store import HEAD, StateStore
 
 
@@ -21,12 +22,14 @@ def _iso(value: Any) -> str | None:
 
 
 def status_rows(settings: Settings, engine: Engine, store: StateStore) -> list[dict[str, Any]]:
-    """One row per label: counts against the threshold, what is new, the state and the versions."""
-    counts = count_corrections(engine, settings.labels)
+    """One row per label: counts against the threshold, every trigger's verdict, what is new, the state and the
+    versions."""
+    feedback = count_feedback(engine, settings.labels)
     migrated = store.schema_version() == HEAD
     states = store.labels() if migrated else {}
     runs = {run["id"]: run for run in store.history(limit=200)} if migrated else {}
-    plan = make_plan(settings, states, counts, unconfirmed=store.unfinished() if migrated else ())
+    plan = make_plan(settings, states, feedback.corrections, reviewed=feedback.reviewed, now=utc_now(),
+                     unconfirmed=store.unfinished() if migrated else ())
     rows = []
     for entry in plan.labels:
         state, decision = entry.state, entry.decision
@@ -38,7 +41,10 @@ def status_rows(settings: Settings, engine: Engine, store: StateStore) -> list[d
                 "new_since_last_prepare": decision.counted,
                 "dataset_len": decision.dataset_len,
                 "threshold": decision.threshold,
+                "reviewed": decision.reviewed,
                 "would_fire": entry.step == "fire",
+                "trigger": list(decision.trigger) if entry.step == "fire" else [],
+                "triggers": [{"trigger": c.trigger, "fire": c.fire, "reason": c.reason} for c in decision.checks],
                 "plan": entry.step,
                 "plan_reason": entry.reason,
                 "state": state.state,

@@ -26,11 +26,11 @@ from ..errors import EXIT_INTERRUPTED, EXIT_LABEL_FAILED, EXIT_OK, LockedError, 
 from ..launch import launcher_for
 from ..launch.protocol import Launcher
 from ..plan.planner import LabelPlan, Plan, RetryStep, make_plan
-from ..remote.feedback import count_corrections
+from ..remote.feedback import count_feedback
 from ..remote.hub import Hub
 from ..report.reporter import Reporter
 from ..report.results import PENDING, SKIPPED, LabelResult, RunResult
-from ..state.records import RETRAINING
+from ..state.records import RETRAINING, utc_now
 from ..state.store import HEAD, StateStore
 from .context import RunContext
 from .execute import Executor
@@ -105,10 +105,11 @@ class Cycle:
     # ---------------------------------------------------------------------------------- the run
     def _run(self) -> None:
         blocked = {} if self.dry_run else reconcile(self.ctx)
-        counts = count_corrections(self.engine, self.settings.labels)
+        feedback = count_feedback(self.engine, self.settings.labels)
         unconfirmed = self.store.unfinished() if self.dry_run and self._readable else ()
         plan = make_plan(
-            self.settings, self.journal.states, counts, unconfirmed=unconfirmed, blocked=blocked, retry=self.retry
+            self.settings, self.journal.states, feedback.corrections, reviewed=feedback.reviewed, now=utc_now(),
+            unconfirmed=unconfirmed, blocked=blocked, retry=self.retry,
         )
         for entry in plan.labels:
             self._record(plan, entry)
@@ -116,7 +117,7 @@ class Cycle:
             if name in self.ctx.results:
                 self.ctx.fail(name, exc)
         if plan.idle:
-            self.reporter.info("no label reached its threshold and none is pending: nothing to do")
+            self.reporter.info("no label's trigger fired and none is pending: nothing to do")
             return
         Executor(self.ctx).execute(plan)
 
@@ -126,6 +127,8 @@ class Cycle:
         self.ctx.results[label.name] = LabelResult(
             label=label.name,
             corrections=decision.corrections,
+            reviewed=decision.reviewed,
+            trigger=decision.trigger if entry.step == "fire" and not entry.retry else (),
             counted=decision.counted,
             dataset_len=decision.dataset_len,
             threshold=decision.threshold,
@@ -159,7 +162,8 @@ class Cycle:
                     f"{state.baseline_version or 'none'} ({state.state})"
                 )
             else:
-                self.reporter.info(f"[{label.name}] {'prepare' if entry.step == 'fire' else 'skip'}: {decision.reason}")
+                by = f" ({', '.join(decision.trigger)})" if entry.step == "fire" and len(label.triggers) > 1 else ""
+                self.reporter.info(f"[{label.name}] {'prepare' if entry.step == 'fire' else 'skip'}{by}: {decision.reason}")
             if entry.retry:
                 self.reporter.info(f"[{label.name}] {entry.reason}")
 
@@ -199,6 +203,7 @@ class Cycle:
             tx.mark_crashed(self.run_id)
             tx.start_run(self.run_id, dry_run=False, mode="wait" if self.settings.wait else "no-wait")
         self.journal.load()
+        self.journal.seen(self.settings.label_names, utc_now())
 
     def _load_read_only(self) -> bool:
         """A dry run writes nothing anywhere: it reads the state if the tables exist (and does not

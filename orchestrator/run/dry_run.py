@@ -24,7 +24,9 @@ def print_plan(ctx: RunContext, plan: Plan, firing: list[LabelConfig], waiting: 
         say(f"  would launch prepare: {target.describe()} for {', '.join(label.name for label in members)}")
     how_long = f"for up to {settings.poll_timeout:.0f}s" if settings.wait else "once (non-blocking)"
     for label in firing:
-        old = baselines.get(label.name)
+        result, old = ctx.results[label.name], baselines.get(label.name)
+        if result.trigger:  # (a retried prepare says why in its own line)
+            say(f"  [{label.name}] fires by {', '.join(result.trigger)}: {result.reason}")
         say(
             f"  [{label.name}] would wait {how_long} for version_tag to change from "
             f"{old.version_tag if old else 'none'} with num_samples >= {ctx.results[label.name].required}, "

@@ -126,6 +126,7 @@ class Executor:
                 journal.state(label.name).with_(
                     state=PREPARE_REQUESTED,
                     pending_corrections=ctx.results[label.name].corrections,
+                    pending_reviewed=ctx.results[label.name].reviewed,
                     required=ctx.results[label.name].required,
                     baseline_version=baselines[label.name].version_tag if baselines.get(label.name) else None,
                     etag=ctx.etags.get(label.name),

@@ -12,6 +12,8 @@ process at each of them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from datetime import datetime
 
 from ..state.records import Action, LabelState, Lease
 from ..state.store import StateStore
@@ -67,6 +69,15 @@ class Journal:
             for state in states:
                 self.states[state.label] = tx.save(state.with_(last_run_id=self.run_id))
         return True
+
+    def seen(self, names: Iterable[str], now: datetime) -> None:
+        """Remember when a run first saw each label (``max_age`` counts from then until its first prepare), in
+        one fenced write, the first time only; the labels' other fields, their last run included, stay as they are."""
+        unseen = [self.state(name).with_(first_seen_at=now) for name in names if self.state(name).first_seen_at is None]
+        if unseen:
+            with self.store.write(self.lease) as tx:
+                for state in unseen:
+                    self.states[state.label] = tx.save(state)
 
 
 def crash_point(crash_at: str | None, name: str, say) -> None:

@@ -122,7 +122,7 @@ class Waiter:
                     prepare_ref=None,
                     dataset_version=current.version_tag,
                     etag=ctx.etags.get(name),
-                    cursor=state.pending_corrections if state.pending_corrections is not None else state.cursor,
+                    **self._moved_baselines(state),
                 )
             )
             ctx.crash_point("after_dataset_ready")
@@ -140,6 +140,14 @@ class Waiter:
                 name, f"current_len={current.num_samples} required_len={required} version={current.version_tag}"
             )
         return False
+
+    @staticmethod
+    def _moved_baselines(state: LabelState) -> dict:
+        """The label's dataset arrived: the triggers now count new feedback from its prepare's counts and time."""
+        if state.pending_corrections is None:  # no prepare of ours recorded its counts
+            return {}
+        return {"cursor": state.pending_corrections, "reviewed_cursor": state.pending_reviewed,
+                "prepared_at": state.requested_at or utc_now()}
 
     def _look(self, labels: list[LabelConfig]) -> None:
         """This round's outside reads for the labels waiting for a dataset, made at once: first how each

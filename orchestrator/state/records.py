@@ -1,7 +1,8 @@
 """The orchestrator's own records, without SQL: a label's state, an action of the ledger, the lease.
 
 A label's states: ``idle → prepare_requested → dataset_ready → retrain_requested → retraining → idle``,
-with the correction count the label was prepared at (its *cursor*), the versions seen, and how its last
+with the correction count the label was prepared at (its *cursor*; with the reviewed rows then and the prepare's
+time, what the triggers count new feedback from), the versions seen, and how its last
 retrain ended (``last_outcome``: deployed, rejected, failed or completed). ``retraining`` is a launched
 retrain whose outcome is followed; a retrain with nothing to follow it by goes straight to idle.
 
@@ -70,6 +71,10 @@ class LabelState:
     prepare_failed_at: int | None = None  # corrections a failed (or expired) prepare was for: not launched again for them
     prepare_outcome: PrepareOutcome | None = None  # how the last prepare that did not deliver ended
     model_marker: str | None = None  # the model repo's metadata when the retrain was launched (a seed Space's)
+    pending_reviewed: int | None = None  # rows reviewed in the label's table at the pending prepare
+    reviewed_cursor: int | None = None  # rows reviewed when the last dataset was prepared (None: not recorded)
+    prepared_at: datetime | None = None  # when the prepare of the label's last dataset was requested
+    first_seen_at: datetime | None = None  # when a run first saw the label: max_age counts from it until a prepare
 
     @property
     def pending(self) -> bool:
@@ -87,6 +92,7 @@ class LabelState:
             retrain_started_at=utc_now() if follow else None,
             last_retrained_version=version,
             pending_corrections=None,
+            pending_reviewed=None,
             required=None,
             baseline_version=None,
             dataset_version=None,

@@ -51,7 +51,7 @@ from ..remote.database import translate_errors
 from .records import Action, LabelState, Lease, aware, utc_now
 
 VERSION_TABLE = "orchestrator_schema_version"
-HEAD = "0004"  # the newest revision in orchestrator/state/migrations/versions (a test keeps them in step)
+HEAD = "0005"  # the newest revision in orchestrator/state/migrations/versions (a test keeps them in step)
 LOCK_NAME = "cycle"
 _PG_MIGRATION_LOCK = 0x6F726368  # "orch": serialises concurrent first runs creating the tables
 
@@ -104,6 +104,10 @@ label_state = Table(
     Column("prepare_failed_at", Integer),
     Column("prepare_outcome", String(16)),
     Column("model_marker", Text),
+    Column("pending_reviewed", Integer),
+    Column("reviewed_cursor", Integer),
+    Column("prepared_at", DateTime(timezone=True)),
+    Column("first_seen_at", DateTime(timezone=True)),
 )
 actions = Table(
     "orchestrator_actions",
@@ -323,7 +327,7 @@ _LABEL_FIELDS = {f.name for f in fields(LabelState)}
 
 def _label_state(row: Any) -> LabelState:
     values = {k: v for k, v in dict(row).items() if k in _LABEL_FIELDS}
-    for key in ("requested_at", "updated_at", "retrain_started_at", "last_outcome_at"):
+    for key in ("requested_at", "updated_at", "retrain_started_at", "last_outcome_at", "prepared_at", "first_seen_at"):
         values[key] = aware(values.get(key))
     return LabelState(**values)
 
