@@ -1,5 +1,5 @@
-"""The command line: ``orchestrator run | retry | status | history | serve | schema | schedule | hooks | prepare |
-retrain | predict | demo`` (also ``python -m orchestrator``, and the seed's ``python orchestrator/orchestrator.py``).
+"""The command line: ``orchestrator run | retry | status | history | serve | schema | schedule | hooks | models |
+promote | rollback | prepare | retrain | predict | demo`` (also ``python -m orchestrator``, and the seed's ``python orchestrator/orchestrator.py``).
 
 It reads the settings, hands them to :mod:`orchestrator.wiring` (or to a reference job, whose module it loads only
 when that command runs), prints, and exits with the README's codes: 0 done (also: nothing to do), 1 at least one
@@ -15,7 +15,7 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_CONFIG, OrchestratorError
-from . import core_commands, hosted_commands, job_commands
+from . import core_commands, hosted_commands, job_commands, model_commands
 from .common import fail
 
 
@@ -27,8 +27,9 @@ def cli() -> None:
 
 
 for command in (core_commands.run, core_commands.retry, core_commands.status, core_commands.history, core_commands.serve,
-                core_commands.schema, hosted_commands.schedule, hosted_commands.hooks, job_commands.prepare,
-                job_commands.retrain, job_commands.predict, job_commands.demo):
+                core_commands.schema, hosted_commands.schedule, hosted_commands.hooks, model_commands.models,
+                model_commands.promote, model_commands.rollback, job_commands.prepare, job_commands.retrain,
+                job_commands.predict, job_commands.demo):
     cli.add_command(command)
 
 

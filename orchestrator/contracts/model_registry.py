@@ -58,6 +58,7 @@ class Promotion:
     at: str
     reason: str
     kind: Literal["deploy", "promote", "rollback"] = "promote"
+    key: str | None = None  # the ledger key of the promotion that made it (None: a retrain's deploy)
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class LabelState:
         )
 
 
-ActionKind = Literal["prepare", "retrain"]
+ActionKind = Literal["prepare", "retrain", "promote"]  # promote: a promotion or rollback of a model version
 ActionResult = Literal["ok", "failed", "reconciled"]
 
 

@@ -227,10 +227,12 @@ class StateStore:
             rows = conn.execute(select(label_state)).mappings().all()
         return {row["label"]: _label_state(row) for row in rows}
 
-    def unfinished(self) -> list[Action]:
-        """Intents without a result: what a crashed run may or may not have done."""
+    def unfinished(self, kinds: tuple[str, ...] = ("prepare", "retrain")) -> list[Action]:
+        """Intents without a result: what a crashed run may or may not have done (a run settles its prepares and
+        retrains; ``orchestrator promote`` its promotions)."""
         with translate_errors(self.engine, "reading the action ledger"), self.engine.connect() as conn:
-            rows = conn.execute(select(actions).where(actions.c.result.is_(None)).order_by(actions.c.id)).mappings()
+            query = select(actions).where(actions.c.result.is_(None), actions.c.kind.in_(kinds)).order_by(actions.c.id)
+            rows = conn.execute(query).mappings()
             return [_action(row) for row in rows]
 
     def action(self, key: str) -> Action | None:

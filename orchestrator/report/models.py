@@ -1,0 +1,63 @@
+"""The model versions as ``orchestrator models`` shows them: one row per version, newest first, and one version's
+lineage (its dataset, the feedback rows that dataset holds, its parent, the prepare that built it, its promotions).
+Pure: the command reads the registry and hands it here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..contracts.model_registry import Registry
+from .tables import text_table
+
+
+def model_rows(registry: Registry) -> list[dict[str, Any]]:
+    """``version``, ``dataset_version``, ``status``, ``macro_f1``, ``created_at``, ``cost`` (and why), newest first."""
+    return [
+        {
+            "version": entry.version,
+            "dataset_version": entry.dataset_version,
+            "status": registry.status(entry.version),
+            "macro_f1": entry.macro_f1,
+            "created_at": entry.created_at,
+            "cost": entry.details.get("cost"),
+            "reason": registry.reason(entry.version),
+        }
+        for entry in reversed(registry.versions)
+    ]
+
+
+def model_detail(registry: Registry, version: str, *, dataset_place: str) -> dict[str, Any]:
+    """Everything kept about ``version``: its row, its numbers, and its lineage down to the feedback rows."""
+    entry = registry.get(version)
+    details = dict(entry.details)
+    lineage = dict(details.pop("lineage", None) or {})
+    ids_file = lineage.get("feedback_ids")
+    row = next(r for r in model_rows(registry) if r["version"] == version)
+    return {
+        **row,
+        "parent": entry.parent,
+        "superseded_by": entry.superseded_by,
+        "gate": {"verdict": entry.verdict, "reason": entry.reason},
+        "lineage": {
+            "dataset_version": entry.dataset_version,
+            "feedback_rows": lineage.get("feedback_rows"),
+            "feedback_ids": f"{dataset_place} @ {entry.dataset_version}: {ids_file}" if ids_file else None,
+            "parent": entry.parent,
+            "dataset": {key: value for key, value in lineage.items() if key not in ("feedback_ids", "feedback_rows")},
+        },
+        "promotions": [
+            {"kind": p.kind, "from": p.previous, "to": p.version, "by": p.by, "at": p.at, "reason": p.reason}
+            for p in registry.promotions if version in (p.version, p.previous)
+        ],
+        "details": details,
+    }
+
+
+def render_models(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no model versions yet: a retrain keeps each model it trains"
+    return text_table(
+        ["version", "dataset_version", "status", "macro_f1", "created_at", "cost", "why"],
+        [[r["version"], r["dataset_version"], r["status"], f"{r['macro_f1']:.4f}" if r["macro_f1"] is not None else None,
+          r["created_at"], r["cost"], r["reason"]] for r in rows],
+    )

@@ -1,0 +1,199 @@
+"""Promote and roll back a label's model: move the registry's pointer (:mod:`orchestrator.contracts.model_registry`)
+to another kept version, through the ledger, once.
+
+A promotion holds the run lock, records an intent (kind ``promote``) and a run row (mode ``promote``: ``history``
+shows it, with who, when and why), then writes one change to the model store: the version's files at the root
+(where the inference side reads them) and the registry with its new pointer and the promotion, which carries
+the intent's key. Then it restarts the label's inference Space, if one is configured, and settles the intent.
+
+An intent left open by an interrupted promotion is settled before anything else (:func:`settle`): if the store
+shows the promotion's key, it is completed (the Space restarted); if not, nothing had changed, and it is undone
+(recorded as failed, to be asked for again). Either way it is never done twice.
+"""
+
+from __future__ import annotations
+
+import getpass
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..contracts.model_registry import REGISTRY_FILENAME, Promotion, Registry, parse_registry, version_path
+from ..errors import ConfigError, OrchestratorError
+from ..remote.hub import Hub
+from ..remote.stores import Store
+from ..report.reporter import Reporter
+from ..state.records import Action, utc_now
+from ..state.store import StateStore
+from .lease import RunLock, iso
+
+MODEL_FILES = ("model.skops", "metadata.json")  # a version's files, copied to the root when it is deployed
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a label's models are: its store, how that store is written in the settings, and its inference Space."""
+
+    label: str
+    store: Store
+    location: str
+    space: str | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """What a promotion did: the version deployed now, the one before, and whether anything changed."""
+
+    label: str
+    version: str
+    previous: str | None
+    changed: bool
+    message: str
+
+
+def actor(environ: Mapping[str, str]) -> str:
+    """Who asks: ``GITHUB_ACTOR`` in a workflow, else the OS user."""
+    if environ.get("GITHUB_ACTOR"):
+        return f"{environ['GITHUB_ACTOR']} (GitHub)"
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "unknown"
+
+
+def registry_of(store: Store) -> Registry:
+    return parse_registry(store.read(REGISTRY_FILENAME), source=f"{store.describe()} {REGISTRY_FILENAME}")
+
+
+class Promoter:
+    """Promotions and rollbacks of the labels' models, under the run lock and through the ledger."""
+
+    def __init__(self, state: StateStore, hub: Hub, reporter: Reporter, *, lease: float, wait: float,
+                 say: Callable[[str], None]) -> None:
+        self.state, self.hub, self.reporter, self.say = state, hub, reporter, say
+        self.lease_seconds, self.wait = lease, wait
+
+    def promote(self, place: Place, version: str | None, *, reason: str, by: str, dry_run: bool = False) -> Moved:
+        """Deploy ``version`` (None: the version deployed before the current one, a rollback)."""
+        kind = "rollback" if version is None else "promote"
+        if dry_run:
+            return self._move(place, version, reason=reason, by=by, kind=kind, dry_run=True)
+        self.state.migrate()
+        lock = RunLock(self.state, self.reporter, clock=time.monotonic, sleep=time.sleep)
+        run_id = uuid.uuid4().hex
+        lock.acquire(run_id, ttl=self.lease_seconds, wait=self.wait)
+        try:
+            self._settle(place, lock)
+            return self._move(place, version, reason=reason, by=by, kind=kind, run_id=run_id, lock=lock)
+        finally:
+            lock.release()
+
+    def settle(self, places: Mapping[str, Place]) -> None:
+        """Complete or undo every promotion an interrupted command left open (for the labels in ``places``)."""
+        open_ = [a for a in self.state.unfinished(kinds=("promote",)) if a.labels and a.labels[0] in places]
+        if not open_:
+            return
+        lock = RunLock(self.state, self.reporter, clock=time.monotonic, sleep=time.sleep)
+        lock.acquire(uuid.uuid4().hex, ttl=self.lease_seconds, wait=self.wait)
+        try:
+            for action in open_:
+                self._settle(places[action.labels[0]], lock, only=action)
+        finally:
+            lock.release()
+
+    # ------------------------------------------------------------------------------------------------
+    def _settle(self, place: Place, lock: RunLock, only: Action | None = None) -> None:
+        for action in ([only] if only else self.state.unfinished(kinds=("promote",))):
+            if action.labels != (place.label,):
+                continue
+            landed = any(p.key == action.key for p in registry_of(place.store).promotions)
+            with self.state.write(lock.lease) as writer:
+                if landed:
+                    writer.result(action.key, "reconciled", "the model had moved: completed")
+                else:
+                    writer.result(action.key, "failed", "interrupted before the model moved: nothing changed")
+                kind = action.key.split(":")[0]
+                summary = _summary(place.label, kind, action.version or "?", None, "?", "interrupted, then "
+                                   + ("completed" if landed else "undone: nothing had changed"), moved=landed)
+                writer.finish_run(action.run_id, status="done" if landed else "failed", exit_code=0 if landed else 1,
+                                  summary=summary)
+            if landed and place.space:
+                self.hub.restart_space(place.space)
+            self.say(f"[{place.label}] an interrupted {action.key.split(':')[0]} of {action.version} was "
+                     + ("completed" if landed else "undone: nothing had changed; ask for it again"))
+
+    def _move(self, place: Place, version: str | None, *, reason: str, by: str, kind: str, dry_run: bool = False,
+              run_id: str = "", lock: RunLock | None = None) -> Moved:
+        registry = registry_of(place.store)
+        if version is None:
+            version = registry.previous()
+            if version is None:
+                raise ConfigError(f"label {place.label!r}: no version was deployed before "
+                                  f"{registry.deployed or 'the current one'}, so there is nothing to roll back to",
+                                  hint=f"`orchestrator models --label {place.label}` lists the versions")
+        try:
+            registry.get(version)
+        except KeyError as exc:
+            raise ConfigError(f"label {place.label!r}: {exc.args[0]}",
+                              hint=f"`orchestrator models --label {place.label}` lists the versions") from None
+        previous = registry.deployed
+        if version == previous:
+            message = f"[{place.label}] {version} is already the deployed model: nothing changed"
+            self.say(message)
+            return Moved(place.label, version, previous, False, message)
+        restart = f", then restart the inference Space {place.space}" if place.space else ""
+        if dry_run:
+            message = (f"[{place.label}] would {kind} to model version {version} (now {previous or 'none'}), "
+                       f"{registry.status(version)}{restart}")
+            self.say(message)
+            return Moved(place.label, version, previous, False, message)
+        assert lock is not None
+        key = f"{kind}:{place.label}:{version}:{len(registry.promotions)}"
+        at = iso(utc_now())
+        with self.state.write(lock.lease) as writer:
+            writer.start_run(run_id, dry_run=False, mode=kind)
+            writer.intent(Action(kind="promote", labels=(place.label,), key=key, version=version, target=place.location),
+                          run_id=run_id)
+        summary = _summary(place.label, kind, version, previous, by, reason)
+        try:
+            promotion = Promotion(version, previous, by, at, reason, "rollback" if kind == "rollback" else "promote", key)
+            self._commit(place, registry.promote(promotion), version, message=f"{kind} {place.label} model to {version}")
+        except OrchestratorError as exc:
+            with self.state.write(lock.lease) as writer:
+                writer.result(key, "failed", exc.message)
+                writer.finish_run(run_id, status="failed", exit_code=exc.exit_code, summary=summary)
+            raise
+        if place.space:
+            self.hub.restart_space(place.space)
+        with self.state.write(lock.lease) as writer:
+            writer.result(key, "ok", f"deployed {version} (was {previous or 'none'})")
+            writer.finish_run(run_id, status="done", exit_code=0, summary=summary)
+        message = f"[{place.label}] {kind}: model version {version} is deployed (was {previous or 'none'}){restart and ', inference Space restarted'}"
+        self.say(message)
+        return Moved(place.label, version, previous, True, message)
+
+    def _commit(self, place: Place, registry: Registry, version: str, *, message: str) -> None:
+        """One change: the version's files at the root, then the registry with its pointer."""
+        with tempfile.TemporaryDirectory(prefix=f"promote-{place.label}-") as tmp:
+            scratch = Path(tmp)
+            fetched = place.store.fetch([version_path(version, name) for name in MODEL_FILES], version=None,
+                                        into=scratch / "fetched")
+            folder = scratch / "commit"
+            folder.mkdir()
+            for name in MODEL_FILES:
+                (folder / name).write_bytes((fetched / version_path(version, name)).read_bytes())
+            (folder / REGISTRY_FILENAME).write_text(registry.to_json(), encoding="utf-8")
+            place.store.commit(folder, message=message, last=REGISTRY_FILENAME)
+
+
+def _summary(label: str, kind: str, version: str, previous: str | None, by: str, reason: str, *,
+             moved: bool = True) -> dict:
+    """The run row of a promotion, shaped as a run's summary so that ``history`` shows it with the runs."""
+    return {
+        "labels": [{"label": label, "decision": kind, "outcome": "deployed" if moved else "failed",
+                    "old_version": previous, "new_version": version, "retrain_reason": f"{kind} by {by}: {reason}"}],
+        "promotion": {"label": label, "kind": kind, "version": version, "previous": previous, "by": by, "reason": reason},
+    }
