@@ -46,7 +46,8 @@ def _promoter(settings, state, hub):
 @ENV_FILE_OPTION
 @LABEL_OPTION
 @click.option("--version", "version", default=None, help="Only this version, with its lineage (best with --json).")
-@click.option("--feedback-id", default=None, help="Which model first trained on this feedback row (its complaint id).")
+@click.option("--feedback-id", default=None,
+              help="Which model first trained on this reviewed row: the id of the complaint it points at.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models(config_file: Path | None, env_file: Path | None, label: str, version: str | None, feedback_id: str | None,
            as_json: bool) -> None:
@@ -123,13 +124,14 @@ def _first_trained(registry, label, hub, feedback_id: str) -> dict:
     if label.dataset is None:
         raise ConfigError(f"label {label.name!r} has no dataset store", hint=f"set labels.{label.name}.dataset")
     datasets = store_for(label.dataset, hub, repo_type="dataset")
+    wanted = {feedback_id, f"c{feedback_id}"}  # a dataset names a complaint's row c<id>
     seen: dict[str, tuple[str, str] | None] = {}
     for entry in registry.versions:
         if entry.dataset_version not in seen:
             raw = datasets.read("feedback_ids.json", version=entry.dataset_version)
             listed = json.loads(raw) if raw else {}
             seen[entry.dataset_version] = next(
-                ((kind, split) for kind, rows in listed.items() for row_id, split in rows if str(row_id) == feedback_id),
+                ((kind, split) for kind, rows in listed.items() for row_id, split in rows if str(row_id) in wanted),
                 None,
             )
         hit = seen[entry.dataset_version]

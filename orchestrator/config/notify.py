@@ -17,7 +17,8 @@ from .. import redact
 from .fields import Frozen, Seconds
 
 Event = Literal[
-    "run_failed", "label_failed", "timed_out", "prepare_expired", "deployed", "rejected", "prepare_failed", "not_deployed"
+    "run_failed", "label_failed", "timed_out", "prepare_expired", "deployed", "rejected", "prepare_failed", "not_deployed",
+    "awaiting_approval",
 ]
 EVENTS: tuple[Event, ...] = get_args(Event)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")

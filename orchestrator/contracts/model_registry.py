@@ -109,9 +109,11 @@ class Registry:
         return name
 
     def previous(self) -> str | None:
-        """The version deployed before the current one (what ``rollback`` goes back to), None if there is none."""
+        """What ``rollback`` goes back to: the version deployed before the last move forward (a retrain's deploy or a
+        promotion), None if there is none. A rollback is not a move forward, so rolling back twice lands on the same
+        version: the second changes nothing. Further back is ``promote --version``."""
         for promotion in reversed(self.promotions):
-            if promotion.version == self.deployed:
+            if promotion.kind != "rollback":
                 return promotion.previous
         return None
 

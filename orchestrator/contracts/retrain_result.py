@@ -6,12 +6,15 @@ model repo's ``retrain_result.json`` on ``main``), after every decision::
 
     {
       "dataset_version": "v12",              required: the dataset version this retrain trained on
-      "decision": "deployed",                required: "deployed", "rejected" or "failed"
+      "decision": "deployed",                required: "deployed", "rejected", "failed" or "awaiting_approval"
       "reason": "gain +0.021, won 97% ...",  optional: why, in one line
       "metrics": {"macro_f1": 0.8123},       optional: numbers describing the model deployed after the decision
       "metric": "macro_f1",                  optional: the headline one among them (default: the first)
-      "decided_at": "2026-12-01T10:00:00Z"   optional
+      "decided_at": "2026-12-01T10:00:00Z",  optional
+      "model_version": "v12"                 optional: the kept model version it made (orchestrator promote's --version)
     }
+
+``awaiting_approval``: the model passed the gate but waits for a person (``approval = "manual"``) to promote it.
 
 Only a document for the awaited ``dataset_version`` settles a retrain; an older one is a previous
 decision. A metric is a finite JSON number: ``true`` or ``"0.81"`` makes the document malformed, like any
@@ -31,7 +34,7 @@ from ..errors import MetadataError
 from .metadata import json_object, problems_of
 
 RESULT_FILENAME = "retrain_result.json"
-Decision = Literal["deployed", "rejected", "failed"]
+Decision = Literal["deployed", "rejected", "failed", "awaiting_approval"]
 _HINT = "check what the retrain job writes to retrain_result.json (see docs/contracts.md)"
 
 
@@ -56,6 +59,7 @@ class _Document(BaseModel):
     reason: str | None = None
     metrics: dict[str, Metric] = Field(default_factory=dict)
     metric: str | None = None
+    model_version: str | None = None
 
     @field_validator("metrics")
     @classmethod
@@ -73,6 +77,7 @@ class RetrainResult:
     reason: str | None
     metric_name: str | None
     metric: float | None
+    model_version: str | None = None
 
 
 def parse_result(raw: bytes | str, *, source: str) -> RetrainResult:
@@ -91,4 +96,5 @@ def parse_result(raw: bytes | str, *, source: str) -> RetrainResult:
         reason=parsed.reason,
         metric_name=name,
         metric=parsed.metrics.get(name) if name else None,
+        model_version=parsed.model_version,
     )

@@ -59,5 +59,13 @@ def render_models(rows: list[dict[str, Any]]) -> str:
     return text_table(
         ["version", "dataset_version", "status", "macro_f1", "created_at", "cost", "why"],
         [[r["version"], r["dataset_version"], r["status"], f"{r['macro_f1']:.4f}" if r["macro_f1"] is not None else None,
-          r["created_at"], r["cost"], r["reason"]] for r in rows],
+          _short(r["created_at"][:19]), r["cost"], _short(r["reason"])] for r in rows],
     )
+
+
+def _short(text: str | None, width: int = 72) -> str | None:
+    """A table cell's first clause, cut to ``width`` (``--json`` and ``--version`` give the whole reason)."""
+    if not text:
+        return text
+    first = text.split("; ")[0]
+    return first if len(first) <= width else first[: width - 1] + "…"

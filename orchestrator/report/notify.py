@@ -33,10 +33,10 @@ INSTALL = "pip install 'continuous-learning-orchestrator[notify]'"
 GRACE = 1.0  # seconds past the socket timeout for apprise to give up on its own and say why
 _OUTCOMES: dict[str, Event] = {"failed": "label_failed", "prepare failed": "prepare_failed", "timed out": "timed_out",
                                 "expired": "prepare_expired", "deployed": "deployed", "rejected": "rejected",
-                                "not deployed": "not_deployed"}
+                                "not deployed": "not_deployed", "awaiting approval": "awaiting_approval"}
 _LEVELS: dict[Event, Level] = {"run_failed": "failure", "label_failed": "failure", "prepare_failed": "failure",
                                "timed_out": "warning", "prepare_expired": "warning", "deployed": "success",
-                               "rejected": "info", "not_deployed": "warning"}
+                               "rejected": "info", "not_deployed": "warning", "awaiting_approval": "warning"}
 _RANK: tuple[Level, ...] = ("info", "success", "warning", "failure")
 
 
@@ -84,6 +84,9 @@ def _label(event: Event, r: LabelResult, link: str | None) -> Notification:
         "rejected": (f"Label {r.label}: the retrain's gate kept the deployed model.", "retrain rejected",
                      "nothing: the deployed model stays; if retrains keep being rejected, review the gate and the "
                      "corrections"),
+        "awaiting_approval": (f"Label {r.label}: a new model passed the gate and awaits your approval.",
+                              "awaiting approval", "approve it with the `orchestrator promote` command in Why, or leave it: "
+                              "a newer approved model supersedes it"),
         "not_deployed": (f"Label {r.label}: the retrain finished without deploying a new model.", "not deployed",
                          "read the retrain Space's logs: its gate rejected the model, or it failed"),
     }[event]

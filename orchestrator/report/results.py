@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Outcomes of a label in one run.
 Outcome = Literal[
     "skipped", "would prepare", "retrain triggered", "retraining", "deployed", "rejected", "not deployed", "timed out",
-    "failed", "prepare failed", "expired", "pending", "already retrained",
+    "failed", "prepare failed", "expired", "pending", "already retrained", "awaiting approval",
 ]
 SKIPPED: Outcome = "skipped"  # below threshold
 PLANNED: Outcome = "would prepare"  # dry run
@@ -19,6 +19,7 @@ RETRAINED: Outcome = "retrain triggered"  # launched, and its outcome is not fol
 RETRAIN_RUNNING: Outcome = "retraining"  # launched, its outcome followed until it ends (here or in a later run)
 DEPLOYED: Outcome = "deployed"  # the retrain ended and deployed its model
 REJECTED: Outcome = "rejected"  # the retrain ended and its gate kept the deployed model
+AWAITING_APPROVAL: Outcome = "awaiting approval"  # its model passed the gate and waits for `orchestrator promote`
 NOT_DEPLOYED: Outcome = "not deployed"  # a seed retrain Space finished without a new model (rejected or failed)
 PREPARE_FAILED: Outcome = "prepare failed"  # the prepare failed, or finished without the label's dataset
 EXPIRED: Outcome = "expired"  # PREPARE_DEADLINE passed with no new dataset: idle again

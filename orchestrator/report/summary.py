@@ -8,7 +8,7 @@ import json
 import uuid
 
 from .. import redact
-from .results import DEPLOYED, REJECTED, RETRAIN_RUNNING, RETRAINED, LabelResult, RunResult
+from .results import AWAITING_APPROVAL, DEPLOYED, REJECTED, RETRAIN_RUNNING, RETRAINED, LabelResult, RunResult
 from .tables import cell, metric_text
 
 
@@ -33,7 +33,7 @@ def markdown_summary(result: RunResult) -> str:
                 f"| {cell(r.old_version)} | {cell(r.new_version)} | {cell(r.outcome)} | {cell(metric_text(r.metric_name, r.metric))} |"
             )
         lines.append("")
-        ended = [r for r in result.labels if r.outcome in (DEPLOYED, REJECTED) and r.retrain_reason]
+        ended = [r for r in result.labels if r.outcome in (DEPLOYED, REJECTED, AWAITING_APPROVAL) and r.retrain_reason]
         for r in ended:
             lines.append(f"- **{cell(r.label)}** {r.outcome}: {cell(r.retrain_reason)}")
         if ended:
@@ -60,6 +60,7 @@ def step_outputs(result: RunResult) -> dict[str, str]:
         ),
         "deployed": ",".join(result.names(lambda r: r.outcome == DEPLOYED)),
         "rejected": ",".join(result.names(lambda r: r.outcome == REJECTED)),
+        "awaiting_approval": ",".join(result.names(lambda r: r.outcome == AWAITING_APPROVAL)),
         "failed": ",".join(result.names(lambda r: r.failed)),
     }
 

@@ -26,7 +26,7 @@ from ..contracts.retrain_result import RetrainResult, parse_result
 from ..errors import AuthError, HubError, LaunchError, MetadataError, OrchestratorError, RemoteUnavailable
 from ..launch.protocol import Status
 from ..remote.documents import new_model, read_file
-from ..report.results import DEPLOYED, FAILED, NOT_DEPLOYED, REJECTED, RETRAINED, Outcome
+from ..report.results import AWAITING_APPROVAL, DEPLOYED, FAILED, NOT_DEPLOYED, REJECTED, RETRAINED, Outcome
 from ..state.records import IDLE, RetrainOutcome, utc_now
 from .context import RunContext
 
@@ -36,6 +36,7 @@ _AS_RESULT: dict[RetrainOutcome, Outcome] = {
     "failed": FAILED,
     "completed": RETRAINED,
     "not_deployed": NOT_DEPLOYED,
+    "awaiting_approval": AWAITING_APPROVAL,
 }
 
 
@@ -170,6 +171,9 @@ class Follower:
     ) -> bool:
         ctx, name = self.ctx, label.name
         state = ctx.journal.state(name)
+        if outcome == "awaiting_approval":  # what to type to deploy it, wherever the reason is shown
+            command = f"orchestrator promote --label {name} --version {(result and result.model_version) or 'VERSION'}"
+            reason = f"{reason or 'passed the gate'}; to deploy it: {command}"
         if etag is not None:
             state = state.with_(result_etag=etag)
         metric = result.metric if result is not None and outcome == "deployed" else state.last_metric

@@ -27,7 +27,7 @@ from ..remote.hub import Hub
 from ..remote.stores import Store
 from ..report.reporter import Reporter
 from ..state.records import Action, utc_now
-from ..state.store import StateStore
+from ..state.store import HEAD, StateStore
 from .lease import RunLock, iso
 
 MODEL_FILES = ("model.skops", "metadata.json")  # a version's files, copied to the root when it is deployed
@@ -93,6 +93,8 @@ class Promoter:
 
     def settle(self, places: Mapping[str, Place]) -> None:
         """Complete or undo every promotion an interrupted command left open (for the labels in ``places``)."""
+        if self.state.schema_version() != HEAD:  # no promotion was ever recorded here
+            return
         open_ = [a for a in self.state.unfinished(kinds=("promote",)) if a.labels and a.labels[0] in places]
         if not open_:
             return

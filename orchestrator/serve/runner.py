@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..config.settings import Settings
 from ..errors import EXIT_UNAVAILABLE
 from ..report.reporter import Reporter
-from ..report.results import DEPLOYED, REJECTED, RunResult
+from ..report.results import AWAITING_APPROVAL, DEPLOYED, REJECTED, RunResult
 from ..run.cycle import Cycle
 
 # A webhook's cycle waits this long for a cron run's lease (a non-blocking cron run holds it for about a
@@ -170,6 +170,6 @@ def _what_it_says(result: RunResult) -> tuple | None:
     notable = tuple(
         (label.label, label.outcome, label.error, label.new_version)
         for label in result.labels
-        if label.failed or label.outcome in (DEPLOYED, REJECTED)
+        if label.failed or label.outcome in (DEPLOYED, REJECTED, AWAITING_APPROVAL)
     )
     return result.error, result.hint, notable

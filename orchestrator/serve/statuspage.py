@@ -17,7 +17,7 @@ body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;paddin
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #d0d7de;padding:.4rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}.num{text-align:right}.state{font-weight:600}.problem{color:#a40e26}
-.deployed{color:#116329}.rejected{color:#7d4e00}.failed{color:#a40e26}.muted{color:#57606a}
+.deployed{color:#116329}.rejected{color:#7d4e00}.awaiting_approval{color:#0550ae;font-weight:600}.failed{color:#a40e26}.muted{color:#57606a}
 figure{margin:1rem 0}figcaption{font-weight:600}svg text{font:12px system-ui,sans-serif;fill:#57606a}
 """
 

@@ -24,7 +24,8 @@ RETRAIN_REQUESTED: StateName = "retrain_requested"
 RETRAINING: StateName = "retraining"
 # How a retrain ended. ``completed``: it finished, and published no result that tells deployed from rejected.
 # ``not_deployed``: a seed retrain Space finished without a new model (its gate rejected it, or it failed).
-RetrainOutcome = Literal["deployed", "rejected", "failed", "completed", "not_deployed"]
+# ``awaiting_approval``: its model passed the gate and waits for ``orchestrator promote`` (approval = "manual").
+RetrainOutcome = Literal["deployed", "rejected", "failed", "completed", "not_deployed", "awaiting_approval"]
 # How a prepare that delivered no dataset ended: its job failed (or finished without publishing), or its
 # PREPARE_DEADLINE passed.
 PrepareOutcome = Literal["failed", "expired"]

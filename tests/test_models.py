@@ -1,0 +1,161 @@
+"""Model versions as a user handles them in local mode, through real subprocesses: every retrain's model kept,
+``models`` listing them, ``rollback`` and ``promote`` moving what ``predict`` answers with, manual approval, and
+lineage from a correction's id to the model that first trained on it. Each repeated command changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_jobs_local import add_stream, cli, config
+
+from orchestrator.jobs import synthetic
+
+PROBES = [g.text for g in synthetic.generate(60, seed=9, start_id=900_000)]
+EASY_GATE = "min_delta = 0\nmargin = 1\nconfidence = 0.5\ngolden_tolerance = 1\nmax_negative_flips = 1"
+
+
+def predict(tmp: Path, cfg: str) -> list[str]:
+    done = cli(tmp, "predict", "--config", cfg, "--label", "department", stdin="\n".join(PROBES) + "\n")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def models(tmp: Path, cfg: str, *args: str):
+    done = cli(tmp, "models", "--config", cfg, "--label", "department", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def round_(tmp: Path, cfg: str, url: str, rows: int, seed: int) -> dict:
+    add_stream(url, synthetic.generate(rows, seed=seed, start_id=seed * 10_000), correct_every=1)
+    assert cli(tmp, "prepare", "--config", cfg).returncode == 0
+    trained = cli(tmp, "retrain", "--config", cfg, "--label", "department", "--json")
+    assert trained.returncode == 0, trained.stderr
+    return json.loads(trained.stdout)
+
+
+def registry_bytes(tmp: Path) -> bytes:
+    return (tmp / "models/department/models.json").read_bytes()
+
+
+def test_two_deploys_then_rollback_and_promote_move_what_predict_answers(db_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(60, seed=1))
+    cfg = str(config(tmp_path, db_url, min_f1=0, jobs=EASY_GATE))
+    first = round_(tmp_path, cfg, db_url, 40, seed=2)
+    before = predict(tmp_path, cfg)
+    second = round_(tmp_path, cfg, db_url, 600, seed=3)
+    assert first["accepted"] and second["accepted"], second["reason"]
+    after = predict(tmp_path, cfg)
+    assert before != after  # a model trained on 15 times the rows answers differently somewhere
+
+    listed = models(tmp_path, cfg)
+    old, new = first["dataset_version"], second["dataset_version"]
+    assert [(r["version"], r["status"]) for r in listed] == [(new, "deployed"), (old, "retired")]
+    assert all(r["macro_f1"] is not None and r["created_at"] for r in listed) and "cost" in listed[0]
+
+    back = cli(tmp_path, "rollback", "--config", cfg, "--label", "department", "--reason", "complaints from staff")
+    assert back.returncode == 0 and f"model version {old} is deployed (was {new})" in back.stderr, back.stderr
+    assert predict(tmp_path, cfg) == before
+    assert [r["status"] for r in models(tmp_path, cfg)] == ["retired", "deployed"]
+    state = registry_bytes(tmp_path)
+    again = cli(tmp_path, "rollback", "--config", cfg, "--label", "department")
+    assert again.returncode == 0 and "already the deployed model: nothing changed" in again.stderr
+    assert registry_bytes(tmp_path) == state and predict(tmp_path, cfg) == before
+
+    dry = cli(tmp_path, "promote", "--config", cfg, "--label", "department", "--version", new, "--dry-run")
+    assert dry.returncode == 0 and f"would promote to model version {new}" in dry.stderr
+    assert registry_bytes(tmp_path) == state
+    forward = cli(tmp_path, "promote", "--config", cfg, "--label", "department", "--version", new, "--reason", "fixed")
+    assert forward.returncode == 0, forward.stderr
+    assert predict(tmp_path, cfg) == after
+    state = registry_bytes(tmp_path)
+    repeated = cli(tmp_path, "promote", "--config", cfg, "--label", "department", "--version", new)
+    assert repeated.returncode == 0 and "nothing changed" in repeated.stderr and registry_bytes(tmp_path) == state
+
+    history = json.loads(cli(tmp_path, "history", "--config", cfg, "--label", "department", "--json").stdout)
+    moves = [(h["mode"], h["labels"]["department"]["retrain_reason"]) for h in history if h["mode"] != "wait"]
+    assert [mode for mode, _ in moves] == ["promote", "rollback"]  # newest first; the repeats left no row
+    assert moves[1][1].startswith("rollback by ") and moves[1][1].endswith(": complaints from staff")
+
+    detail = models(tmp_path, cfg, "--version", new)
+    assert detail["parent"] == old and detail["lineage"]["dataset_version"] == new
+    assert [p["kind"] for p in detail["promotions"]] == ["deploy", "rollback", "promote"]
+
+
+def test_rollback_with_nothing_before_and_an_unknown_version_exit_2(sqlite_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(200, seed=1))
+    cfg = str(config(tmp_path, sqlite_url, min_f1=0))
+    round_(tmp_path, cfg, sqlite_url, 40, seed=2)
+    none_before = cli(tmp_path, "rollback", "--config", cfg, "--label", "department")
+    assert none_before.returncode == 2 and "nothing to roll back to" in none_before.stderr
+    unknown = cli(tmp_path, "promote", "--config", cfg, "--label", "department", "--version", "v-nope")
+    assert unknown.returncode == 2 and "no model version 'v-nope'" in unknown.stderr
+    assert "Traceback" not in none_before.stderr + unknown.stderr
+
+
+def test_manual_approval_keeps_the_deployed_model_until_promote(db_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(60, seed=1))
+    cfg = str(config(tmp_path, db_url, min_f1=0, jobs=EASY_GATE))
+    first = round_(tmp_path, cfg, db_url, 40, seed=2)
+    before = predict(tmp_path, cfg)
+    manual = str(config(tmp_path, db_url, min_f1=0, jobs=EASY_GATE + '\napproval = "manual"'))
+    waiting = round_(tmp_path, manual, db_url, 600, seed=3)
+    assert waiting["accepted"] is True  # the gate passed it...
+    assert predict(tmp_path, manual) == before  # ...and the deployed model did not change
+    version = waiting["dataset_version"]
+    assert [(r["version"], r["status"]) for r in models(tmp_path, manual)] == [
+        (version, "awaiting_approval"), (first["dataset_version"], "deployed")]
+    result = json.loads((tmp_path / "models/department/retrain_result.json").read_text())
+    assert (result["decision"], result["model_version"]) == ("awaiting_approval", version)
+
+    approved = cli(tmp_path, "promote", "--config", manual, "--label", "department", "--version", version,
+                   "--reason", "looked at its mistakes")
+    assert approved.returncode == 0, approved.stderr
+    deployed = predict(tmp_path, manual)
+    assert deployed != before
+    assert [r["status"] for r in models(tmp_path, manual)] == ["deployed", "retired"]
+    assert cli(tmp_path, "promote", "--config", manual, "--label", "department", "--version", version).returncode == 0
+    assert predict(tmp_path, manual) == deployed
+
+
+def test_a_newer_deploy_supersedes_a_version_still_awaiting_approval(sqlite_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(60, seed=1))
+    cfg = str(config(tmp_path, sqlite_url, min_f1=0, jobs=EASY_GATE))
+    round_(tmp_path, cfg, sqlite_url, 40, seed=2)
+    manual = str(config(tmp_path, sqlite_url, min_f1=0, jobs=EASY_GATE + '\napproval = "manual"'))
+    waiting = round_(tmp_path, manual, sqlite_url, 300, seed=3)["dataset_version"]
+    newest = round_(tmp_path, str(config(tmp_path, sqlite_url, min_f1=0, jobs=EASY_GATE)), sqlite_url, 300, seed=4)
+    assert newest["accepted"]
+    listed = {r["version"]: r for r in models(tmp_path, cfg)}
+    assert listed[newest["dataset_version"]]["status"] == "deployed"
+    assert listed[waiting]["status"] == "rejected"
+    assert listed[waiting]["reason"] == f"superseded by {newest['dataset_version']} while awaiting approval"
+
+
+def test_a_correction_is_followed_from_the_database_to_the_model_that_first_trained_on_it(db_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(200, seed=1))
+    cfg = str(config(tmp_path, db_url, min_f1=0, jobs=EASY_GATE))
+    first = round_(tmp_path, cfg, db_url, 80, seed=2)
+    ids = json.loads((tmp_path / "hub/department/feedback_ids.json").read_text())
+    trained_id = next(row_id for row_id, split in ids["corrections"] if split == "train")
+    held_id = next(row_id for row_id, split in ids["corrections"] if split != "train")
+    second = round_(tmp_path, cfg, db_url, 80, seed=3)  # holds the same corrections again
+    assert second["dataset_version"] != first["dataset_version"]
+
+    from sqlalchemy import text
+
+    from orchestrator.remote.database import make_engine
+    engine = make_engine(db_url)
+    with engine.connect() as conn:  # the id as the app database has it: the complaint a reviewed row points at
+        assert conn.execute(text("select count(*) from misclassified_complaints where complaint_id = :i"),
+                            {"i": int(trained_id.removeprefix("c"))}).scalar_one() == 1
+    engine.dispose()
+    found = models(tmp_path, cfg, "--feedback-id", trained_id.removeprefix("c"))  # as the app database has it
+    assert (found["version"], found["kind"]) == (first["dataset_version"], "correction")  # the first, not the second
+    held = models(tmp_path, cfg, "--feedback-id", str(held_id))
+    assert held["version"] is None and "held-out rows" in held["answer"]
+    detail = models(tmp_path, cfg, "--version", first["dataset_version"])
+    assert detail["lineage"]["feedback_rows"] == len(ids["corrections"]) + len(ids["confirmations"])
+    assert detail["lineage"]["feedback_ids"].endswith(f"@ {first['dataset_version']}: feedback_ids.json")
+    assert detail["lineage"]["dataset"]["snapshot_at"]
