@@ -243,6 +243,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, trap: Trap) -> Iterator[S
         lines = "\n".join(world.texts) + "\n"
         step("predict", "predict", "--config", config, "--label", "department", input=lines)
         step("predict_json", "predict", "--config", config, "--label", "department", "--json", input=lines)
+        # a person deploys the rejected (identical) model, then rolls back, twice
+        step("promote", "promote", "--config", config, "--label", "department", "--version", f"{first_version}.2",
+             "--reason", "audit")
+        step("rollback", "rollback", "--config", config, "--label", "department")
+        step("rollback_again", "rollback", "--config", config, "--label", "department")
         yield world
     finally:
         stub.stop()
@@ -466,3 +471,26 @@ def test_a_wrong_token_stops_prepare_before_anything_is_committed(stub: HubStub,
     assert {r.status for r in stub.requests} == {401}
     assert {r.headers.get("authorization") for r in stub.requests} == {f"Bearer {WRONG_TOKEN}"}
     assert trap.foreign(since) == []
+
+
+# ---------------------------------------------------------------------------------------------- promote
+def test_promote_and_rollback_move_the_hub_repo_in_one_commit_each_and_restart_the_inference_space(scenario: Scenario) -> None:
+    first = scenario.meta("prepare1")["version_tag"]
+    before = scenario.snapshots["predict_json"]
+    promoted, back, again = (scenario.snapshots[s] for s in ("promote", "rollback", "rollback_again"))
+    for name in ("promote", "rollback", "rollback_again"):
+        assert scenario.runs[name].returncode == 0, scenario.runs[name].stderr
+    assert promoted["model_commits"] == before["model_commits"] + 1  # one commit per move
+    files = promoted["model_files"]
+    assert files["model.skops"] == files[f"versions/{first}.2/model.skops"]  # the root is the promoted version
+    registry = json.loads(files["models.json"])
+    assert registry["deployed"] == f"{first}.2" and registry["promotions"][-1]["reason"] == "audit"
+    assert promoted["restarts"][INFERENCE] == before["restarts"][INFERENCE] + 1
+    assert back["model_files"]["model.skops"] == back["model_files"][f"versions/{first}/model.skops"]
+    assert json.loads(back["model_files"]["models.json"])["deployed"] == first
+    assert (back["model_commits"], back["restarts"][INFERENCE]) == (promoted["model_commits"] + 1,
+                                                                     promoted["restarts"][INFERENCE] + 1)
+    assert (again["model_commits"], again["restarts"][INFERENCE]) == (back["model_commits"], back["restarts"][INFERENCE])
+    assert "nothing changed" in scenario.runs["rollback_again"].stderr
+    assert TOKEN not in "".join(scenario.runs[s].stderr for s in ("promote", "rollback", "rollback_again"))
+

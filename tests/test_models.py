@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import run_cli
 from test_jobs_local import add_stream, cli, config
 
 from orchestrator.jobs import synthetic
+from orchestrator.run.journal import CRASH_EXIT_CODE
 
 PROBES = [g.text for g in synthetic.generate(60, seed=9, start_id=900_000)]
 EASY_GATE = "min_delta = 0\nmargin = 1\nconfidence = 0.5\ngolden_tolerance = 1\nmax_negative_flips = 1"
@@ -159,3 +161,36 @@ def test_a_correction_is_followed_from_the_database_to_the_model_that_first_trai
     assert detail["lineage"]["feedback_rows"] == len(ids["corrections"]) + len(ids["confirmations"])
     assert detail["lineage"]["feedback_ids"].endswith(f"@ {first['dataset_version']}: feedback_ids.json")
     assert detail["lineage"]["dataset"]["snapshot_at"]
+
+
+def test_an_interrupted_promote_is_undone_or_completed_by_the_next_command_never_done_twice(db_url, tmp_path):
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(60, seed=1))
+    cfg = str(config(tmp_path, db_url, min_f1=0, jobs=EASY_GATE))
+    first = round_(tmp_path, cfg, db_url, 40, seed=2)["dataset_version"]
+    second = round_(tmp_path, cfg, db_url, 300, seed=3)["dataset_version"]
+    fast = {"LOCK_LEASE": "1", "LOCK_WAIT": "10"}  # a crashed command's lock expires quickly
+
+    def promote(version: str, **env: str):
+        return run_cli({**fast, **env}, "promote", "--config", cfg, "--label", "department", "--version", version,
+                       cwd=tmp_path, timeout=120)
+
+    state = registry_bytes(tmp_path)
+    crashed = promote(first, ORCHESTRATOR_CRASH_AT="after_promote_intent")
+    assert crashed.returncode == CRASH_EXIT_CODE and registry_bytes(tmp_path) == state  # it died before moving
+    undone = run_cli(fast, "models", "--config", cfg, "--label", "department", cwd=tmp_path, timeout=120)
+    assert undone.returncode == 0 and "undone: nothing had changed" in undone.stderr, undone.stderr
+    assert [r["status"] for r in models(tmp_path, cfg)] == ["deployed", "retired"]
+
+    crashed = promote(first, ORCHESTRATOR_CRASH_AT="after_promote_moved")
+    assert crashed.returncode == CRASH_EXIT_CODE
+    moved = registry_bytes(tmp_path)
+    assert json.loads(moved)["deployed"] == first  # it moved, then died before settling
+    completed = promote(first)  # the next command completes it first, then finds nothing left to do
+    assert completed.returncode == 0, completed.stderr
+    assert "was completed" in completed.stderr and "nothing changed" in completed.stderr
+    assert registry_bytes(tmp_path) == moved
+    registry = json.loads(moved)
+    assert [p["kind"] for p in registry["promotions"]] == ["deploy", "deploy", "promote"]  # once, not twice
+    assert registry["deployed"] == first and second in {v["version"] for v in registry["versions"]}
+    history = json.loads(run_cli({}, "history", "--config", cfg, "--json", cwd=tmp_path).stdout)
+    assert [h["status"] for h in history if h["mode"] == "promote"] == ["done", "failed"]  # completed, undone

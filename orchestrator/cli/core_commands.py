@@ -10,6 +10,7 @@ import click
 
 from ..errors import ConfigError, OrchestratorError
 from .common import CONFIG_OPTION, ENV_FILE_OPTION, closing_line, emit, fail, settings_and_engines, settings_of
+from .model_commands import settle_promotions
 
 DRY_RUN_OPTION = click.option("--dry-run", is_flag=True, default=None, help="Print the plan; trigger nothing, wait for nothing.")
 WAIT_OPTION = click.option(
@@ -53,6 +54,8 @@ def run(
         fail(exc)
         return
     if payload_env is None:
+        if not settings.dry_run:
+            settle_promotions(settings)
         _cycle(settings, json_stdout, summary_file)
         return
     body = settings.environ.get(payload_env)

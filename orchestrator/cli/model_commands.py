@@ -38,7 +38,34 @@ def _promoter(settings, state, hub):
     from ..report.reporter import Reporter
     from ..run.promote import Promoter
 
-    return Promoter(state, hub, Reporter(os.environ), lease=settings.lock_lease, wait=settings.lock_wait, say=log)
+    return Promoter(state, hub, Reporter(os.environ), lease=settings.lock_lease, wait=settings.lock_wait, say=log,
+                    crash_at=settings.crash_at)
+
+
+def settle_promotions(settings) -> None:
+    """Before a run: complete or undo the promotions an interrupted command left open, for every label with a
+    model store. A problem here is a warning: the run goes on, and the next command tries again."""
+    from ..remote.database import engines
+    from ..remote.hub import Hub
+    from ..remote.stores import store_for
+    from ..run.promote import Place
+    from ..state.store import StateStore
+
+    from ..state.store import HEAD
+
+    labels = [label for label in settings.labels if getattr(label, "model", None) is not None]
+    if not labels:
+        return
+    try:
+        state = StateStore(engines(settings)[1])
+        if state.schema_version() != HEAD or not state.unfinished(kinds=("promote",)):
+            return  # the usual case: one read, and nothing more
+        hub = Hub(settings.hub)
+        places = {label.name: Place(label.name, store_for(label.model, hub, repo_type="model"), "", label.inference_space)
+                  for label in labels}
+        _promoter(settings, state, hub).settle(places)
+    except OrchestratorError as exc:
+        log(f"warning: an interrupted promotion could not be settled yet: {exc}")
 
 
 @click.command()

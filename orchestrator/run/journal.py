@@ -29,6 +29,8 @@ CRASH_POINTS = (
     "after_retrain_intent",
     "after_retrain_launch",
     "after_retrain_recorded",
+    "after_promote_intent",  # orchestrator promote / rollback (run/promote.py)
+    "after_promote_moved",
 )
 CRASH_EXIT_CODE = 70
 

@@ -28,6 +28,7 @@ from ..remote.stores import Store
 from ..report.reporter import Reporter
 from ..state.records import Action, utc_now
 from ..state.store import HEAD, StateStore
+from .journal import crash_point
 from .lease import RunLock, iso
 
 MODEL_FILES = ("model.skops", "metadata.json")  # a version's files, copied to the root when it is deployed
@@ -72,9 +73,9 @@ class Promoter:
     """Promotions and rollbacks of the labels' models, under the run lock and through the ledger."""
 
     def __init__(self, state: StateStore, hub: Hub, reporter: Reporter, *, lease: float, wait: float,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], crash_at: str | None = None) -> None:
         self.state, self.hub, self.reporter, self.say = state, hub, reporter, say
-        self.lease_seconds, self.wait = lease, wait
+        self.lease_seconds, self.wait, self.crash_at = lease, wait, crash_at
 
     def promote(self, place: Place, version: str | None, *, reason: str, by: str, dry_run: bool = False) -> Moved:
         """Deploy ``version`` (None: the version deployed before the current one, a rollback)."""
@@ -157,9 +158,13 @@ class Promoter:
         at = iso(utc_now())
         with self.state.write(lock.lease) as writer:
             writer.start_run(run_id, dry_run=False, mode=kind)
-            writer.intent(Action(kind="promote", labels=(place.label,), key=key, version=version, target=place.location),
-                          run_id=run_id)
+            writer.forget(key)  # an earlier try that was undone may be asked for again
+            if not writer.intent(Action(kind="promote", labels=(place.label,), key=key, version=version,
+                                        target=place.location), run_id=run_id):
+                raise OrchestratorError(f"{key} is in the ledger already, yet the model did not move",
+                                        hint="run `orchestrator models` to settle it, then try again")
         summary = _summary(place.label, kind, version, previous, by, reason)
+        crash_point(self.crash_at, "after_promote_intent", self.say)
         try:
             promotion = Promotion(version, previous, by, at, reason, "rollback" if kind == "rollback" else "promote", key)
             self._commit(place, registry.promote(promotion), version, message=f"{kind} {place.label} model to {version}")
@@ -168,6 +173,7 @@ class Promoter:
                 writer.result(key, "failed", exc.message)
                 writer.finish_run(run_id, status="failed", exit_code=exc.exit_code, summary=summary)
             raise
+        crash_point(self.crash_at, "after_promote_moved", self.say)
         if place.space:
             self.hub.restart_space(place.space)
         with self.state.write(lock.lease) as writer:
