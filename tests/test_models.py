@@ -194,3 +194,36 @@ def test_an_interrupted_promote_is_undone_or_completed_by_the_next_command_never
     assert registry["deployed"] == first and second in {v["version"] for v in registry["versions"]}
     history = json.loads(run_cli({}, "history", "--config", cfg, "--json", cwd=tmp_path).stdout)
     assert [h["status"] for h in history if h["mode"] == "promote"] == ["done", "failed"]  # completed, undone
+
+
+def test_a_run_under_manual_approval_shows_awaiting_approval_with_the_promote_command_everywhere(tmp_path):
+    work = tmp_path / "demo"
+    made = run_cli({}, "demo", "--workdir", str(work), "--size", "small", "--rounds", "1", timeout=300)
+    assert made.returncode == 0, made.stderr
+    cfg = work / "orchestrator.toml"
+    cfg.write_text(cfg.read_text().replace("[jobs]\n", "[jobs]\napproval = \"manual\"\n" + EASY_GATE + "\n", 1))
+    deployed = {label: json.loads((work / f"hub/models/{label}/models.json").read_text())["deployed"]
+                for label in ("department", "urgency")}
+    add_stream(f"sqlite:///{work / 'app.db'}", synthetic.generate(400, seed=7, start_id=700_000), correct_every=1)
+    outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
+    done = run_cli({"GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}, "run", "--config", str(cfg),
+                   "--json", cwd=work, timeout=300)
+    assert done.returncode == 0, done.stderr
+    label = json.loads(done.stdout)["labels"][0]
+    assert (label["label"], label["outcome"]) == ("department", "awaiting approval"), label
+    registry = json.loads((work / "hub/models/department/models.json").read_text())
+    waiting = registry["versions"][-1]["version"]
+    command = f"orchestrator promote --label department --version {waiting}"
+    assert registry["deployed"] == deployed["department"]  # nothing was deployed
+    assert command in label["retrain_reason"]
+    assert "awaiting_approval=department" in outputs.read_text()
+    assert command in summary.read_text() and "awaiting approval" in summary.read_text()
+    status = {r["label"]: r for r in json.loads(run_cli({}, "status", "--config", str(cfg), "--json", cwd=work).stdout)}
+    assert status["department"]["last_outcome"] == "awaiting_approval"
+    assert command in status["department"]["last_outcome_reason"]
+    history = json.loads(run_cli({}, "history", "--config", str(cfg), "--json", cwd=work).stdout)
+    assert history[0]["labels"]["department"]["outcome"] == "awaiting approval"
+
+    promoted = run_cli({}, *command.split()[1:], "--config", str(cfg), cwd=work)
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads((work / "hub/models/department/models.json").read_text())["deployed"] == waiting
