@@ -131,6 +131,15 @@ def test_events_of_turns_each_outcome_into_its_message():
     assert all("Run:" not in n.body for n in events_of(result, {}))  # not under GitHub Actions: no link
 
 
+def test_a_model_awaiting_approval_is_a_warning_that_gives_the_promote_command():
+    waiting = label("urgency", outcome="awaiting approval", new_version="v13", retrain_reason=(
+        "accepted: pooled +0.01; to deploy it: orchestrator promote --label urgency --version v13"))
+    (note,) = events_of(run(waiting), {})
+    assert (note.event, note.level, note.title) == ("awaiting_approval", "warning", "orchestrator: urgency awaiting approval")
+    assert "awaits your approval" in note.body
+    assert "Why: accepted: pooled +0.01; to deploy it: orchestrator promote --label urgency --version v13" in note.body
+
+
 def test_a_dry_run_sends_nothing(receiver):
     result = run(FAILED, dry_run=True, error="would fail")
     assert events_of(result, GITHUB) == []
