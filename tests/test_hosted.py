@@ -11,7 +11,7 @@ from test_launch_hfjobs import write_config
 
 from orchestrator.config.loader import load_settings
 from orchestrator.errors import ConfigError
-from orchestrator.hosted.spec import DEFAULT_INSTALL, Hosting, command, describe, job_request
+from orchestrator.hosted.spec import DEFAULT_INSTALL, Hosting, command, concerns, describe, job_request
 
 PG = "postgresql+psycopg://postgres:pw-hosted-1@127.0.0.1:5432/test"
 
@@ -53,20 +53,19 @@ def test_the_job_is_given_the_text_it_was_itself_handed(tmp_path):
     assert job_request(settings, Hosting(), {}).secrets["ORCHESTRATOR_CONFIG_TOML"] == text
 
 
-def test_settings_a_hub_job_cannot_honour_are_refused_with_every_problem_named(tmp_path):
+def test_settings_a_stock_image_cannot_honour_are_named_and_a_missing_token_refused(tmp_path):
     config = tmp_path / "local.toml"
     config.write_text(
         '[orchestrator]\ndatabase_url = "sqlite:///app.db"\n[prepare]\ntarget = { command = ["true"] }\n'
         '[labels.department]\nthreshold = 5\ndataset = "data/department"\nretrain = { command = ["true"] }\n'
     )
-    with pytest.raises(ConfigError) as caught:
-        job_request(load_settings({"STATE_DATABASE_URL": "sqlite:///state.db"}, config_file=config, env_file=None),
-                    Hosting(), {})
-    message = str(caught.value)
+    settings = load_settings({"STATE_DATABASE_URL": "sqlite:///state.db"}, config_file=config, env_file=None)
+    message = "\n".join(concerns(settings))
     assert "app database (DATABASE_URL) is SQLite" in message
     assert "state database (STATE_DATABASE_URL) is SQLite: a job's disk is gone" in message
-    assert "HF_TOKEN is not set" in message
     assert "label 'department': metadata, dataset, prepare (a local command), retrain (a local command)" in message
+    with pytest.raises(ConfigError, match="HF_TOKEN is not set") as caught:
+        job_request(settings, Hosting(), {})
     assert caught.value.exit_code == 2
 
 

@@ -29,7 +29,7 @@ from ..plan.events import dataset_repo, watched_labels
 from ..remote.hfjobs import HfJobs
 from ..remote.hfwebhooks import HfWebhooks, Webhook
 from ..remote.hub import Hub
-from .spec import Hosting, describe, job_request
+from .spec import Hosting, concerns, describe, job_request
 
 LABEL = "orchestrator-hooks"
 PAYLOAD_VARIABLE = "WEBHOOK_PAYLOAD"
@@ -70,6 +70,8 @@ class Hooks:
 
     def install(self, settings: Settings, *, dry_run: bool = False, recreate: bool = False) -> Done:
         request = job_request(settings, self.hosting, self.labels, PAYLOAD_OPTION, PAYLOAD_VARIABLE)
+        for concern in concerns(settings):
+            self.say(f"warning: the job may not work on the Hub: {concern} (see docs/hosted.md)")
         watched = watched_repos(settings)
         found = self.mine()
         current = found[0] if found else None

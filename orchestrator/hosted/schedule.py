@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..remote.hfjobs import HfJobs
 from ..remote.hfschedules import HfSchedules, JobRequest, Scheduled
 from ..remote.hub import Hub
-from .spec import Hosting, describe, job_request
+from .spec import Hosting, concerns, describe, job_request
 
 LABEL = "orchestrator-schedule"
 
@@ -50,6 +50,8 @@ class Scheduler:
 
     def install(self, settings, cron: str, *, dry_run: bool = False, recreate: bool = False) -> Done:
         request = job_request(settings, self.hosting, self.labels)
+        for concern in concerns(settings):
+            self.say(f"warning: the job may not work on the Hub: {concern} (see docs/hosted.md)")
         namespace = self.namespace
         found = self.schedules.find(self.labels, namespace)
         keep = next((s for s in found if _same_job(s, request)), None) if not recreate else None

@@ -4,8 +4,8 @@ settings. Pure: no I/O (but reading the config file it names).
 The job gets the variables the orchestrator reads (the seed's and its own, for the configured labels) from the
 environment the command was started with, and the config file's text as ``ORCHESTRATOR_CONFIG_TOML`` (a job
 has no file). A token, a password or a webhook secret goes in as a job secret, never in the environment; the
-config text too, when it holds one. Settings a Hub job cannot honour are refused before anything is created:
-a SQLite database (the app's is a file here; the ledger would vanish with the job), and local files or commands.
+config text too, when it holds one. What a stock image cannot honour is said before anything is created (:func:`concerns`): a SQLite database (the
+app's is a file here; the ledger would vanish with the job), and local files or commands.
 """
 
 from __future__ import annotations
@@ -60,16 +60,15 @@ def command(hosting: Hosting, *arguments: str) -> tuple[str, ...]:
     return ("bash", "-c", f"pip install -q {shlex.quote(hosting.install)} && {shlex.join(run)}")
 
 
-def refusals(settings: Settings) -> list[str]:
-    """Why these settings cannot run in a Hub job (empty: they can)."""
+def concerns(settings: Settings) -> list[str]:
+    """Why these settings may not work in a Hub job (empty: nothing seen). A stock image has none of these; an
+    image of your own (``--image``) might, so they are said, not refused."""
     problems = []
     if settings.database_url.get_secret_value().startswith("sqlite"):
         problems.append("the app database (DATABASE_URL) is SQLite: a file on this machine, which a Hub job cannot read")
     if settings.state_database_url and settings.state_url.startswith("sqlite"):
         problems.append("the state database (STATE_DATABASE_URL) is SQLite: a job's disk is gone when it ends, and the "
                         "ledger with it; set it to a server database (PostgreSQL)")
-    if not settings.hub.token:
-        problems.append("HF_TOKEN is not set: the hosted run reads the Hub with it")
     for label in settings.labels:
         local = [name for name, value in (("metadata", label.metadata), ("result", label.result), ("dataset", label.dataset))
                  if isinstance(value, (LocalFileSource, LocalLocation))]
@@ -128,11 +127,10 @@ def config_text(settings: Settings) -> str | None:
 
 
 def job_request(settings: Settings, hosting: Hosting, labels: Mapping[str, str], *arguments: str) -> JobRequest:
-    """The job a hosted run is: refused with a :class:`ConfigError` naming every problem, else built."""
-    problems = refusals(settings)
-    if problems:
-        raise ConfigError("these settings cannot run as a Hub job: " + "; ".join(problems),
-                          hint="see docs/hosted.md: what a run on the Hub needs")
+    """The job a hosted run is (without ``HF_TOKEN`` there is none: a :class:`ConfigError`)."""
+    if not settings.hub.token:
+        raise ConfigError("HF_TOKEN is not set: a job on the Hub is created with it, and the hosted run reads the Hub "
+                          "with it", hint="set HF_TOKEN (a write token of the namespace the job runs in)")
     env, secrets = handed_on(settings)
     return JobRequest(image=hosting.image, command=command(hosting, *arguments), env=env, secrets=secrets,
                       flavor=hosting.flavor, timeout=hosting.timeout, labels=dict(labels))
