@@ -66,7 +66,13 @@ class Hooks:
         self.labels = {LABEL: name}
 
     def mine(self) -> list[Webhook]:
-        return [hook for hook in self.webhooks.all() if hook.job_labels.get(LABEL) == self.name]
+        """This project's webhooks: those whose job carries its label; on a Hub that shows no job labels, those
+        whose job runs payloads."""
+        hooks = self.webhooks.all()
+        labelled = [hook for hook in hooks if hook.job_labels.get(LABEL) == self.name]
+        if labelled or any(hook.job_labels for hook in hooks):
+            return labelled
+        return [hook for hook in hooks if _runs_payloads(hook)]
 
     def install(self, settings: Settings, *, dry_run: bool = False, recreate: bool = False) -> Done:
         request = job_request(settings, self.hosting, self.labels, PAYLOAD_OPTION, PAYLOAD_VARIABLE)
@@ -145,7 +151,8 @@ def delivered(settings: Settings, hub: Hub, body: str) -> tuple[HubEvent, list[L
         raise ConfigError(f"{PAYLOAD_VARIABLE} is not a Hub webhook payload: {exc}",
                           hint="the Hub sets it on the jobs a webhook starts; check what the variable holds") from None
     presented = settings.serve.webhook_secret
-    runs = [hook for hook in HfWebhooks(hub).all() if _runs_payloads(hook)]
+    every = HfWebhooks(hub).all()
+    runs = [hook for hook in every if _runs_payloads(hook)] or [hook for hook in every if hook.url is None]
     if not runs:
         raise AuthError("no Hub webhook of this token starts a run, so the payload's secret cannot be checked",
                         hint="install one with `orchestrator hooks install` (with the same HF_TOKEN)")
