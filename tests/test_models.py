@@ -227,3 +227,20 @@ def test_a_run_under_manual_approval_shows_awaiting_approval_with_the_promote_co
     promoted = run_cli({}, *command.split()[1:], "--config", str(cfg), cwd=work)
     assert promoted.returncode == 0, promoted.stderr
     assert json.loads((work / "hub/models/department/models.json").read_text())["deployed"] == waiting
+
+
+def test_a_model_deployed_before_versions_were_kept_becomes_the_first_version(sqlite_url, tmp_path):
+    import shutil
+
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(60, seed=1))
+    cfg = str(config(tmp_path, sqlite_url, min_f1=0, jobs=EASY_GATE))
+    first = round_(tmp_path, cfg, sqlite_url, 40, seed=2)["dataset_version"]
+    store = tmp_path / "models/department"
+    (store / "models.json").unlink()  # the layout an earlier version left: the deployed model at the root only
+    shutil.rmtree(store / "versions")
+    before = predict(tmp_path, cfg)
+    second = round_(tmp_path, cfg, sqlite_url, 600, seed=3)["dataset_version"]
+    assert [(r["version"], r["status"]) for r in models(tmp_path, cfg)] == [(second, "deployed"), (first, "retired")]
+    assert models(tmp_path, cfg, "--version", second)["parent"] == first
+    assert cli(tmp_path, "rollback", "--config", cfg, "--label", "department").returncode == 0
+    assert predict(tmp_path, cfg) == before

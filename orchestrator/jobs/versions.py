@@ -23,6 +23,7 @@ from orchestrator.contracts.model_registry import (
     Registry,
     Version,
     parse_registry,
+    valid_version,
     version_path,
 )
 from orchestrator.contracts.retrain_result import RESULT_FILENAME
@@ -61,6 +62,8 @@ def keep(
     """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
     deploy it when the gate accepted it and approval is automatic. Returns the version kept."""
     registry = registry_of(models)
+    if not registry.versions:
+        registry = _adopt(models, registry, scratch)
     name = registry.next_version(outcome.dataset_version)
     verdict = ("awaiting_approval" if approval == "manual" else "deployed") if outcome.accepted else "rejected"
     scores = outcome.challenger or {}
@@ -102,6 +105,32 @@ def keep(
     return registry.get(name)
 
 
+def _adopt(models: Store, registry: Registry, scratch: Path) -> Registry:
+    """A model deployed before versions were kept (root files, no registry) becomes the first version, deployed,
+    with its files under ``versions/`` in the same commit as the new one: rollback can go back to it."""
+    raw = models.read(MODEL_METADATA)
+    if raw is None:
+        return registry
+    try:
+        old = json.loads(raw)
+    except ValueError:
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    name = _safe_name(str(old.get("dataset_version") or "legacy"))
+    fetched = models.fetch([MODEL_FILE], version=None, into=scratch / ".adopted")
+    target = scratch / version_path(name, MODEL_FILE)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(fetched / MODEL_FILE, target)
+    (scratch / version_path(name, MODEL_METADATA)).write_bytes(raw)
+    at = str(old.get("decided_at") or "")
+    scores = old.get("challenger") if isinstance(old.get("challenger"), dict) else {}
+    entry = Version(name, str(old.get("dataset_version") or name), at, "deployed",
+                    str(old.get("reason") or "deployed before model versions were kept"),
+                    macro_f1=scores.get("pooled"), details={"adopted": True})
+    return registry.add(entry).promote(Promotion(name, None, "retrain (adopted)", at, "deployed before versions were kept",
+                                                 "deploy"))
+
+
 def result_document(outcome: Any, verdict: str, version: str) -> dict[str, Any]:
     """The decision as the retrain result contract has it (orchestrator.contracts.retrain_result): the metrics are
     those of the model in service after it (the challenger if deployed, else the champion)."""
@@ -124,3 +153,10 @@ def result_document(outcome: Any, verdict: str, version: str) -> dict[str, Any]:
 def _write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def _safe_name(name: str) -> str:
+    try:
+        return valid_version(name)
+    except ValueError:
+        return "legacy"
