@@ -1,5 +1,5 @@
 """What a Hub-hosted run is handed (orchestrator/hosted/spec.py): its command, its environment and its secrets,
-and the settings a Hub job cannot honour, refused with every problem named."""
+and what a stock image cannot honour, named as warnings."""
 
 from __future__ import annotations
 
@@ -72,3 +72,17 @@ def test_settings_a_stock_image_cannot_honour_are_named_and_a_missing_token_refu
 def test_a_broken_config_text_is_a_configuration_error_naming_the_variable():
     with pytest.raises(ConfigError, match="ORCHESTRATOR_CONFIG_TOML is not valid TOML"):
         settings_for(None, ORCHESTRATOR_CONFIG_TOML="[labels.department\nthreshold = 1")
+
+
+def test_a_password_in_a_database_urls_query_makes_the_config_text_a_secret(tmp_path):
+    config = write_config(tmp_path, "postgresql+psycopg://app@127.0.0.1:5432/app?password=pw-in-query-1")
+    request = job_request(settings_for(config), Hosting(), {})
+    assert "ORCHESTRATOR_CONFIG_TOML" in request.secrets
+    assert "pw-in-query-1" not in repr(request.env) and "pw-in-query-1" not in "\n".join(describe(request))
+
+
+def test_serve_settings_are_not_handed_to_a_hosted_job(tmp_path):
+    config = write_config(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    request = job_request(settings_for(config, WEBHOOK_SECRET="pw-hook-2", STATUS_TOKEN="pw-status-3"), Hosting(), {})
+    assert not {"WEBHOOK_SECRET", "STATUS_TOKEN"} & (set(request.env) | set(request.secrets))
+

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import shlex
 
+from huggingface_hub import HfApi
+
 from conftest import TOKEN, run_cli, seed_feedback
 from test_launch_hfjobs import env, retrain_jobs, write_config
 
@@ -148,3 +150,38 @@ def test_a_wrong_token_exits_2_naming_it_and_creates_nothing(tmp_path, pg_url, s
     assert "Traceback" not in wrong.stderr and stub.scheduled_jobs() == []
     hooks = run_cli(env(stub, HF_TOKEN="hf_wrong-token-ZZZZZZZZZZZZ"), "hooks", "install", "--config", str(config))
     assert hooks.returncode == 2 and stub.webhooks() == [] and "HF_TOKEN" in hooks.stderr
+
+
+def test_hooks_with_a_generated_secret_two_names_and_a_disabled_webhook(tmp_path, pg_url, stub):
+    seed_feedback(pg_url, {"department": 40})
+    config = write_config(tmp_path, pg_url, labels=("department",))
+    assert run_cli(env(stub), "run", "--config", str(config), "--no-wait").returncode == 0
+    install = ("hooks", "install", "--config", str(config), "--install", "")
+    assert run_cli(env(stub), *install).returncode == 0  # no WEBHOOK_SECRET: a random one, never printed
+    assert run_cli(env(stub), *install, "--name", "other").returncode == 0
+    hooks = {h["job"]["environment"]["ORCHESTRATOR_HOOKS_NAME"]: h for h in stub.webhooks()}
+    assert set(hooks) == {"orchestrator", "other"} and hooks["orchestrator"]["secret"] != hooks["other"]["secret"]
+    assert len(hooks["orchestrator"]["secret"]) >= 32
+
+    stub.put_metadata("owner/dept_dataset", version_tag="department-v2", num_samples=500)
+    job = stub.deliver_webhook(hooks["orchestrator"]["id"], delivery("owner/dept_dataset"))
+    done = hub_run(stub, job)  # the secret the Hub sets is the generated one: accepted
+    assert done.returncode == 0, done.stderr
+    assert [j["environment"]["ORCHESTRATOR_LABELS"] for j in retrain_jobs(stub)] == ["department"]
+    crossed = hub_run(stub, job, WEBHOOK_SECRET=hooks["other"]["secret"])  # another project's secret: refused
+    assert crossed.returncode == 2, crossed.stderr
+
+    HfApi(endpoint=stub.url, token=TOKEN).disable_webhook(hooks["orchestrator"]["id"])
+    again = run_cli(env(stub), *install)
+    assert again.returncode == 0 and "updated and enabled" in again.stderr, again.stderr
+    assert not next(h for h in stub.webhooks() if h["id"] == hooks["orchestrator"]["id"])["disabled"]
+    gone = run_cli(env(stub), "hooks", "--delete", "--config", str(config), "--name", "other")
+    assert gone.returncode == 0 and [h["id"] for h in stub.webhooks()] == [hooks["orchestrator"]["id"]]
+
+
+def test_a_cron_that_is_no_schedule_exits_2_before_anything_is_sent(tmp_path, pg_url, stub):
+    config = write_config(tmp_path, pg_url)
+    before = len(stub.requests)
+    bad = schedule(stub, config, "--cron", "every minute")
+    assert bad.returncode == 2 and "is not a schedule: write five fields" in bad.stderr
+    assert len(stub.requests) == before and stub.scheduled_jobs() == []

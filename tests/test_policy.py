@@ -247,7 +247,7 @@ def test_the_planner_counts_each_trigger_from_the_label_state():
     assert plan(prepared.with_(prepared_at=now - timedelta(days=2)), 31, 260).step == "skip"
     assert plan(prepared, 30, 250, mode="cumulative").decision.trigger == ("error_rate",)  # the running totals
     unknown = prepared.with_(reviewed_cursor=None, prepared_at=now)  # prepared before the reviewed rows were kept
-    assert plan(unknown, 30, 250).decision.trigger == ("error_rate",)
-    assert "(30 corrections in 250 reviewed)" in plan(unknown, 30, 250).reason
+    assert plan(unknown, 60, 500).decision.trigger == ()  # it would count feedback already prepared: it waits
+    assert "error_rate waits for the next prepare" in plan(unknown, 60, 500).reason
     failed = prepared.with_(prepare_outcome="failed", prepare_failed_at=31)  # a failed prepare: not for the same feedback
     assert plan(failed, 31, 260).step == "skip" and plan(failed, 31, 260).decision.trigger == ()

@@ -65,6 +65,7 @@ def run(
     from ..hosted.hooks import delivered
     from ..wiring import Wiring
 
+    settle_promotions(settings)
     try:
         wiring = Wiring(settings)
         event, labels = delivered(settings, wiring.hub, body)
@@ -75,9 +76,13 @@ def run(
         click.echo(f"the delivery ({event.scope} {event.action} of {event.repo_type} {event.repo_name}) concerns no "
                    "label: nothing to do", err=True)
         sys.exit(0)
-    click.echo(f"webhook delivery: {event.repo_type} {event.repo_name} updated; labels {', '.join(l.name for l in labels)}",
-               err=True)
-    _cycle(settings.model_copy(update={"labels": tuple(labels)}), json_stdout, summary_file, wiring=wiring)
+    head = f" at {event.key.rpartition('@')[2][:12]}" if event.key else ""
+    click.echo(f"webhook delivery: {event.repo_type} {event.repo_name} updated{head}; labels "
+               f"{', '.join(label.name for label in labels)}", err=True)
+    # deliveries come in bursts (one prepare publishes several datasets): wait for another run's lock a while
+    waiting = max(settings.lock_wait, DELIVERY_LOCK_WAIT)
+    _cycle(settings.model_copy(update={"labels": tuple(labels), "lock_wait": waiting}), json_stdout, summary_file,
+           wiring=wiring)
 
 
 @click.command()
@@ -218,4 +223,5 @@ def serve(config_file: Path | None, env_file: Path | None, host: str, port: int)
     listen.run(create_app(service), sock)
 
 
+DELIVERY_LOCK_WAIT = 120.0  # seconds a webhook-started run waits for another run's lock
 INSTALL_SERVE = "pip install 'continuous-learning-orchestrator[serve]' (from a clone: pip install -e \".[serve]\")"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import shlex
 import secrets as random_secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config.settings import LabelConfig, Settings
 from ..contracts.webhook import BadDelivery, HubEvent, parse, secret_matches
@@ -32,6 +32,7 @@ from ..remote.hub import Hub
 from .spec import Hosting, concerns, describe, job_request
 
 LABEL = "orchestrator-hooks"
+NAME_VARIABLE = "ORCHESTRATOR_HOOKS_NAME"  # the --name, in the job's environment too: a Hub that shows no job labels
 PAYLOAD_VARIABLE = "WEBHOOK_PAYLOAD"
 PAYLOAD_OPTION = "--webhook-payload-env"
 
@@ -66,16 +67,12 @@ class Hooks:
         self.labels = {LABEL: name}
 
     def mine(self) -> list[Webhook]:
-        """This project's webhooks: those whose job carries its label; on a Hub that shows no job labels, those
-        whose job runs payloads."""
-        hooks = self.webhooks.all()
-        labelled = [hook for hook in hooks if hook.job_labels.get(LABEL) == self.name]
-        if labelled or any(hook.job_labels for hook in hooks):
-            return labelled
-        return [hook for hook in hooks if _runs_payloads(hook)]
+        """This project's webhooks: those whose job carries its label, or its name in the job's environment."""
+        return [hook for hook in self.webhooks.all() if self.name in (hook.job_labels.get(LABEL), hook.job_env.get(NAME_VARIABLE))]
 
     def install(self, settings: Settings, *, dry_run: bool = False, recreate: bool = False) -> Done:
         request = job_request(settings, self.hosting, self.labels, PAYLOAD_OPTION, PAYLOAD_VARIABLE)
+        request = replace(request, env={**request.env, NAME_VARIABLE: self.name})
         for concern in concerns(settings):
             self.say(f"warning: the job may not work on the Hub: {concern} (see docs/hosted.md)")
         watched = watched_repos(settings)
@@ -92,8 +89,11 @@ class Hooks:
             return Done(verb)
         secret = given.get_secret_value() if given else (current.secret if current and current.secret else None)
         secret = secret or random_secrets.token_urlsafe(32)
-        same_job = current is not None and not recreate and (current.job_image == request.image and current.job_command == request.command
-                                            and dict(current.job_env) == dict(request.env))
+        same_job = current is not None and not recreate and (
+            current.job_image == request.image and current.job_command == request.command
+            and dict(current.job_env) == dict(request.env) and set(current.job_secret_names) == set(request.secrets)
+            and (current.job_flavor or request.flavor) == request.flavor
+            and (current.job_timeout or request.timeout) == request.timeout)
         job_id = None  # the same job: the webhook keeps the one it copies
         if not same_job:  # the webhook copies a job: start one (with no payload its run does nothing)
             jobs = HfJobs(self.hub)
@@ -110,6 +110,9 @@ class Hooks:
             hook = self.webhooks.update(current.id, job_id=job_id, watched=watched, secret=secret,
                                         secrets=request.secrets if job_id else None)
             action = "updated"
+        if current is not None and current.disabled:  # as `schedule` resumes a suspended job
+            self.webhooks.enable(hook.id)
+            action += " and enabled"
         for extra in found[1:]:  # a webhook made twice (a create whose answer was lost): one is enough
             self.webhooks.delete(extra.id)
         source = f"a new copy of HF Job {job_id}" if job_id else "the same job as before"
@@ -152,7 +155,9 @@ def delivered(settings: Settings, hub: Hub, body: str) -> tuple[HubEvent, list[L
                           hint="the Hub sets it on the jobs a webhook starts; check what the variable holds") from None
     presented = settings.serve.webhook_secret
     every = HfWebhooks(hub).all()
-    runs = [hook for hook in every if _runs_payloads(hook)] or [hook for hook in every if hook.url is None]
+    name = settings.environ.get(NAME_VARIABLE)  # set by `hooks install` on the job: only that webhook's secret counts
+    runs = [hook for hook in every if name in (hook.job_labels.get(LABEL), hook.job_env.get(NAME_VARIABLE))] if name else (
+        [hook for hook in every if _runs_payloads(hook)] or [hook for hook in every if hook.url is None])
     if not runs:
         raise AuthError("no Hub webhook of this token starts a run, so the payload's secret cannot be checked",
                         hint="install one with `orchestrator hooks install` (with the same HF_TOKEN)")

@@ -10,16 +10,30 @@ the orchestrator's lease anyway. Secret values cannot be read back from the Hub:
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from ..remote.hfjobs import HfJobs
 from ..remote.hfschedules import HfSchedules, JobRequest, Scheduled
 from ..remote.hub import Hub
 from .spec import Hosting, concerns, describe, job_request
 
 LABEL = "orchestrator-schedule"
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+_KEYWORDS = ("@annually", "@yearly", "@monthly", "@weekly", "@daily", "@hourly")
+
+
+def check_cron(cron: str) -> str:
+    """A cron expression of five fields, or one of the Hub's keywords; a :class:`ConfigError` otherwise (before
+    anything is sent: the Hub would refuse it with a less plain message)."""
+    fields = cron.split()
+    if cron.strip() in _KEYWORDS or (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)):
+        return cron
+    raise ConfigError(f"--cron {cron!r} is not a schedule: write five fields (minute hour day month weekday), "
+                      f"e.g. \"*/15 * * * *\", or one of {', '.join(_KEYWORDS)}", hint="see `man 5 crontab`")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Scheduler:
         return HfJobs(self.hub).namespace(self.hosting.namespace)
 
     def install(self, settings, cron: str, *, dry_run: bool = False, recreate: bool = False) -> Done:
+        check_cron(cron)
         request = job_request(settings, self.hosting, self.labels)
         for concern in concerns(settings):
             self.say(f"warning: the job may not work on the Hub: {concern} (see docs/hosted.md)")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .. import __version__
+from .. import __version__, redact
 from ..config.loader import leaf_paths, read_toml_text
 from ..config.settings import LocalLocation, Settings
 from ..config.sources import LocalFileSource
@@ -34,7 +34,10 @@ PACKAGE = "continuous-learning-orchestrator"
 DEFAULT_IMAGE = "python:3.12-slim"
 DEFAULT_INSTALL = f"{PACKAGE}=={__version__}"
 # Variables a hosted run must not inherit: the command says how it runs.
-NOT_HANDED_ON = {"DRY_RUN", "ORCHESTRATOR_WAIT", "ORCHESTRATOR_CRASH_AT", "ORCHESTRATOR_CONFIG"}
+# ``serve``'s own settings neither: a webhook-started job gets WEBHOOK_SECRET from the Hub itself (a copy handed
+# on as a secret would shadow it, and go stale when the webhook's secret changes).
+NOT_HANDED_ON = {"DRY_RUN", "ORCHESTRATOR_WAIT", "ORCHESTRATOR_CRASH_AT", "ORCHESTRATOR_CONFIG", "WEBHOOK_SECRET",
+                 "STATUS_TOKEN", "WEBHOOK_FORWARD_REPO"}
 # Keys of the config file that hold secrets: a file with one of them goes in as a secret.
 SECRET_KEYS = {("hub", "token"), ("notify", "urls"), ("serve", "webhook_secret"), ("serve", "status_token")}
 DATABASE_KEYS = {("database_url",), ("state_database_url",)}
@@ -102,12 +105,15 @@ def handed_on(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     text = config_text(settings)
     if text is not None:
         tree = read_toml_text(text, CONFIG_TEXT_VARIABLE)
-        (secrets if _holds_secret(tree) else env)[CONFIG_TEXT_VARIABLE] = text
+        (secrets if _holds_secret(tree, text) else env)[CONFIG_TEXT_VARIABLE] = text
     return env, secrets
 
 
-def _holds_secret(tree: Mapping) -> bool:
-    """Whether a config file's tree sets a secret (globals may sit under ``[orchestrator]``)."""
+def _holds_secret(tree: Mapping, text: str) -> bool:
+    """Whether a config file sets a secret: a secret key (globals may sit under ``[orchestrator]``), or any value
+    the loader knows to be secret (a password in a URL's query string, say)."""
+    if redact.redact(text) != text:
+        return True
     for path in leaf_paths(tree):
         bare = tuple(path[1:]) if path[:1] == ("orchestrator",) else tuple(path)
         if bare[:1] in DATABASE_KEYS:  # a database URL is a secret when it carries a password

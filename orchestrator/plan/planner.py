@@ -114,8 +114,9 @@ def make_plan(
 
 def baseline(state: LabelState, cumulative: bool) -> Baseline:
     """What ``state``'s new feedback is counted from. The threshold and the error rate count everything in
-    cumulative mode, as they do for a label never prepared, or (the error rate) prepared before the reviewed rows
-    were remembered; ``max_age`` always wants a correction beyond the last prepare."""
+    cumulative mode, as they do for a label never prepared; a label prepared before the reviewed rows were
+    remembered waits for its next prepare to use the error rate (it would count feedback already prepared);
+    ``max_age`` always wants a correction beyond the last prepare."""
     known = not cumulative and state.reviewed_cursor is not None
     return Baseline(
         corrections=0 if cumulative else state.cursor,
@@ -123,6 +124,7 @@ def baseline(state: LabelState, cumulative: bool) -> Baseline:
         cursor=state.cursor,
         at=state.prepared_at or state.first_seen_at,
         prepared=state.prepared_at is not None,
+        rate_unknown=not cumulative and state.cursor > 0 and state.reviewed_cursor is None,
     )
 
 

@@ -34,6 +34,7 @@ class Baseline:
     cursor: int = 0  # corrections at the last prepare, in every mode: max_age needs one beyond it
     at: datetime | None = None  # the last prepare; before the first, when a run first saw the label
     prepared: bool = False  # ``at`` is a prepare's time (else the label's first sight)
+    rate_unknown: bool = False  # prepared before the reviewed rows were remembered: error_rate waits for the next
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,10 @@ def decide(
     relation = ">=" if size >= label.threshold else "<"
     checks = [TriggerCheck("count", size >= label.threshold,
                            f"dataset_len {size} {relation} threshold {label.threshold} ({counted} {scope}corrections)")]
-    if label.error_rate is not None:
+    if label.error_rate is not None and baseline.rate_unknown:
+        checks.append(TriggerCheck("error_rate", False, "error_rate waits for the next prepare: the rows reviewed at "
+                                   "the last one were not recorded (it ran before this version)"))
+    elif label.error_rate is not None:
         was_corrections, was_reviewed = baseline.rate or (0, 0)
         checks.append(error_rate_check(label, corrections - was_corrections, reviewed - was_reviewed,
                                        since_prepare=baseline.rate is not None))

@@ -29,6 +29,9 @@ class Webhook:
     job_image: str | None = None
     job_command: tuple[str, ...] = ()
     job_env: Mapping[str, str] = field(default_factory=dict)
+    job_secret_names: tuple[str, ...] = ()
+    job_flavor: str | None = None
+    job_timeout: int | None = None
     secret: str | None = None
     disabled: bool = False
     url: str | None = None
@@ -75,6 +78,12 @@ class HfWebhooks:
         )
         return _webhook(info)
 
+    def enable(self, webhook_id: str) -> None:
+        self.hub.call(
+            f"enabling Hub webhook {webhook_id}", lambda: self.hub.api.enable_webhook(webhook_id),
+            not_found=f"check that webhook {webhook_id} exists",
+        )
+
     def delete(self, webhook_id: str) -> None:
         self.hub.call(
             f"deleting Hub webhook {webhook_id}", lambda: self.hub.api.delete_webhook(webhook_id),
@@ -92,6 +101,9 @@ def _webhook(info: Any) -> Webhook:
         job_image=getattr(job, "docker_image", None),
         job_command=tuple(getattr(job, "command", None) or ()),
         job_env={str(k): str(v) for k, v in (getattr(job, "environment", None) or {}).items()},
+        job_secret_names=tuple(sorted(getattr(job, "secrets", None) or ())),
+        job_flavor=str(getattr(flavor, "value", flavor)) if (flavor := getattr(job, "flavor", None)) else None,
+        job_timeout=getattr(job, "timeout", None),
         secret=getattr(info, "secret", None),
         disabled=bool(getattr(info, "disabled", False)),
         url=getattr(info, "url", None),
