@@ -185,3 +185,13 @@ def test_a_cron_that_is_no_schedule_exits_2_before_anything_is_sent(tmp_path, pg
     bad = schedule(stub, config, "--cron", "every minute")
     assert bad.returncode == 2 and "is not a schedule: write five fields" in bad.stderr
     assert len(stub.requests) == before and stub.scheduled_jobs() == []
+
+
+def test_a_refused_create_is_a_clear_error_and_the_next_schedule_still_makes_one_job(tmp_path, pg_url, stub):
+    config = write_config(tmp_path, pg_url)
+    stub.fail("POST", r"^/api/scheduled-jobs/owner$", 500)
+    failed = schedule(stub, config, "--cron", "@hourly")
+    assert failed.returncode != 0 and "creating a scheduled job" in failed.stderr and "Traceback" not in failed.stderr
+    assert stub.scheduled_jobs() == []  # a create is never blindly sent twice
+    assert schedule(stub, config, "--cron", "@hourly").returncode == 0
+    assert len(stub.scheduled_jobs()) == 1
