@@ -30,6 +30,7 @@ from .rows import feedback_population, iter_base_rows, iter_feedback_rows
 from .settings import JobLabel, JobSettings
 from .splits import SPLITS
 from .storage import Store, label_store
+from .tracking import Tracker
 
 DATASET_FILES = [METADATA_FILENAME, "README.md", *(split_path(split) for split in SPLITS)]
 
@@ -64,6 +65,7 @@ def prepare(
     hub = hub or Hub(settings.hub)
     stores = {label.name: dataset_store(label, hub) for label in labels}  # every location checked first
     counts = count_corrections(engine, labels)
+    tracker = Tracker(settings, log=log)  # off unless [jobs.tracking] names a backend; never fails the job
     published = []
     for label in labels:
         store = stores[label.name]
@@ -101,5 +103,6 @@ def prepare(
             f"{metadata.num_samples} rows {dict(metadata.splits)}, sources {extra.get('sources')}, "
             f"golden {extra.get('golden_rows')}"
         )
+        tracker.log_prepare(label, metadata)
         published.append(metadata)
     return published

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.contracts.metadata import METADATA_FILENAME, parse_metadata
+from orchestrator.contracts.model_registry import version_path
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
 
@@ -50,6 +51,7 @@ from .model import Features, Model, load
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
 from .storage import Store, label_store
+from .tracking import Tracker
 from .versions import MODEL_FILE, MODEL_METADATA, keep
 
 MIN_FRESH_ROWS = 20  # fewer rows the champion never saw are not worth the out-of-fold models
@@ -204,12 +206,18 @@ def retrain(
             },
         )
         lineage = {"dataset_version": version, **dict((metadata.model_extra or {}).get("lineage") or {})}
-        kept = keep(models, outcome, chosen.model, approval=label.approval or jobs.approval,
+        approval = label.approval or jobs.approval
+        kept = keep(models, outcome, chosen.model, approval=approval,
                     seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record")
-    said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
-    log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
-    if kept.verdict == "awaiting_approval":
-        log(f"[{label.name}] to deploy it: orchestrator promote --label {label.name} --version {kept.version}")
+        said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
+        log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
+        if kept.verdict == "awaiting_approval":
+            log(f"[{label.name}] to deploy it: orchestrator promote --label {label.name} --version {kept.version}")
+        # tracking only watches: a failure is a warning line, never this retrain's failure
+        Tracker(settings, log=log).log_retrain(
+            outcome, kept, dataset=metadata, model_file=scratch / "record" / version_path(kept.version, MODEL_FILE),
+            approval=approval, sampled_row_weight=weight,
+        )
     if kept.verdict == "deployed" and label.inference_space:
         stage = hub.restart_space(label.inference_space)
         log(f"[{label.name}] inference Space {label.inference_space} restarted (stage {stage})")

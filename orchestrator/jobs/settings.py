@@ -2,6 +2,7 @@
 
     [jobs]                        what every job shares: the complaints table, the prepare recipe, the gate
     [jobs.labels.department]      per label: model, base_dataset, inference_space, predicted_in_complaints, approval
+    [jobs.tracking]               experiment tracking (MLflow or Weights & Biases), off unless a backend is set
 
 :class:`JobSettings` is the core :class:`~orchestrator.config.settings.Settings` plus these, and its labels are
 the core labels plus their job fields, so a job reads ``settings.jobs.min_delta`` or ``label.model``.
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from orchestrator.config.fields import Flag, Frozen, Identifier, QualifiedIdentifier, RepoId
 from orchestrator.config.loader import MOVED_TO_JOBS, SETTINGS_HINT, JobsHandoff, leaf_paths, load_settings
@@ -28,6 +29,34 @@ from .gate import MAX_NEGATIVE_FLIPS
 
 
 Approval = Literal["auto", "manual"]
+
+
+TrackingBackend = Literal["mlflow", "wandb"]
+_BACKEND_KEYS = {"mlflow": ("uri", "experiment"), "wandb": ("project", "entity", "mode")}
+
+
+class TrackingConfig(Frozen):
+    """Experiment tracking of prepare and retrain (TOML ``[jobs.tracking]``; see :mod:`orchestrator.jobs.tracking`).
+    No backend: off. A name may hold ``{label}``; a relative ``uri`` path is relative to the TOML file."""
+
+    backend: TrackingBackend | None = None  # "mlflow" or "wandb" (each its extra); unset: no tracking
+    # MLflow: a tracking URI (http(s)://, sqlite:///, databricks...) as is, or a folder holding a SQLite store and the
+    # artifacts; default: $MLFLOW_TRACKING_URI, else the folder mlruns next to the TOML file
+    uri: str | None = Field(default=None, min_length=1)
+    experiment: str = Field(default="orchestrator-{label}", min_length=1)  # the MLflow experiment
+    # Weights & Biases: project, entity (default: the API key's), mode (default: W&B's own, $WANDB_MODE or online)
+    project: str = Field(default="orchestrator-{label}", min_length=1)
+    entity: str | None = Field(default=None, min_length=1)
+    mode: Literal["online", "offline"] | None = None
+
+    @model_validator(mode="after")
+    def _keys_of_the_backend(self) -> TrackingConfig:
+        for backend, keys in _BACKEND_KEYS.items():
+            foreign = sorted(set(keys) & self.model_fields_set)
+            if foreign and self.backend != backend:
+                chosen = f'"{self.backend}"' if self.backend else "not set"
+                raise ValueError(f'{foreign[0]} is a setting of backend = "{backend}", and backend is {chosen}')
+        return self
 
 
 class JobsConfig(Frozen):
@@ -56,6 +85,7 @@ class JobsConfig(Frozen):
     min_f1: float = Field(default=0.5, ge=0, le=1)  # the first model must reach this
     max_negative_flips: float = Field(default=MAX_NEGATIVE_FLIPS, ge=0, le=1)  # share of the champion's right gold answers it may break
     resamples: int = Field(default=1000, ge=100, le=100_000)  # paired bootstrap resamples
+    tracking: TrackingConfig = TrackingConfig()  # [jobs.tracking]: MLflow or W&B, off by default
 
 
 class JobFields(Frozen):
