@@ -14,6 +14,9 @@ from conftest import TOKEN, run_cli, seed_env, seed_feedback
 from support.githubstub import GitHubStub
 from support.hubstub import HubStub
 
+from orchestrator.remote.database import make_engine
+from orchestrator.state.store import StateStore
+
 
 def crash(space: str):
     def crashed(stub: HubStub) -> None:
@@ -59,6 +62,12 @@ def test_a_prepare_space_that_pauses_without_publishing_fails_the_label(stub, sq
     assert done.returncode == 1, done.stderr
     assert outcomes(done) == {"department": "prepare failed", "urgency": "prepare failed"}
     assert "finished (stage PAUSED), and version_tag is still v1" in done.stderr
+    # a failed prepare cost something too: its wall time (a Space), recorded once, when its last label gave up
+    (prepare,) = StateStore(make_engine(sqlite_url)).actions()
+    assert prepare.labels == ("department", "urgency") and prepare.ended_at is not None
+    assert prepare.cost_seconds >= 0.5 and prepare.cost_usd is None
+    assert prepare.cost_basis == f"wall time {prepare.cost_seconds:.0f} s"
+    assert done.stderr.count("the prepare for department, urgency cost wall time") == 1
 
 
 def test_a_dataset_published_before_the_space_paused_is_retrained(stub, sqlite_url):

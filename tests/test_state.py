@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from orchestrator.remote.database import make_engine
-from orchestrator.state.records import Action, LabelState, utc_now
+from orchestrator.state.records import Action, LabelState, Spent, utc_now
 from orchestrator.state.store import HEAD, VERSION_TABLE, LostLease, StateStore, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,6 +141,33 @@ def test_migrate_from_0004_adds_the_trigger_baselines(db_url):
     assert (department.pending_reviewed, department.reviewed_cursor) == (300, 250)
     assert department.prepared_at == prepared and department.prepared_at.tzinfo is not None
     assert department.first_seen_at == seen and department.first_seen_at.tzinfo is not None
+
+
+def test_migrate_from_0005_adds_the_outcome_and_cost_of_each_action(db_url):
+    """0006 upgrades a 0005 ledger in place: its actions survive with no outcome and no cost (they count for nothing
+    in the cost per deploy), and an ended action's outcome, time and cost are written and read back."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        upgrade(conn, "0005")
+        conn.execute(
+            text("INSERT INTO orchestrator_actions (key, kind, labels, target, version, run_id, intent_at, result) "
+                 "VALUES ('retrain:department:v7', 'retrain', 'department', 'HF Job x (a10g-small)', 'v7', 'old', :t, 'ok')"),
+            {"t": utc_now()},
+        )
+    store = StateStore(engine)
+    assert store.schema_version() == "0005"
+    assert store.migrate() is True and store.schema_version() == HEAD and HEAD >= "0006"
+    (old,) = store.actions(label="department")
+    assert (old.key, old.result, old.outcome, old.ended_at, old.cost_seconds, old.cost_usd, old.cost_basis) == (
+        "retrain:department:v7", "ok", None, None, None, None, None)
+    ended = utc_now()
+    with store.write(store.acquire("me", 60)) as tx:
+        tx.ended(old.ended("rejected", Spent(412.0, 0.1144, "HF Job 412 s on a10g-small at $1.00/h"), ended))
+    (back,) = store.actions(label="department")
+    assert (back.outcome, back.cost_seconds, back.cost_usd, back.cost_basis) == (
+        "rejected", 412.0, 0.1144, "HF Job 412 s on a10g-small at $1.00/h")
+    assert back.ended_at == ended and back.ended_at.tzinfo is not None
+    assert store.actions(label="depart") == [] and store.actions(label="department_x") == []  # labels match whole
 
 
 def test_lease_is_exclusive_until_released_or_expired(db_url):

@@ -60,7 +60,8 @@ class HfJobTarget(Frozen):
 class WorkflowTarget(Frozen):
     """Dispatch a GitHub Actions workflow (``workflow_dispatch``) and follow its run. ``inputs`` are filled
     as commands are; the run is also given ``correlation_input``, which the workflow must declare and put
-    in its ``run-name``, so that its run can be found again."""
+    in its ``run-name``, so that its run can be found again. ``usd_per_minute``: what a billable minute of its
+    runners costs you (GitHub gives no price), to put dollars on the billable minutes its runs record."""
 
     kind: Literal["github"] = "github"
     github: GitHubRepo  # owner/repo
@@ -68,6 +69,7 @@ class WorkflowTarget(Frozen):
     ref: str = Field(default="main", min_length=1)
     inputs: tuple[tuple[str, str], ...] = ()  # written as a table: { label = "{label}", version = "{version}" }
     correlation_input: str = Field(default="orchestrator_key", min_length=1)
+    usd_per_minute: float | None = Field(default=None, ge=0)
 
     _inputs = field_validator("inputs", mode="before")(classmethod(lambda cls, value: _pairs(value)))
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
+from datetime import datetime
 
 from .. import redact
 from ..config.targets import HfJobTarget
 from ..contracts.actions import environment, fill, hf_job_labels
 from ..errors import HubError, LaunchError, OrchestratorError
-from ..remote.hfjobs import HfJobs
+from ..remote.hfjobs import HfJobs, JobState
 from ..remote.hub import Hub
-from ..state.records import Action
+from ..state.records import Action, Spent
 from .protocol import Found, Launched, Launcher, Status
 
 
@@ -26,6 +27,7 @@ class HfJobLauncher(Launcher):
     def __init__(self, target: HfJobTarget, hub: Hub, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(target)
         self.jobs = HfJobs(hub)
+        self.seen: dict[str, JobState] = {}  # each job's state as status() last read it: spent() reads a final one again
         self.environ = os.environ if environ is None else environ
         for name in target.secrets:  # their values may come back in the job's logs, or an error
             redact.register(self.environ.get(name))
@@ -76,6 +78,25 @@ class HfJobLauncher(Launcher):
             return None
         return f"${flavor.usd_per_hour:.2f}/hour on {flavor.name}"
 
+    def spent(self, ref: str, started_at: datetime, ended_at: datetime) -> Spent | None:
+        """The Hub's running seconds of the job (read again unless status() saw it end) times its flavor's
+        price, where the Hub lists one (``list_jobs_hardware``); None where the Hub gives no running time."""
+        namespace, _, job_id = ref.rpartition("/")
+        state = self.seen.get(ref)
+        if state is None or not state.final:
+            state = self.jobs.inspect(job_id, namespace)
+        if state.running_seconds is None:
+            return None
+        seconds, name = state.running_seconds, state.flavor or self.target.flavor
+        basis = f"HF Job {seconds:.0f} s on {name}"
+        try:
+            flavor = self.jobs.flavors().get(name)
+        except OrchestratorError as exc:  # a price not read is no reason to lose the time: the seconds are kept
+            return Spent(seconds, None, f"{basis}, its price not read ({exc.message})")
+        if flavor is None or flavor.usd_per_hour is None:
+            return Spent(seconds, None, f"{basis}, no price from the Hub")
+        return Spent(seconds, seconds / 3600.0 * flavor.usd_per_hour, f"{basis} at ${flavor.usd_per_hour:.2f}/h")
+
     def cancel(self, ref: str) -> str:
         namespace, _, job_id = ref.rpartition("/")
         self.jobs.cancel(job_id, namespace)
@@ -105,7 +126,7 @@ class HfJobLauncher(Launcher):
 
     def status(self, ref: str) -> Status:
         namespace, _, job_id = ref.rpartition("/")
-        state = self.jobs.inspect(job_id, namespace)
+        state = self.seen[ref] = self.jobs.inspect(job_id, namespace)
         if state.stage == "COMPLETED":
             return Status("succeeded", f"HF Job {job_id} completed")
         if not state.final:

@@ -5,6 +5,7 @@
     launcher.launch(action)         start the action's job once: a :class:`Launched` record (raises if it could not)
     launcher.evidence(action, age)  after a crash: did a launch recorded ``age`` seconds ago happen? (:class:`Found`)
     launcher.status(ref)            how a launched job stands: running, succeeded or failed (:class:`Status`)
+    launcher.spent(ref, start, end) once the action ended: what its job cost (:class:`Spent`; None: wall time)
     launcher.follows                whether ``status`` can tell when a job has ended (a Space's cannot, on its own)
 
 An action (:class:`~orchestrator.state.records.Action`) is a prepare or a retrain; the program it starts on
@@ -20,7 +21,7 @@ from typing import Literal
 
 from ..config.targets import Target
 from ..errors import LaunchError
-from ..state.records import Action
+from ..state.records import Action, Spent
 
 # A launch younger than this may not show yet (a Space restart shows as BUILDING/APP_STARTING for longer;
 # a dispatched GitHub run takes a few seconds to be listed).
@@ -80,6 +81,12 @@ class Launcher(ABC):
     @abstractmethod
     def status(self, ref: str) -> Status: ...
 
+    def spent(self, ref: str, started_at: datetime, ended_at: datetime) -> Spent | None:
+        """What the job ``ref`` cost, once its action ended (asked once: when its outcome is seen). Here, and where
+        the remote cannot say (None), the wall time from its launch to then: a command's or a Space's. Raises an
+        OrchestratorError when the remote could not be read: the caller warns, and records the wall time."""
+        return wall_time(started_at, ended_at)
+
     def cost(self) -> str | None:
         """What the target costs while a job runs on it (``$0.60/hour on a10g-small``), where the remote says."""
         return None
@@ -89,6 +96,12 @@ class Launcher(ABC):
         from here."""
         raise LaunchError(f"{self.describe()}: a running job cannot be stopped from here",
                           hint="stop it where it runs")
+
+
+def wall_time(started_at: datetime, ended_at: datetime) -> Spent:
+    """The wall time from a launch to its outcome being seen, with no price."""
+    seconds = max((ended_at - started_at).total_seconds(), 0.0)
+    return Spent(seconds, None, f"wall time {seconds:.0f} s")
 
 
 def now() -> datetime:

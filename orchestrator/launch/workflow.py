@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..config.targets import WorkflowTarget
 from ..contracts.actions import correlation, fill
 from ..errors import GitHubAuthError, LaunchError, OrchestratorError
 from ..remote.github import GitHub
 from ..remote.hub import Hub
-from ..state.records import Action
+from ..state.records import Action, Spent
 from .protocol import RECONCILE_GRACE_SECONDS, Found, Launched, Launcher, Status, now
 
 
@@ -82,6 +82,24 @@ class WorkflowLauncher(Launcher):
         if age >= RECONCILE_GRACE_SECONDS:
             return Found(False)
         return Found(None, later=True)  # a run dispatched moments ago may not be listed yet: look again later
+
+    def spent(self, ref: str, started_at: datetime, ended_at: datetime) -> Spent | None:
+        """The run's billable minutes (GitHub's timing), in dollars at the target's ``usd_per_minute`` if set. A
+        run with nothing billable (a public repository, a self-hosted runner) records its duration, with no
+        price; a run not found by its id, the wall time (None)."""
+        if not ref.isdigit():
+            return None
+        timing = self.github.timing(self.target.github, int(ref))
+        if not timing.billable_ms:
+            if timing.run_ms is None:
+                return None
+            seconds = timing.run_ms / 1000
+            return Spent(seconds, None, f"GitHub run {seconds:.0f} s, nothing billable")
+        minutes, price = timing.billable_minutes, self.target.usd_per_minute
+        basis = f"GitHub billable {minutes} min"
+        if price is None:
+            return Spent(minutes * 60.0, None, basis)
+        return Spent(minutes * 60.0, minutes * price, f"{basis} at ${price:g}/min")
 
     def status(self, ref: str) -> Status:
         target = self.target

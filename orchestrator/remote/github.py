@@ -18,6 +18,7 @@ it, e.g. ``run-name: retrain ${{ inputs.orchestrator_key }}``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,6 +72,30 @@ class Run:
     def of(cls, d: Mapping[str, Any]) -> Run:
         title = d.get("display_title") or d.get("name") or ""
         return cls(int(d["id"]), str(d["status"]), d.get("conclusion"), str(d.get("html_url") or ""), str(title))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A run's timing (``GET .../actions/runs/{id}/timing``): per runner OS (``UBUNTU``, ``MACOS``, ``WINDOWS``)
+    each job's billable milliseconds (or the OS's total, where GitHub lists no jobs), and the run's duration."""
+
+    billable_ms: Mapping[str, tuple[int, ...]]
+    run_ms: int | None
+
+    @property
+    def billable_minutes(self) -> int:
+        """GitHub bills each job by the minute, rounded up."""
+        return sum(math.ceil(ms / 60000) for jobs in self.billable_ms.values() for ms in jobs)
+
+    @classmethod
+    def of(cls, d: Mapping[str, Any]) -> Timing:
+        billable: dict[str, tuple[int, ...]] = {}
+        for system, spent in (d.get("billable") or {}).items():
+            runs = spent.get("job_runs") or ()
+            billable[str(system)] = (tuple(int(job["duration_ms"]) for job in runs) if runs
+                                     else (int(spent.get("total_ms") or 0),))
+        run_ms = d.get("run_duration_ms")
+        return cls(billable, int(run_ms) if isinstance(run_ms, (int, float)) else None)
 
 
 class GitHub:
@@ -155,6 +180,11 @@ class GitHub:
     def run(self, repo: str, run_id: int) -> Run:
         return self._call(f"reading run {run_id} of {repo}", "GET", f"{_repo_path(repo)}/actions/runs/{int(run_id)}",
                           repo, None, Run.of)
+
+    def timing(self, repo: str, run_id: int) -> Timing:
+        """The run's billable time per runner OS, and its duration."""
+        return self._call(f"reading the billable time of run {run_id} of {repo}", "GET",
+                          f"{_repo_path(repo)}/actions/runs/{int(run_id)}/timing", repo, None, Timing.of)
 
     def failed_jobs_summary(self, repo: str, run_id: int) -> list[str]:
         """``job: step, step`` for each failed job of the run's latest attempt (of its first 100 jobs)."""

@@ -27,12 +27,15 @@ LOG_TAIL_LINES = 20
 
 @dataclass(frozen=True)
 class JobState:
-    """An HF Job's id and stage (with the Hub's message and the job's page, when given)."""
+    """An HF Job's id and stage (with the Hub's message and the job's page, when given), and what it has run
+    for: the Hub's running seconds (0 for a job that never ran; None where the Hub does not say) on its flavor."""
 
     id: str
     stage: str  # SCHEDULING, RUNNING, or one of FINAL_STAGES
     message: str | None = None
     url: str | None = None
+    running_seconds: float | None = None
+    flavor: str | None = None
 
     @property
     def final(self) -> bool:
@@ -152,12 +155,28 @@ class Flavor:
 def _state(info) -> JobState:
     status = getattr(info, "status", None)
     stage = getattr(status, "stage", None)
+    flavor = getattr(info, "flavor", None)
     return JobState(
         id=str(info.id),
         stage=str(getattr(stage, "value", stage) or "SCHEDULING"),
         message=getattr(status, "message", None),
         url=getattr(info, "url", None),
+        running_seconds=_running_seconds(info),
+        flavor=str(getattr(flavor, "value", flavor)) if flavor else None,
     )
+
+
+def _running_seconds(info) -> float | None:
+    """The Hub's ``durations.runningSecs`` (None there: the job has not run, so 0), else from its start and end."""
+    durations = getattr(info, "durations", None)
+    if durations is not None:
+        running = getattr(durations, "running_secs", None)
+        return float(running) if isinstance(running, (int, float)) else 0.0
+    started, finished = getattr(info, "started_at", None), getattr(info, "finished_at", None)
+    try:
+        return max((finished - started).total_seconds(), 0.0) if started and finished else None
+    except TypeError:  # not datetimes
+        return None
 
 
 def _flavor(info) -> Flavor:

@@ -63,6 +63,7 @@ class LabelResult:
     retrain_reason: str | None = None  # why the retrain was deployed, rejected or failed
     metric: float | None = None  # the deployed model's headline metric (e.g. macro_f1), when known
     metric_name: str | None = None
+    cost: dict[str, Any] | None = None  # when its prepare or retrain ended in this run: report.costs.LabelCost.to_dict()
 
     def with_(self, **changes: Any) -> LabelResult:
         return replace(self, **changes)

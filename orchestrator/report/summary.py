@@ -38,6 +38,11 @@ def markdown_summary(result: RunResult) -> str:
             lines.append(f"- **{cell(r.label)}** {r.outcome}: {cell(r.retrain_reason)}")
         if ended:
             lines.append("")
+        costs = [r for r in result.labels if r.cost]
+        for r in costs:
+            lines.append(f"- **{cell(r.label)}** cost: {cell(r.cost['text'])}")
+        if costs:
+            lines.append("")
     failures: list[LabelResult] = [r for r in result.labels if r.error]
     if failures:
         lines += ["### Problems", ""]

@@ -56,7 +56,8 @@ def render_status(rows: list[dict[str, Any]]) -> str:
     reasons = [f"{r['label']}: last retrain {r['last_outcome']}: {r['last_outcome_reason']}" for r in rows
                if r["last_outcome_reason"] and r["last_outcome"] != "failed"]
     errors = [f"{r['label']}: last error: {r['last_error']}" for r in rows if r["last_error"]]
-    return "\n".join([table, *triggers, *reasons, *errors])
+    costs = [f"{r['label']}: cost {r['cost']['text']}" for r in rows if r.get("cost")]
+    return "\n".join([table, *triggers, *reasons, *costs, *errors])
 
 
 def render_history(rows: list[dict[str, Any]]) -> str:

@@ -15,6 +15,7 @@ from ..plan.planner import make_plan
 from ..remote.feedback import count_feedback
 from ..state.records import utc_now
 from ..state.store import HEAD, StateStore
+from .costs import label_costs
 
 
 def _iso(value: Any) -> str | None:
@@ -23,11 +24,12 @@ def _iso(value: Any) -> str | None:
 
 def status_rows(settings: Settings, engine: Engine, store: StateStore) -> list[dict[str, Any]]:
     """One row per label: counts against the threshold, every trigger's verdict, what is new, the state and the
-    versions."""
+    versions, and what its deployed improvements cost (``cost``: None before anything of it ended)."""
     feedback = count_feedback(engine, settings.labels)
     migrated = store.schema_version() == HEAD
     states = store.labels() if migrated else {}
     runs = {run["id"]: run for run in store.history(limit=200)} if migrated else {}
+    costs = label_costs(store.actions(), settings.label_names) if migrated else {}
     plan = make_plan(settings, states, feedback.corrections, reviewed=feedback.reviewed, now=utc_now(),
                      unconfirmed=store.unfinished() if migrated else ())
     rows = []
@@ -64,6 +66,7 @@ def status_rows(settings: Settings, engine: Engine, store: StateStore) -> list[d
                     if last_run
                     else None
                 ),
+                "cost": costs[entry.name].to_dict() if entry.name in costs else None,
             }
         )
     return rows

@@ -68,6 +68,7 @@ class RunContext:
     etags: dict[str, str | None] = field(default_factory=dict)  # the metadata ETag last seen, per label
     warned: set[tuple[str, str | None]] = field(default_factory=set)
     launchers: dict[Target, Launcher] = field(default_factory=dict)  # one per target for the whole run
+    costed: set[str] = field(default_factory=set)  # labels whose prepare or retrain ended (and was costed) in this run
 
     def __post_init__(self) -> None:
         self.reader = MetadataReader(self.hub)

@@ -1,7 +1,8 @@
 """One orchestration cycle: the only place that sequences the steps.
 
     lock → reconcile unfinished actions (reconcile.py) → count → plan (plan.py)
-         → execute the plan (execute.py: baselines, preflight, prepare, wait, retrain) → record the run → unlock
+         → execute the plan (execute.py: baselines, preflight, prepare, wait, retrain)
+         → the costs of what ended (costs.py) → record the run → unlock
 
 The modules it sequences each own one part: :mod:`~orchestrator.run.lease` the run lock and its heartbeat,
 :mod:`~orchestrator.run.journal` the fenced state writes and the intent/result ledger,
@@ -33,6 +34,7 @@ from ..report.results import PENDING, SKIPPED, LabelResult, RunResult
 from ..state.records import RETRAINING, utc_now
 from ..state.store import HEAD, StateStore
 from .context import RunContext
+from .costs import note_costs
 from .execute import Executor
 from .journal import Journal
 from .lease import RunLock, iso
@@ -120,6 +122,7 @@ class Cycle:
             self.reporter.info("no label's trigger fired and none is pending: nothing to do")
             return
         Executor(self.ctx).execute(plan)
+        note_costs(self.ctx)  # what each label's deployed improvements cost, where something ended
 
     def _record(self, plan: Plan, entry: LabelPlan) -> None:
         """The label's result row from its plan, and the plan's lines in the log."""

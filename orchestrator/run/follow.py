@@ -15,7 +15,8 @@ before it ended is seen by the reads that follow:
 
 A retrain with none of these past ``RETRAIN_DEADLINE`` has failed; one still running then is said to (and
 cancelled with ``cancel_at_deadline``). A settled retrain leaves its label idle, with the outcome, its reason
-and the deployed model's metric kept on the label (``last_outcome``...).
+and the deployed model's metric kept on the label (``last_outcome``...), and its ledger entry with the outcome
+and what it cost (:mod:`orchestrator.run.costs`), in the same write.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..remote.documents import new_model, read_file
 from ..report.results import AWAITING_APPROVAL, DEPLOYED, FAILED, NOT_DEPLOYED, REJECTED, RETRAINED, Outcome
 from ..state.records import IDLE, RetrainOutcome, utc_now
 from .context import RunContext
+from .costs import retrain_ended
 
 _AS_RESULT: dict[RetrainOutcome, Outcome] = {
     "deployed": DEPLOYED,
@@ -178,6 +180,7 @@ class Follower:
             state = state.with_(result_etag=etag)
         metric = result.metric if result is not None and outcome == "deployed" else state.last_metric
         metric_name = result.metric_name if result is not None and outcome == "deployed" else state.last_metric_name
+        ended = retrain_ended(ctx, label, state, outcome)
         ctx.journal.record(
             state.with_(
                 state=IDLE,
@@ -187,7 +190,8 @@ class Follower:
                 last_metric=metric,
                 last_metric_name=metric_name,
                 last_error=reason if outcome == "failed" else None,
-            )
+            ),
+            ended=ended,
         )
         version = state.last_retrained_version
         ctx.update(name, new_version=version, retrain_ref=state.retrain_ref, retrain_reason=reason, metric=metric, metric_name=metric_name)

@@ -56,11 +56,13 @@ class Journal:
         return self.states.get(name) or LabelState(name)
 
     def record(
-        self, *states: LabelState, intent: Action | None = None, result: Action | None = None, forget: bool = False
+        self, *states: LabelState, intent: Action | None = None, result: Action | None = None, forget: bool = False,
+        ended: Action | None = None,
     ) -> bool:
         """Write label states and an intent or a result, in one fenced transaction; False (and nothing
         written) if the intent's key was recorded before. ``forget`` drops the failed result's key in the
-        same transaction, so that the action may be tried again."""
+        same transaction, so that the action may be tried again. ``ended``: a launched action that ended, with
+        its outcome and cost (:meth:`~orchestrator.state.records.Action.ended`), written with the states that say so."""
         with self.store.write(self.lease) as tx:
             if intent is not None and not tx.intent(intent, run_id=self.run_id):
                 return False
@@ -68,6 +70,8 @@ class Journal:
                 tx.result(result.key, result.result, result.detail)
                 if forget:
                     tx.forget(result.key)
+            if ended is not None:
+                tx.ended(ended)
             for state in states:
                 self.states[state.label] = tx.save(state.with_(last_run_id=self.run_id))
         return True

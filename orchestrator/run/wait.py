@@ -21,6 +21,7 @@ from ..remote.documents import Observation
 from ..report.results import EXPIRED, PENDING, PREPARE_FAILED, RETRAIN_RUNNING, TIMED_OUT
 from ..state.records import DATASET_READY, IDLE, PREPARE_REQUESTED, RETRAINING, LabelState, utc_now
 from .context import Answer, RunContext
+from .costs import prepare_ended
 from .follow import Follower
 from .retrains import Retrain
 
@@ -59,7 +60,7 @@ class Waiter:
                 for name, label in list(waiting.items()):
                     if self._poll(label, progress):
                         del waiting[name]
-                    elif first and self._expire_if_overdue(name):  # checked once more, then given up
+                    elif first and self._expire_if_overdue(label):  # checked once more, then given up
                         del waiting[name]
                 arrived, self.arrived = self.arrived, []
                 self.retrain(arrived)
@@ -116,6 +117,7 @@ class Waiter:
             required=required,
         ):
             progress.update(name, f"dataset {current.version_tag} arrived ({current.num_samples} samples)")
+            ended = prepare_ended(ctx, label, state)  # the last of its labels to stop waiting records its cost
             journal.record(
                 state.with_(
                     state=DATASET_READY,
@@ -123,7 +125,8 @@ class Waiter:
                     dataset_version=current.version_tag,
                     etag=ctx.etags.get(name),
                     **self._moved_baselines(state),
-                )
+                ),
+                ended=ended,
             )
             ctx.crash_point("after_dataset_ready")
             ctx.update(name, num_samples=current.num_samples)
@@ -200,16 +203,19 @@ class Waiter:
             hint=f"read the prepare job's logs; `orchestrator retry --label {name}` launches it again for the same "
             "feedback (new corrections launch it again too)",
         )
-        return self._give_up(state, error, "failed", PREPARE_FAILED)
+        return self._give_up(label, state, error, "failed", PREPARE_FAILED)
 
-    def _give_up(self, state: LabelState, error: OrchestratorError, prepare_outcome: str, outcome: str) -> bool:
+    def _give_up(self, label: LabelConfig, state: LabelState, error: OrchestratorError, prepare_outcome: str,
+                 outcome: str) -> bool:
         """The awaited prepare is over without the dataset: the label is idle again, fails with ``error``, and is
         not prepared again for the same feedback on its own."""
+        ended = prepare_ended(self.ctx, label, state)
         self.ctx.journal.record(
             state.with_(
                 state=IDLE, requested_at=None, prepare_ref=None, prepare_outcome=prepare_outcome,
                 prepare_failed_at=state.pending_corrections, last_error=error.message,
-            )
+            ),
+            ended=ended,
         )
         self.ctx.fail(state.label, error, outcome=outcome)
         self.ctx.note_state(state.label)
@@ -228,10 +234,10 @@ class Waiter:
         self.ctx.note_state(name)
         return True
 
-    def _expire_if_overdue(self, name: str) -> bool:
+    def _expire_if_overdue(self, label: LabelConfig) -> bool:
         """A prepare pending longer than PREPARE_DEADLINE fails; the next run may prepare again."""
         ctx = self.ctx
-        state = ctx.journal.state(name)
+        state = ctx.journal.state(label.name)
         if state.state != PREPARE_REQUESTED or state.requested_at is None:
             return False
         age = (utc_now() - state.requested_at).total_seconds()
@@ -242,7 +248,7 @@ class Waiter:
             "the label is idle again and may be prepared on the next run",
             hint="check the prepare job's logs; raise PREPARE_DEADLINE if preparation is this slow",
         )
-        return self._give_up(state, error, "expired", EXPIRED)
+        return self._give_up(label, state, error, "expired", EXPIRED)
 
     def _still_pending(self, name: str, seen: DatasetMetadata | None) -> None:
         ctx = self.ctx

@@ -71,6 +71,11 @@ def chart(name: str, points: list[tuple[str, float, str]], metric: str | None, *
     )
 
 
+def _cost(cost: dict[str, Any] | None) -> str:
+    """Spent since the last deploy, and what the last deployed improvement cost (report/costs.py's text)."""
+    return _t(cost["text"]) if cost else "–"
+
+
 def _awaited(row: dict[str, Any]) -> str | None:
     """The dataset version a label waits for, or is being retrained on."""
     if row["state"] == "prepare_requested":
@@ -98,7 +103,7 @@ def render(
             f'<td class="num">{r["dataset_len"]} / {r["threshold"]}</td><td>{_t(r["plan"])}: {_t(r["plan_reason"])}</td>'
             f'<td>{_t(r["last_retrained_version"])}</td><td>{_t(awaited)}</td>'
             f'<td class="{_t(outcome)}">{_t(outcome)}{": " + _t(r["last_outcome_reason"]) if r["last_outcome_reason"] else ""}</td>'
-            f'<td>{_t(metric)}</td></tr>'
+            f'<td>{_t(metric)}</td><td class="cost">{_cost(r.get("cost"))}</td></tr>'
         )
     series = metric_series(history)
     charts = "".join(
@@ -124,7 +129,7 @@ def render(
 <title>{_t(title)}: status</title><style>{STYLE}</style></head>
 <body><h1>{_t(title)}: where each label stands</h1>
 <table id="labels"><thead><tr><th>label</th><th>state</th><th>corrections</th><th>dataset_len / threshold</th><th>plan</th>
-<th>current version</th><th>awaited</th><th>last retrain</th><th>deployed model</th></tr></thead>
+<th>current version</th><th>awaited</th><th>last retrain</th><th>deployed model</th><th>cost</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <h2>The deployed model's metric, per deploy</h2>{charts}
 <h2>Recent runs</h2>

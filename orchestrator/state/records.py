@@ -102,6 +102,17 @@ class LabelState:
         )
 
 
+@dataclass(frozen=True)
+class Spent:
+    """What an action cost once it ended: ``seconds`` of compute (an HF Job's running time, GitHub's billable
+    minutes, else the wall time from its launch to its outcome being seen), ``usd`` where a price is known, and
+    in one line what that was read from (``HF Job 412 s on a10g-small at $1.00/h``)."""
+
+    seconds: float
+    usd: float | None
+    basis: str
+
+
 ActionKind = Literal["prepare", "retrain", "promote"]  # promote: a promotion or rollback of a model version
 ActionResult = Literal["ok", "failed", "reconciled"]
 
@@ -113,7 +124,8 @@ class Action:
 
     ``key`` is its idempotency key (:mod:`orchestrator.contracts.actions`), recorded once, ever. The journal
     records an action as an intent before it is sent (the ledger fills in ``run_id`` and ``intent_at``), and
-    settles it after (:meth:`settled`: sent ``ok``, ``failed``, or ``reconciled`` by a later run).
+    settles it after (:meth:`settled`: sent ``ok``, ``failed``, or ``reconciled`` by a later run). When a launched
+    prepare or retrain ends, :meth:`ended` adds how (a retrain's ``outcome``), when, and what it cost.
     """
 
     kind: ActionKind
@@ -126,10 +138,20 @@ class Action:
     result: ActionResult | None = None
     result_at: datetime | None = None
     detail: str | None = None
+    outcome: RetrainOutcome | None = None  # how a launched retrain ended; None for a prepare
+    ended_at: datetime | None = None  # when its end was seen, and its cost read
+    cost_seconds: float | None = None
+    cost_usd: float | None = None
+    cost_basis: str | None = None
 
     def settled(self, result: ActionResult, detail: str | None = None) -> Action:
         """This action with its result: how it ended, and in a few words why."""
         return replace(self, result=result, detail=detail)
+
+    def ended(self, outcome: RetrainOutcome | None, spent: Spent, at: datetime) -> Action:
+        """This action, ended at ``at`` (a retrain with its ``outcome``), having cost ``spent``."""
+        return replace(self, outcome=outcome, ended_at=at, cost_seconds=spent.seconds, cost_usd=spent.usd,
+                       cost_basis=spent.basis)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ automatically by Alembic (``orchestrator/state/migrations``), and work on Postgr
   run blocks others for at most one lease.
 - **Ledger.** ``orchestrator_actions`` records each external action's *intent* (before the call) and
   *result* (after) under an idempotency key that is unique in the table: ``retrain:<label>:<version>``
-  can therefore be recorded once, ever.
+  can therefore be recorded once, ever. A launched prepare or retrain is also marked when it *ended*: how (a
+  retrain's outcome), when, and what it cost.
 - **Label state.** ``orchestrator_label_state``: one row per label, a
   :class:`~orchestrator.state.records.LabelState`.
 """
@@ -51,7 +52,7 @@ from ..remote.database import translate_errors
 from .records import Action, LabelState, Lease, aware, utc_now
 
 VERSION_TABLE = "orchestrator_schema_version"
-HEAD = "0005"  # the newest revision in orchestrator/state/migrations/versions (a test keeps them in step)
+HEAD = "0006"  # the newest revision in orchestrator/state/migrations/versions (a test keeps them in step)
 LOCK_NAME = "cycle"
 _PG_MIGRATION_LOCK = 0x6F726368  # "orch": serialises concurrent first runs creating the tables
 
@@ -123,6 +124,11 @@ actions = Table(
     Column("result", String(16)),
     Column("result_at", DateTime(timezone=True)),
     Column("detail", Text),
+    Column("outcome", String(24)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("cost_seconds", Float),
+    Column("cost_usd", Float),
+    Column("cost_basis", Text),
 )
 
 
@@ -240,6 +246,16 @@ class StateStore:
             row = conn.execute(select(actions).where(actions.c.key == key)).mappings().first()
         return _action(row) if row else None
 
+    def actions(self, *, label: str | None = None, kinds: tuple[str, ...] = ("prepare", "retrain", "promote")) -> list[Action]:
+        """The ledger's actions of ``kinds`` in the order they were recorded; with ``label``, those it was one of the
+        labels of."""
+        query = select(actions).where(actions.c.kind.in_(kinds)).order_by(actions.c.id)
+        if label is not None:  # labels are stored comma-separated: narrowed here, matched exactly below
+            query = query.where(actions.c.labels.contains(label, autoescape=True))
+        with translate_errors(self.engine, "reading the action ledger"), self.engine.connect() as conn:
+            found = [_action(row) for row in conn.execute(query).mappings()]
+        return [action for action in found if label is None or label in action.labels]
+
     def history(self, *, limit: int = 20) -> list[dict[str, Any]]:
         with translate_errors(self.engine, "reading the run history"), self.engine.connect() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.started_at.desc()).limit(limit)).mappings().all()
@@ -288,6 +304,15 @@ class Writer:
     def result(self, key: str, result: str, detail: str | None = None) -> None:
         self.conn.execute(
             update(actions).where(actions.c.key == key).values(result=result, result_at=self.clock(), detail=detail)
+        )
+
+    def ended(self, action: Action) -> None:
+        """Record that the launched ``action`` ended: how, when, and what it cost (its :meth:`Action.ended` fields)."""
+        self.conn.execute(
+            update(actions).where(actions.c.key == action.key).values(
+                outcome=action.outcome, ended_at=action.ended_at, cost_seconds=action.cost_seconds,
+                cost_usd=action.cost_usd, cost_basis=action.cost_basis,
+            )
         )
 
     def forget(self, key: str) -> None:
@@ -340,4 +365,5 @@ def _action(row: Any) -> Action:
     values["labels"] = tuple(values["labels"].split(",")) if values["labels"] else ()
     values["intent_at"] = aware(values["intent_at"])
     values["result_at"] = aware(values["result_at"])
+    values["ended_at"] = aware(values["ended_at"])
     return Action(**values)

@@ -16,13 +16,15 @@ under a path ``prefix`` (GitHub Enterprise Server serves its API under ``/api/v3
 * ``POST /repos/{owner}/{repo}/dispatches`` (``repository_dispatch``: ``{"event_type", "client_payload"}``) -> 204;
   a read token gets 403, a missing ``event_type`` 422.
 * ``GET .../actions/workflows/{wf}/runs`` (``event``, ``created=>=ISO``, ``status``, ``per_page``;
-  newest first), ``GET .../actions/runs/{id}``, ``GET .../actions/runs/{id}/jobs``.
+  newest first), ``GET .../actions/runs/{id}``, ``GET .../actions/runs/{id}/jobs``,
+  ``GET .../actions/runs/{id}/timing`` (``billable`` per runner OS with ``total_ms``, ``jobs`` and ``job_runs``,
+  and ``run_duration_ms``: as ``set_timing`` says, else nothing billable and the run's age).
 
 Auth: ``Authorization: Bearer|token <t>``; ``tokens`` maps a token to ``"write"`` or ``"read"``. An
 unknown token is 401 ``Bad credentials``; no token is 404 (every repository is private); a read token
 dispatching is 403 ``Resource not accessible by personal access token``.
 
-Test hooks: ``finish_run`` / ``start_run`` (queued -> in_progress -> completed with a conclusion),
+Test hooks: ``finish_run`` / ``start_run`` (queued -> in_progress -> completed with a conclusion), ``set_timing``,
 ``on_dispatch(callback)``, ``fail`` (queue a reply for the next N matching requests), ``slow`` (handle
 the request, then wait before answering: a client read timeout after the run exists), ``redirect``;
 ``requests`` records every request with its headers (``host`` among them) and status; ``runs()``.
@@ -46,7 +48,7 @@ from urllib.parse import parse_qs, unquote
 DOCS = "https://docs.github.com/rest"
 _TEMPLATE = re.compile(r"\$\{\{\s*(?:github\.event\.)?(inputs\.[A-Za-z_][\w-]*|github\.ref_name)\s*\}\}")
 _REPO_DISPATCH = re.compile(r"^/repos/([^/]+)/([^/]+)/dispatches$")  # repository_dispatch
-_ROUTE = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/(?:workflows/([^/]+)(/dispatches|/runs)?|runs/(\d+)(/jobs)?)$")
+_ROUTE = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/(?:workflows/([^/]+)(/dispatches|/runs)?|runs/(\d+)(/jobs|/timing)?)$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class GitHubStub:
         self._workflows: list[StubWorkflow] = []
         self._runs: dict[int, dict[str, Any]] = {}
         self._jobs: dict[int, list[dict[str, Any]]] = {}
+        self._timing: dict[int, dict[str, Any]] = {}
         self._rules: dict[str, list[_Rule]] = {"fail": [], "slow": [], "redirect": []}
         self._on_dispatch: list[Callable[[GitHubStub, dict[str, Any]], None]] = []
         self._next_id = 1000
@@ -170,6 +173,18 @@ class GitHubStub:
             for job, step in (failed_steps or {}).items():
                 jobs.append(_job(run_id, job, "failure", [("Set up job", "success"), (step, "failure")]))
             self._jobs[run_id] = jobs
+
+    def set_timing(self, run_id: int, billable: dict[str, int | list[int]], *, run_duration_ms: int | None = None) -> None:
+        """What ``GET .../runs/{id}/timing`` answers: per runner OS (``UBUNTU``...) its jobs' billable ms (one
+        number: one job), and the run's duration (default: the sum)."""
+        with self._lock:
+            systems = {}
+            for system, spent in billable.items():
+                jobs = [spent] if isinstance(spent, int) else list(spent)
+                systems[system] = {"total_ms": sum(jobs), "jobs": len(jobs),
+                                   "job_runs": [{"job_id": i, "duration_ms": ms} for i, ms in enumerate(jobs, 1)]}
+            total = sum(s["total_ms"] for s in systems.values())
+            self._timing[run_id] = {"billable": systems, "run_duration_ms": total if run_duration_ms is None else run_duration_ms}
 
     def fail(self, method: str, path_pattern: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None,
              body: Any = None) -> None:
@@ -250,6 +265,8 @@ class GitHubStub:
             run = self._runs.get(int(run_id))
             if method != "GET" or run is None or run["repository"] != repo:
                 return 404, _msg("Not Found"), None
+            if jobs == "/timing":
+                return 200, self._timing.get(run["id"]) or {"billable": {}, "run_duration_ms": _age_ms(run)}, None
             return 200, ({"total_count": len(self._jobs.get(run["id"], [])), "jobs": self._jobs.get(run["id"], [])} if jobs else run), None
         wf = next((w for w in self._workflows if w.repo == repo and wf_ref in (str(w.id), w.file)), None)
         if wf is None:
@@ -315,6 +332,12 @@ class GitHubStub:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _age_ms(run: dict[str, Any]) -> int:
+    """From the run's creation to its last update, in ms (the timestamps have whole seconds)."""
+    created, updated = (datetime.strptime(run[k], "%Y-%m-%dT%H:%M:%SZ") for k in ("created_at", "updated_at"))
+    return int((updated - created).total_seconds() * 1000)
 
 
 def _msg(message: str) -> dict[str, str]:

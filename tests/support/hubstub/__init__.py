@@ -94,7 +94,7 @@ variables=)`` seeds variables without a restart. Jobs: ``jobs(namespace=None) ->
 ``job(id) -> dict`` (id, namespace, created_by, docker_image, space_id, command, arguments, environment,
 secrets with their values as received, labels, flavor, timeout, attempts, stage, message, logs, spec);
 ``on_job(callback(stub, job), delay=0)`` after each created job; ``finish_job(id, stage="COMPLETED",
-logs=[...], message=None)``; ``set_job_stage(id, stage, message=None)``; ``log_job(id, *lines)``;
+logs=[...], message=None, ran_for=None)`` (``ran_for``: the job's ``durations.runningSecs``); ``set_job_stage(id, stage, message=None)``; ``log_job(id, *lines)``;
 ``job_scheduling_seconds`` (0) and ``job_runs_for`` (None; seconds until auto-``COMPLETED``).
 Scheduled jobs: ``scheduled_jobs(namespace=None) -> list[dict]`` (secret values included, ``runs``,
 ``last_job``) and ``fire_schedule(id) -> job_id | None`` (one run, as the Hub's clock would start it; None if

@@ -61,6 +61,7 @@ class _Job:
     finished: float | None = None
     logs: list[tuple[float, str]] = field(default_factory=list)
     initiator: dict[str, Any] | None = None  # what started it, when not its creator: a schedule, a webhook
+    ran_for: float | None = None  # set by finish_job(ran_for=): its running seconds, exactly
 
     def refresh(self, now: float) -> None:
         """Apply the scheduling / auto-finish clock."""
@@ -98,8 +99,9 @@ class _Job:
             "owner": {"id": _object_id(self.namespace), "name": self.namespace, "type": self.namespace_type},
             "initiator": self.initiator or {"type": "user", "id": _object_id(self.created_by), "name": self.created_by},
             "durations": {
-                "schedulingSecs": int((self.started or self.finished or now) - self.created),
-                "runningSecs": None if self.started is None else int((self.finished or now) - self.started),
+                "schedulingSecs": max(int((self.started or self.finished or now) - self.created), 0),
+                "runningSecs": None if self.started is None else int(
+                    self.ran_for if self.ran_for is not None else (self.finished or now) - self.started),
                 "totalSecs": int((self.finished or now) - self.created),
             },
         }

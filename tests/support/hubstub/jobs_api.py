@@ -54,9 +54,11 @@ class _JobsApi:
             return job.record()
 
     def finish_job(
-        self, job_id: str, stage: str = "COMPLETED", *, logs: list[str] | None = None, message: str | None = None
+        self, job_id: str, stage: str = "COMPLETED", *, logs: list[str] | None = None, message: str | None = None,
+        ran_for: float | None = None,
     ) -> None:
-        """End a job: append ``logs`` lines, then set a terminal ``stage`` (and status ``message``)."""
+        """End a job: append ``logs`` lines, then set a terminal ``stage`` (and status ``message``). ``ran_for``:
+        the seconds it ran (its start is moved that far before its end: ``durations.runningSecs``)."""
         if stage not in TERMINAL:
             raise ValueError(f"{stage!r} is not a terminal stage: {sorted(TERMINAL)}")
         with self._lock:
@@ -65,6 +67,8 @@ class _JobsApi:
             if logs:
                 self._append_logs(job, logs)
             job.set_stage(stage, message)
+            if ran_for is not None and job.finished is not None:
+                job.started, job.ran_for = job.finished - ran_for, ran_for
 
     def set_job_stage(self, job_id: str, stage: str, *, message: str | None = None) -> None:
         """Put a job in any stage (SCHEDULING, RUNNING, COMPLETED, CANCELED, ERROR, DELETED)."""
