@@ -252,7 +252,7 @@ class Settings(Frozen):
     cancel_at_deadline: Flag = False  # cancel a retrain job still running at retrain_deadline (an HF Job, a Space)
     lock_lease: Seconds = 300.0  # a crashed run blocks others for at most this long
     lock_wait: float = Field(default=0.0, ge=0)  # seconds to wait for another run's lock; 0: exit at once
-    crash_at: str | None = None  # test hook: exit abruptly at this named step (see journal.CRASH_POINTS)
+    crash_at: str | None = None  # test hook: exit abruptly at this named step (journal.CRASH_POINTS, PROMOTE_CRASH_POINTS)
     prepare: Target | None = None
     hub: HubConfig = HubConfig()
     notify: NotifyConfig = NotifyConfig()  # [notify] / NOTIFY_URLS: who hears of failures and deploys

@@ -29,9 +29,9 @@ CRASH_POINTS = (
     "after_retrain_intent",
     "after_retrain_launch",
     "after_retrain_recorded",
-    "after_promote_intent",  # orchestrator promote / rollback (run/promote.py)
-    "after_promote_moved",
 )
+# The points of `orchestrator promote` and `rollback` (run/promote.py), which a run never reaches.
+PROMOTE_CRASH_POINTS = ("after_promote_intent", "after_promote_moved")
 CRASH_EXIT_CODE = 70
 
 
