@@ -244,3 +244,17 @@ def test_a_model_deployed_before_versions_were_kept_becomes_the_first_version(sq
     assert models(tmp_path, cfg, "--version", second)["parent"] == first
     assert cli(tmp_path, "rollback", "--config", cfg, "--label", "department").returncode == 0
     assert predict(tmp_path, cfg) == before
+
+
+def test_each_version_shows_the_cost_of_the_retrain_that_made_it():
+    from orchestrator.contracts.model_registry import Registry, Version
+    from orchestrator.report.models import model_rows, version_costs
+    from orchestrator.state.records import Action
+
+    registry = Registry().add(Version("d1", "d1", "t1", "deployed", "r")).add(Version("d1.2", "d1", "t2", "rejected", "r"))
+    registry = registry.add(Version("d2", "d2", "t3", "rejected", "r", details={"seconds": 41.6}))
+    retrains = [Action("retrain", ("department",), "k1", "d1", cost_seconds=412, cost_usd=0.1144, cost_basis="HF Job 412 s"),
+                Action("retrain", ("department",), "k2", "d1", cost_seconds=95, cost_basis="wall time 95 s")]
+    costs = version_costs(registry, retrains)
+    assert costs == {"d1": "$0.11 (HF Job 412 s)", "d1.2": "95 s (wall time 95 s)", "d2": "42 s (the retrain's own time)"}
+    assert [r["cost"] for r in model_rows(registry, costs)] == [costs["d2"], costs["d1.2"], costs["d1"]]

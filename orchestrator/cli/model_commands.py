@@ -79,25 +79,28 @@ def settle_promotions(settings) -> None:
 def models(config_file: Path | None, env_file: Path | None, label: str, version: str | None, feedback_id: str | None,
            as_json: bool) -> None:
     """A label's model versions, newest first: deployed, retired, rejected or awaiting approval."""
-    from ..report.models import model_detail, model_rows, render_models
+    from ..report.models import model_detail, model_rows, render_models, version_costs
     from ..run.promote import registry_of
+    from ..state.store import HEAD
 
     try:
         settings, state, hub, place, job_label = _setup(config_file, env_file, label)
         _promoter(settings, state, hub).settle({label: place})
         registry = registry_of(place.store)
+        costs = version_costs(registry, state.actions(label=label, kinds=("retrain",))
+                              if state.schema_version() == HEAD else ())
         if feedback_id is not None:
             found = _first_trained(registry, job_label, hub, feedback_id)
             click.echo(json.dumps(found, indent=2) if as_json else found["answer"])
             return
         if version is not None:
             try:
-                detail = model_detail(registry, version, dataset_place=_dataset_place(job_label))
+                detail = model_detail(registry, version, dataset_place=_dataset_place(job_label), costs=costs)
             except KeyError as exc:
                 raise ConfigError(f"label {label!r}: {exc.args[0]}", hint=f"`orchestrator models --label {label}`") from None
             click.echo(json.dumps(detail, indent=2, default=str) if as_json else _detail_text(detail))
             return
-        emit(model_rows(registry), as_json, render_models)
+        emit(model_rows(registry, costs), as_json, render_models)
     except OrchestratorError as exc:
         fail(exc)
 

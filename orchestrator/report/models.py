@@ -4,14 +4,36 @@ Pure: the command reads the registry and hands it here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..contracts.model_registry import Registry
+from ..state.records import Action
 from .tables import text_table
 
 
-def model_rows(registry: Registry) -> list[dict[str, Any]]:
+def version_costs(registry: Registry, retrains: Sequence[Action]) -> dict[str, str]:
+    """What each version cost: the ledger's cost of the retrain that made it (the retrains of one dataset version
+    matched to its versions in order), else the retrain's own seconds, as its metadata says."""
+    by_dataset: dict[str, list[Action]] = {}
+    for action in retrains:
+        if action.kind == "retrain" and action.version and action.cost_seconds is not None:
+            by_dataset.setdefault(action.version, []).append(action)
+    costs: dict[str, str] = {}
+    for entry in registry.versions:
+        queue = by_dataset.get(entry.dataset_version) or []
+        if queue:
+            action = queue.pop(0)
+            costs[entry.version] = (f"${action.cost_usd:.2f}" if action.cost_usd is not None
+                                    else f"{action.cost_seconds:.0f} s") + f" ({action.cost_basis})"
+        elif entry.details.get("seconds") is not None:
+            costs[entry.version] = f"{float(entry.details['seconds']):.0f} s (the retrain's own time)"
+    return costs
+
+
+def model_rows(registry: Registry, costs: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """``version``, ``dataset_version``, ``status``, ``macro_f1``, ``created_at``, ``cost`` (and why), newest first."""
+    costs = costs or {}
     return [
         {
             "version": entry.version,
@@ -19,20 +41,20 @@ def model_rows(registry: Registry) -> list[dict[str, Any]]:
             "status": registry.status(entry.version),
             "macro_f1": entry.macro_f1,
             "created_at": entry.created_at,
-            "cost": entry.details.get("cost"),
+            "cost": costs.get(entry.version),
             "reason": registry.reason(entry.version),
         }
         for entry in reversed(registry.versions)
     ]
 
 
-def model_detail(registry: Registry, version: str, *, dataset_place: str) -> dict[str, Any]:
+def model_detail(registry: Registry, version: str, *, dataset_place: str, costs: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything kept about ``version``: its row, its numbers, and its lineage down to the feedback rows."""
     entry = registry.get(version)
     details = dict(entry.details)
     lineage = dict(details.pop("lineage", None) or {})
     ids_file = lineage.get("feedback_ids")
-    row = next(r for r in model_rows(registry) if r["version"] == version)
+    row = next(r for r in model_rows(registry, costs) if r["version"] == version)
     return {
         **row,
         "parent": entry.parent,
