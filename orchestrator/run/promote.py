@@ -14,11 +14,12 @@ shows the promotion's key, it is completed (the Space restarted); if not, nothin
 from __future__ import annotations
 
 import getpass
+import json
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..contracts.model_registry import REGISTRY_FILENAME, Promotion, Registry, parse_registry, version_path
@@ -26,7 +27,7 @@ from ..errors import ConfigError, OrchestratorError
 from ..remote.hub import Hub
 from ..remote.stores import Store
 from ..report.reporter import Reporter
-from ..state.records import Action, utc_now
+from ..state.records import RETRAIN_REQUESTED, RETRAINING, Action, LabelState, utc_now
 from ..state.store import HEAD, StateStore
 from .journal import crash_point
 from .lease import RunLock, iso
@@ -112,21 +113,42 @@ class Promoter:
         for action in ([only] if only else self.state.unfinished(kinds=("promote",))):
             if action.labels != (place.label,):
                 continue
-            landed = any(p.key == action.key for p in registry_of(place.store).promotions)
+            registry = registry_of(place.store)
+            landed = any(p.key == action.key for p in registry.promotions)
+            kind, by, reason = _asked(action)
+            if landed and place.space:  # first: a restart that fails leaves the intent open for the next try
+                self.hub.restart_space(place.space)
+            if not landed:  # a local change cut short may have replaced root files before the pointer
+                self._repair(place, registry)
+            after = self._state_after(place.label, registry, kind, by, reason) if landed else None
             with self.state.write(lock.lease) as writer:
-                if landed:
+                if after is not None:
                     writer.result(action.key, "reconciled", "the model had moved: completed")
+                    writer.save(after)
                 else:
                     writer.result(action.key, "failed", "interrupted before the model moved: nothing changed")
-                kind = action.key.split(":")[0]
-                summary = _summary(place.label, kind, action.version or "?", None, "?", "interrupted, then "
-                                   + ("completed" if landed else "undone: nothing had changed"), moved=landed)
+                summary = _summary(place.label, kind, action.version or "?", None, by,
+                                   f"{reason} (interrupted, then {'completed' if landed else 'undone'})", moved=landed)
                 writer.finish_run(action.run_id, status="done" if landed else "failed", exit_code=0 if landed else 1,
                                   summary=summary)
-            if landed and place.space:
-                self.hub.restart_space(place.space)
-            self.say(f"[{place.label}] an interrupted {action.key.split(':')[0]} of {action.version} was "
+            self.say(f"[{place.label}] an interrupted {kind} to {action.version} was "
                      + ("completed" if landed else "undone: nothing had changed; ask for it again"))
+
+    def _repair(self, place: Place, registry: Registry) -> bool:
+        """Make the root files the pointer's version again, where an interrupted local change left them otherwise
+        (a local store replaces the root's files before the registry). True if it had to."""
+        deployed = registry.deployed
+        raw = place.store.read("metadata.json")
+        try:
+            served = json.loads(raw).get("version") if raw else None
+        except (ValueError, AttributeError):
+            served = None
+        if deployed is None or served == deployed or raw is None:
+            return False
+        self._commit(place, registry, deployed, message=f"restore {place.label} model {deployed} at the root")
+        self.say(f"[{place.label}] the root files were {served or 'another model'}'s while the pointer says {deployed} "
+                 "(a change cut short): restored")
+        return True
 
     def _move(self, place: Place, version: str | None, *, reason: str, by: str, kind: str, dry_run: bool = False,
               run_id: str = "", lock: RunLock | None = None) -> Moved:
@@ -144,9 +166,11 @@ class Promoter:
                               hint=f"`orchestrator models --label {place.label}` lists the versions") from None
         previous = registry.deployed
         if version == previous:
-            message = f"[{place.label}] {version} is already the deployed model: nothing changed"
+            repaired = not dry_run and self._repair(place, registry)
+            message = f"[{place.label}] {version} is already the deployed model: nothing changed" + (
+                " but its files at the root, restored" if repaired else "")
             self.say(message)
-            return Moved(place.label, version, previous, False, message)
+            return Moved(place.label, version, previous, repaired, message)
         restart = f", then restart the inference Space {place.space}" if place.space else ""
         if dry_run:
             message = (f"[{place.label}] would {kind} to model version {version} (now {previous or 'none'}), "
@@ -154,47 +178,89 @@ class Promoter:
             self.say(message)
             return Moved(place.label, version, previous, False, message)
         assert lock is not None
-        key = f"{kind}:{place.label}:{version}:{len(registry.promotions)}"
+        self._refuse_while_retraining(place.label)
+        key = f"{kind}:{place.label}:{version}:{len(registry.promotions)}:{run_id[:12]}"  # one per attempt
         at = iso(utc_now())
         with self.state.write(lock.lease) as writer:
             writer.start_run(run_id, dry_run=False, mode=kind)
-            writer.forget(key)  # an earlier try that was undone may be asked for again
-            if not writer.intent(Action(kind="promote", labels=(place.label,), key=key, version=version,
-                                        target=place.location), run_id=run_id):
-                raise OrchestratorError(f"{key} is in the ledger already, yet the model did not move",
-                                        hint="run `orchestrator models` to settle it, then try again")
-        summary = _summary(place.label, kind, version, previous, by, reason)
+            writer.intent(Action(kind="promote", labels=(place.label,), key=key, version=version,
+                                 target=f"{place.location}; {kind} by {by}: {reason}"[:500]), run_id=run_id)
         crash_point(self.crash_at, "after_promote_intent", self.say)
+        promotion = Promotion(version, previous, by, at, reason, "rollback" if kind == "rollback" else "promote", key)
+        moved = registry.promote(promotion)
         try:
-            promotion = Promotion(version, previous, by, at, reason, "rollback" if kind == "rollback" else "promote", key)
-            self._commit(place, registry.promote(promotion), version, message=f"{kind} {place.label} model to {version}")
+            self._commit(place, moved, version, message=f"{kind} {place.label} model to {version}")
         except OrchestratorError as exc:
-            with self.state.write(lock.lease) as writer:
-                writer.result(key, "failed", exc.message)
-                writer.finish_run(run_id, status="failed", exit_code=exc.exit_code, summary=summary)
-            raise
+            try:  # the write may have landed though its answer was lost: look before saying it failed
+                landed = any(p.key == key for p in registry_of(place.store).promotions)
+            except OrchestratorError:
+                raise exc from None  # cannot tell: the intent stays open, and the next command settles it
+            if not landed:
+                with self.state.write(lock.lease) as writer:
+                    writer.result(key, "failed", exc.message)
+                    writer.finish_run(run_id, status="failed", exit_code=exc.exit_code,
+                                      summary=_summary(place.label, kind, version, previous, by, reason, moved=False))
+                raise
         crash_point(self.crash_at, "after_promote_moved", self.say)
         if place.space:
             self.hub.restart_space(place.space)
+        after = self._state_after(place.label, moved, kind, by, reason)
         with self.state.write(lock.lease) as writer:
             writer.result(key, "ok", f"deployed {version} (was {previous or 'none'})")
-            writer.finish_run(run_id, status="done", exit_code=0, summary=summary)
+            writer.save(after)
+            writer.finish_run(run_id, status="done", exit_code=0,
+                              summary=_summary(place.label, kind, version, previous, by, reason))
         message = f"[{place.label}] {kind}: model version {version} is deployed (was {previous or 'none'}){restart and ', inference Space restarted'}"
         self.say(message)
         return Moved(place.label, version, previous, True, message)
 
+    def _refuse_while_retraining(self, label: str) -> None:
+        """A retrain that publishes while a promotion runs would write the registry from its older copy."""
+        state = self.state.labels().get(label)
+        if state is not None and state.state in (RETRAIN_REQUESTED, RETRAINING):
+            raise ConfigError(f"label {label!r} is retraining ({state.last_retrained_version or state.dataset_version}): "
+                              "a promotion now could be overwritten when it publishes",
+                              hint="promote once `orchestrator status` shows the retrain ended")
+
+    def _state_after(self, label: str, registry: Registry, kind: str, by: str, reason: str) -> LabelState:
+        """The label's state once the move is recorded: its last outcome is the move, so that ``status`` and the
+        status page show the model deployed now and its score."""
+        state = self.state.labels().get(label) or LabelState(label)
+        entry = registry.get(registry.deployed) if registry.deployed else None
+        return state.with_(
+            last_outcome="deployed", last_outcome_reason=f"{kind} to {registry.deployed} by {by}: {reason}",
+            last_outcome_at=utc_now(), last_metric=entry.macro_f1 if entry else state.last_metric,
+            last_metric_name="macro_f1" if entry and entry.macro_f1 is not None else state.last_metric_name,
+        )
+
     def _commit(self, place: Place, registry: Registry, version: str, *, message: str) -> None:
-        """One change: the version's files at the root, then the registry with its pointer."""
+        """One change: the version's files at the root (its metadata saying it is deployed), then the registry."""
         with tempfile.TemporaryDirectory(prefix=f"promote-{place.label}-") as tmp:
             scratch = Path(tmp)
             fetched = place.store.fetch([version_path(version, name) for name in MODEL_FILES], version=None,
                                         into=scratch / "fetched")
             folder = scratch / "commit"
             folder.mkdir()
-            for name in MODEL_FILES:
-                (folder / name).write_bytes((fetched / version_path(version, name)).read_bytes())
+            (folder / "model.skops").write_bytes((fetched / version_path(version, "model.skops")).read_bytes())
+            try:
+                metadata = json.loads((fetched / version_path(version, "metadata.json")).read_bytes())
+            except ValueError:
+                metadata = {}
+            last = registry.promotions[-1] if registry.promotions else None
+            metadata = {**(metadata if isinstance(metadata, dict) else {}), "version": version, "decision": "deployed",
+                        "promotion": asdict(last) if last and last.version == version else None}
+            (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
             (folder / REGISTRY_FILENAME).write_text(registry.to_json(), encoding="utf-8")
             place.store.commit(folder, message=message, last=REGISTRY_FILENAME)
+
+
+def _asked(action: Action) -> tuple[str, str, str]:
+    """The kind, who and why of a promotion, from its intent (``location; kind by who: why``)."""
+    kind = action.key.split(":")[0]
+    said = (action.target or "").split("; ", 1)[1] if "; " in (action.target or "") else ""
+    who_why = said.split(" by ", 1)[1] if " by " in said else "?: ?"
+    by, _, reason = who_why.partition(": ")
+    return kind, by or "?", reason or "?"
 
 
 def _summary(label: str, kind: str, version: str, previous: str | None, by: str, reason: str, *,
