@@ -248,6 +248,19 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, trap: Trap) -> Iterator[S
              "--reason", "audit")
         step("rollback", "rollback", "--config", config, "--label", "department")
         step("rollback_again", "rollback", "--config", config, "--label", "department")
+        # a second model (it knows the welfare class), deployed (by its gate or by hand); rolled back; promoted again
+        second_version = json.loads(world.snapshots["prepare2"]["metadata"] or b"{}").get("version_tag", "missing")
+        probes = "\n".join(g.text for g in synthetic.generate(60, seed=11, start_id=950_000)) + "\n"
+        step("predict1", "predict", "--config", config, "--label", "department", input=probes)
+        step("retrain2", "retrain", "--config", config, "--label", "department", "--json")
+        step("promote2", "promote", "--config", config, "--label", "department", "--version", second_version)
+        step("predict2", "predict", "--config", config, "--label", "department", input=probes)
+        step("models2", "models", "--config", config, "--label", "department", "--json")
+        step("rollback2", "rollback", "--config", config, "--label", "department", "--reason", "regression")
+        step("predict_back", "predict", "--config", config, "--label", "department", input=probes)
+        step("promote2_again", "promote", "--config", config, "--label", "department", "--version", second_version)
+        step("predict_again", "predict", "--config", config, "--label", "department", input=probes)
+        step("promote2_once_more", "promote", "--config", config, "--label", "department", "--version", second_version)
         yield world
     finally:
         stub.stop()
@@ -494,3 +507,17 @@ def test_promote_and_rollback_move_the_hub_repo_in_one_commit_each_and_restart_t
     assert "nothing changed" in scenario.runs["rollback_again"].stderr
     assert TOKEN not in "".join(scenario.runs[s].stderr for s in ("promote", "rollback", "rollback_again"))
 
+
+def test_on_the_hub_a_second_deploy_is_listed_rolled_back_and_promoted_back_with_predict_following(scenario: Scenario) -> None:
+    first, second = scenario.meta("prepare1")["version_tag"], scenario.meta("prepare2")["version_tag"]
+    for name in ("retrain2", "promote2", "models2", "rollback2", "promote2_again", "promote2_once_more"):
+        assert scenario.runs[name].returncode == 0, scenario.runs[name].stderr
+    listed = [(r["version"], r["status"]) for r in json.loads(scenario.runs["models2"].stdout)]
+    assert listed == [(second, "deployed"), (f"{first}.2", "retired"), (first, "retired")]
+    first_answers, second_answers = scenario.runs["predict1"].stdout, scenario.runs["predict2"].stdout
+    assert first_answers != second_answers  # the second model knows the welfare class
+    assert scenario.runs["predict_back"].stdout == first_answers  # rolled back to the first model
+    assert scenario.runs["predict_again"].stdout == second_answers  # and forward again
+    assert "nothing changed" in scenario.runs["promote2_once_more"].stderr
+    promoted, again = scenario.snapshots["promote2_again"], scenario.snapshots["promote2_once_more"]
+    assert again["model_commits"] == promoted["model_commits"] and again["restarts"] == promoted["restarts"]

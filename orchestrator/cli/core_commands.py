@@ -107,6 +107,8 @@ def retry(
     except OrchestratorError as exc:
         fail(exc)
         return
+    if not only.dry_run:
+        settle_promotions(only)
     _cycle(only, json_stdout, summary_file, retry={label: step})
 
 
@@ -214,7 +216,9 @@ def serve(config_file: Path | None, env_file: Path | None, host: str, port: int)
     from ..wiring import Wiring
 
     try:
-        service = Wiring(settings_of(config_file, env_file)).service()
+        settings = settings_of(config_file, env_file)
+        settle_promotions(settings)  # before the first cycle, as a run does
+        service = Wiring(settings).service()
         sock = listen.bind(host, port)  # a port in use is named here, before anything is announced
     except OrchestratorError as exc:
         fail(exc)

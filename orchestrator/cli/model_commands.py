@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError, OrchestratorError
+from ..errors import ConfigError, MetadataError, OrchestratorError
 from .common import CONFIG_OPTION, ENV_FILE_OPTION, emit, fail, log, settings_and_engines
 
 LABEL_OPTION = click.option("--label", required=True, help="The label whose models these are.")
@@ -83,6 +83,8 @@ def models(config_file: Path | None, env_file: Path | None, label: str, version:
     from ..run.promote import registry_of
     from ..state.store import HEAD
 
+    if feedback_id is not None and version is not None:
+        raise click.UsageError("--feedback-id and --version do not go together: one question at a time")
     try:
         settings, state, hub, place, job_label = _setup(config_file, env_file, label)
         _promoter(settings, state, hub).settle({label: place})
@@ -159,11 +161,16 @@ def _first_trained(registry, label, hub, feedback_id: str) -> dict:
     for entry in registry.versions:
         if entry.dataset_version not in seen:
             raw = datasets.read("feedback_ids.json", version=entry.dataset_version)
-            listed = json.loads(raw) if raw else {}
-            seen[entry.dataset_version] = next(
-                ((kind, split) for kind, rows in listed.items() for row_id, split in rows if str(row_id) in wanted),
-                None,
-            )
+            try:
+                listed = json.loads(raw) if raw else {}
+                seen[entry.dataset_version] = next(
+                    ((kind, split) for kind, rows in listed.items() for row_id, split in rows if str(row_id) in wanted),
+                    None,
+                )
+            except (ValueError, TypeError, AttributeError):
+                raise MetadataError(f"{datasets.describe()} feedback_ids.json of {entry.dataset_version} is malformed",
+                                    hint="it is written by `orchestrator prepare`: {\"corrections\": [[id, split], ...], "
+                                    "\"confirmations\": [...]}") from None
         hit = seen[entry.dataset_version]
         if hit is not None and hit[1] == "train":
             kind = "correction" if hit[0] == "corrections" else "confirmation"

@@ -208,7 +208,9 @@ def retrain(
         lineage = {"dataset_version": version, **dict((metadata.model_extra or {}).get("lineage") or {})}
         approval = label.approval or jobs.approval
         kept = keep(models, outcome, chosen.model, approval=approval,
-                    seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record")
+                    seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record",
+                    parent=champion_meta.get("version") if champion else None,
+                    training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))})
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from dataclasses import asdict
+import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,12 @@ def keep(
     seconds: float,
     lineage: dict[str, Any],
     scratch: Path,
+    parent: str | None = None,
+    training_rows: dict[str, int] | None = None,
 ) -> Version:
     """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
     deploy it when the gate accepted it and approval is automatic. Returns the version kept."""
-    registry = registry_of(models)
+    initial = registry = registry_of(models)
     if not registry.versions:
         registry = _adopt(models, registry, scratch)
     name = registry.next_version(outcome.dataset_version)
@@ -74,11 +77,12 @@ def keep(
         verdict=verdict,
         reason=outcome.reason,
         macro_f1=scores.get("pooled"),
-        parent=registry.deployed,
+        parent=parent or registry.deployed,  # the champion it was compared with
         details={
             "scores": scores,
             "champion_scores": outcome.champion,
-            "training_rows": (outcome.evidence or {}).get("sources"),
+            "training_rows": training_rows,
+            "evaluation_rows": (outcome.evidence or {}).get("sources"),
             "recipe": outcome.recipe,
             "win_rate": outcome.win_rate,
             "code_version": code_version(),
@@ -98,11 +102,24 @@ def keep(
         registry = registry.promote(Promotion(name, entry.parent, "retrain", outcome.decided_at, outcome.reason, "deploy"))
         shutil.copyfile(scratch / version_path(name, MODEL_FILE), scratch / MODEL_FILE)  # the same bytes
         _write_json(scratch / MODEL_METADATA, metadata)
+    registry = _again(models, initial, registry, entry)
     (scratch / REGISTRY_FILENAME).write_text(registry.to_json(), encoding="utf-8")
     message = {"deployed": "deploy", "awaiting_approval": "keep (awaiting approval)", "rejected": "reject"}[verdict]
     tag = {"deployed": "model", "awaiting_approval": "awaiting", "rejected": "rejected"}[verdict] + f"-{name}"
     models.commit(scratch, message=f"{message} {outcome.label} model {name}", last=REGISTRY_FILENAME, tag=tag)
     return registry.get(name)
+
+
+def _again(models: Store, initial: Registry, built: Registry, entry: Version) -> Registry:
+    """The registry to commit, read again just before the commit: a promotion made while this retrain trained is
+    kept, not overwritten by the copy read at its start. (The orchestrator refuses promotions while a label
+    retrains; a retrain run by hand is the case left.)"""
+    fresh = registry_of(models)
+    if fresh == initial:
+        return built
+    merged = fresh if any(v.version == entry.version for v in fresh.versions) else fresh.add(entry)
+    deploy = next((p for p in reversed(built.promotions) if p.version == entry.version), None)
+    return merged.promote(replace(deploy, previous=merged.deployed)) if deploy else merged
 
 
 def _adopt(models: Store, registry: Registry, scratch: Path) -> Registry:
@@ -117,10 +134,11 @@ def _adopt(models: Store, registry: Registry, scratch: Path) -> Registry:
         old = {}
     old = old if isinstance(old, dict) else {}
     name = _safe_name(str(old.get("dataset_version") or "legacy"))
-    fetched = models.fetch([MODEL_FILE], version=None, into=scratch / ".adopted")
     target = scratch / version_path(name, MODEL_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(fetched / MODEL_FILE, target)
+    with tempfile.TemporaryDirectory(prefix="adopt-") as aside:  # not inside the folder being committed
+        fetched = models.fetch([MODEL_FILE], version=None, into=Path(aside))
+        shutil.copyfile(fetched / MODEL_FILE, target)
     (scratch / version_path(name, MODEL_METADATA)).write_bytes(raw)
     at = str(old.get("decided_at") or "")
     scores = old.get("challenger") if isinstance(old.get("challenger"), dict) else {}

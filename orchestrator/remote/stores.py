@@ -6,8 +6,9 @@ Both keep the newest version at the root, which is where the orchestrator and th
 (``dataset_metadata.json``, ``model.skops``), and every version under its tag:
 
 - Hub: the repo's ``main`` is the newest version, and each version is a tag on its commit.
-- Local: the root holds the newest version, ``versions/<tag>/`` each version. The root's "last" file
-  (the metadata) is replaced last and atomically, so a reader never sees new metadata before its data.
+- Local: the root holds the newest version, ``versions/<tag>/`` each version. Each file is replaced whole; a
+  version's own files come first and the named "last" file (a dataset's metadata, the model registry) last, so
+  a reader never sees new metadata before its data.
 """
 
 from __future__ import annotations
@@ -113,11 +114,16 @@ class HubStore:
         return into
 
 
+# Written just before ``last``: what the orchestrator follows outcomes by, once every file it names is in place.
+RESULT_LAST = "retrain_result.json"
+
+
 def _copy_into(folder: Path, destination: Path, last: str) -> None:
-    """Copy ``folder``'s files under ``destination``, each appearing whole (written aside, then renamed), ``last``
-    after the rest."""
+    """Copy ``folder``'s files under ``destination``, each appearing whole (written aside, then renamed): those in
+    subfolders (a version's own files) first, then the root's, then ``retrain_result.json``, then ``last``."""
     files = sorted(p.relative_to(folder) for p in Path(folder).rglob("*") if p.is_file())
-    ordered = [f for f in files if f.as_posix() != last] + [f for f in files if f.as_posix() == last]
+    rank = lambda f: (f.as_posix() == last, f.as_posix() == RESULT_LAST, len(f.parts) == 1)  # noqa: E731
+    ordered = sorted(files, key=rank)
     for relative in ordered:
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,7 @@ def render_history(rows: list[dict[str, Any]]) -> str:
             f"{name}: {entry['decision']} → {entry['outcome']}"
             + (f" ({entry['old_version'] or '–'} → {entry['new_version']})" if entry.get("new_version") else "")
             + (f", {metric_text(entry.get('metric_name'), entry['metric'])}" if entry.get("metric") is not None else "")
+            + (f" ({entry['retrain_reason']})" if run["mode"] in ("promote", "rollback") and entry.get("retrain_reason") else "")
             for name, entry in run["labels"].items()
         )
         note = run["error"] or (run["notes"][0] if run["notes"] else "")
