@@ -258,3 +258,22 @@ def test_each_version_shows_the_cost_of_the_retrain_that_made_it():
     costs = version_costs(registry, retrains)
     assert costs == {"d1": "$0.11 (HF Job 412 s)", "d1.2": "95 s (wall time 95 s)", "d2": "42 s (the retrain's own time)"}
     assert [r["cost"] for r in model_rows(registry, costs)] == [costs["d2"], costs["d1.2"], costs["d1"]]
+
+
+def test_a_local_move_cut_short_after_the_root_files_is_restored_to_the_pointers_version(sqlite_url, tmp_path):
+    import shutil
+
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(60, seed=1))
+    cfg = str(config(tmp_path, sqlite_url, min_f1=0, jobs=EASY_GATE))
+    first = round_(tmp_path, cfg, sqlite_url, 40, seed=2)["dataset_version"]
+    second = round_(tmp_path, cfg, sqlite_url, 300, seed=3)["dataset_version"]
+    store = tmp_path / "models/department"
+    crashed = run_cli({"LOCK_LEASE": "1", "ORCHESTRATOR_CRASH_AT": "after_promote_intent"}, "rollback", "--config",
+                      cfg, "--label", "department", cwd=tmp_path)
+    assert crashed.returncode == CRASH_EXIT_CODE
+    for name in ("model.skops", "metadata.json"):  # what a local copy cut short leaves: root files, old registry
+        shutil.copyfile(store / "versions" / first / name, store / name)
+    settled = run_cli({"LOCK_WAIT": "10"}, "models", "--config", cfg, "--label", "department", cwd=tmp_path)
+    assert settled.returncode == 0 and "restored" in settled.stderr, settled.stderr
+    assert json.loads((store / "models.json").read_text())["deployed"] == second
+    assert (store / "model.skops").read_bytes() == (store / "versions" / second / "model.skops").read_bytes()
