@@ -15,6 +15,7 @@ from support.githubstub import GitHubStub
 from support.hubstub import HubStub
 from test_launch_hfjobs import env as hub_env
 from test_launch_hfjobs import write_config as hf_jobs_config
+from test_launch_hfjobs import publish_prepared
 
 from orchestrator.remote.database import make_engine
 from orchestrator.report.costs import Spend, label_costs
@@ -106,9 +107,7 @@ class PricedJobs:
     def __call__(self, stub: HubStub, job: dict) -> None:
         environment = job["environment"]
         if environment["ORCHESTRATOR_JOB"] == "prepare":
-            for label in environment["ORCHESTRATOR_LABELS"].split(","):
-                repo = "owner/dept_dataset" if label == "department" else "owner/urgency_dataset"
-                stub.put_metadata(repo, version_tag=f"{label}-v2", num_samples=500)
+            publish_prepared(stub, environment)
             stub.finish_job(job["id"], ran_for=30)
             return
         label, version = environment["ORCHESTRATOR_LABELS"], environment["DATASET_VERSION"]

@@ -47,6 +47,13 @@ def env(stub: HubStub, **extra: str) -> dict[str, str]:
     return {"HF_ENDPOINT": stub.url, "HF_TOKEN": TOKEN, "HTTP_BACKOFF": "0.05", **extra}
 
 
+def publish_prepared(stub: HubStub, environment: dict) -> None:
+    """What the prepare job does on the stand-in: a new dataset version for each of its labels."""
+    for label in environment["ORCHESTRATOR_LABELS"].split(","):
+        repo = "owner/dept_dataset" if label == "department" else "owner/urgency_dataset"
+        stub.put_metadata(repo, version_tag=f"{label}-v2", num_samples=500)
+
+
 class Jobs:
     """What the jobs do on the stand-in: prepare publishes new versions; retrain publishes its decision
     (or, as ``outcomes`` says, crashes or keeps running)."""
@@ -57,9 +64,7 @@ class Jobs:
     def __call__(self, stub: HubStub, job: dict) -> None:
         environment = job["environment"]
         if environment["ORCHESTRATOR_JOB"] == "prepare":
-            for label in environment["ORCHESTRATOR_LABELS"].split(","):
-                repo = "owner/dept_dataset" if label == "department" else "owner/urgency_dataset"
-                stub.put_metadata(repo, version_tag=f"{label}-v2", num_samples=500)
+            publish_prepared(stub, environment)
             stub.finish_job(job["id"], logs=["prepared"])
             return
         label, version = environment["ORCHESTRATOR_LABELS"], environment["DATASET_VERSION"]

@@ -44,6 +44,22 @@ def _object_id(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()[:24]
 
 
+def spec_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    """A job spec as ``HubStub.jobs()`` and ``scheduled_jobs()`` show it: secret values included."""
+    return {
+        "docker_image": spec.get("dockerImage"),
+        "space_id": spec.get("spaceId"),
+        "command": list(spec.get("command") or []),
+        "arguments": list(spec.get("arguments") or []),
+        "environment": dict(spec.get("environment") or {}),
+        "secrets": dict(spec.get("secrets") or {}),
+        "labels": dict(spec.get("labels") or {}),
+        "flavor": spec.get("flavor"),
+        "timeout": spec.get("timeoutSeconds"),
+        "attempts": spec.get("attempts"),
+    }
+
+
 @dataclass
 class _Job:
     id: str
@@ -119,25 +135,15 @@ class _Job:
 
     def record(self) -> dict[str, Any]:
         """What a test sees through ``HubStub.jobs()``: the job as created, secret values included."""
-        spec = self.spec
         return {
             "id": self.id,
             "namespace": self.namespace,
             "created_by": self.created_by,
-            "docker_image": spec.get("dockerImage"),
-            "space_id": spec.get("spaceId"),
-            "command": list(spec.get("command") or []),
-            "arguments": list(spec.get("arguments") or []),
-            "environment": dict(spec.get("environment") or {}),
-            "secrets": dict(spec.get("secrets") or {}),
-            "labels": dict(spec.get("labels") or {}),
-            "flavor": spec.get("flavor"),
-            "timeout": spec.get("timeoutSeconds"),
-            "attempts": spec.get("attempts"),
+            **spec_fields(self.spec),
             "stage": self.stage,
             "message": self.message,
             "logs": [line for _, line in self.logs],
-            "spec": json.loads(json.dumps(spec)),
+            "spec": json.loads(json.dumps(self.spec)),
         }
 
     def events(self) -> list[tuple[float, str]]:

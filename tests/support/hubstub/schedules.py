@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .jobs import _job_spec, _object_id
+from .jobs import _job_spec, _object_id, spec_fields
 from .repos import _iso
 
 _ALIASES = {
@@ -104,7 +104,6 @@ class _Schedule:
     def record(self) -> dict[str, Any]:
         """What a test sees through ``HubStub.scheduled_jobs()``: the schedule as created, secret values
         included, with the jobs it started."""
-        spec = self.spec
         return {
             "id": self.id,
             "namespace": self.namespace,
@@ -112,17 +111,8 @@ class _Schedule:
             "schedule": self.schedule,
             "suspend": self.suspend,
             "concurrency": self.concurrency,
-            "docker_image": spec.get("dockerImage"),
-            "space_id": spec.get("spaceId"),
-            "command": list(spec.get("command") or []),
-            "arguments": list(spec.get("arguments") or []),
-            "environment": dict(spec.get("environment") or {}),
-            "secrets": dict(spec.get("secrets") or {}),
-            "labels": dict(spec.get("labels") or {}),
-            "flavor": spec.get("flavor"),
-            "timeout": spec.get("timeoutSeconds"),
-            "attempts": spec.get("attempts"),
+            **spec_fields(self.spec),
             "runs": [job_id for job_id, _ in self.runs],
             "last_job": self.runs[-1][0] if self.runs else None,
-            "spec": json.loads(json.dumps(spec)),
+            "spec": json.loads(json.dumps(self.spec)),
         }
