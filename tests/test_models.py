@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import TOKEN, run_cli
 from test_jobs_local import add_stream, cli, config
 
 from orchestrator.jobs import synthetic
@@ -277,3 +277,48 @@ def test_a_local_move_cut_short_after_the_root_files_is_restored_to_the_pointers
     assert settled.returncode == 0 and "restored" in settled.stderr, settled.stderr
     assert json.loads((store / "models.json").read_text())["deployed"] == second
     assert (store / "model.skops").read_bytes() == (store / "versions" / second / "model.skops").read_bytes()
+
+
+def test_on_the_hub_a_model_awaiting_approval_changes_nothing_deployed_until_promote(tmp_path, stub):
+    """The store is a Hub model repo on the stand-in: the kept version is committed and tagged, the root and the
+    pointer stay, and `orchestrator promote` deploys it in one commit."""
+    from orchestrator.config.settings import HubConfig
+    from orchestrator.jobs.model import train
+    from orchestrator.jobs.retrain import Outcome
+    from orchestrator.jobs.versions import keep
+    from orchestrator.remote.hub import Hub
+    from orchestrator.remote.stores import HubStore
+
+    rows = synthetic.generate(200, seed=1)
+    texts, labels = [g.text for g in rows], [g.department for g in rows]
+    store = HubStore(Hub(HubConfig(endpoint=stub.url, token=TOKEN)), "owner/department_model", repo_type="model")
+
+    def kept(version: str, n: int, approval: str):
+        outcome = Outcome("department", version, True, "accepted: test", {"pooled": 0.5 + n / 1000}, None, None,
+                          f"2026-12-07T0{n}:00:00+00:00")
+        return keep(store, outcome, train(texts[:n], labels[:n]), approval=approval, seconds=1.0, lineage={},
+                    scratch=tmp_path / version)
+
+    assert kept("v1", 60, "auto").verdict == "deployed"
+    root = stub.file("owner/department_model", "model.skops", repo_type="model")
+    assert kept("v2", 200, "manual").verdict == "awaiting_approval"
+    assert stub.file("owner/department_model", "model.skops", repo_type="model") == root  # nothing deployed
+    assert "awaiting-v2" in stub.tags("owner/department_model", repo_type="model")
+    result = json.loads(stub.file("owner/department_model", "retrain_result.json", repo_type="model"))
+    assert (result["decision"], result["model_version"]) == ("awaiting_approval", "v2")
+
+    cfg = tmp_path / "hub.toml"
+    cfg.write_text(f'[orchestrator]\ndatabase_url = "sqlite:///{tmp_path / "app.db"}"\n[prepare]\ntarget = "owner/prepare"\n'
+                   f'[labels.department]\nthreshold = 5\nmetadata = {{ repo = "owner/dept_dataset" }}\nretrain = "owner/retrain_dept"\n'
+                   '[jobs.labels.department]\nmodel = "hub:owner/department_model"\n')
+    hub_env = {"HF_ENDPOINT": stub.url, "HF_TOKEN": TOKEN}
+    listed = json.loads(run_cli(hub_env, "models", "--config", str(cfg), "--label", "department", "--json").stdout)
+    assert [(r["version"], r["status"]) for r in listed] == [("v2", "awaiting_approval"), ("v1", "deployed")]
+    commits = stub.commits("owner/department_model", repo_type="model")
+    promoted = run_cli(hub_env, "promote", "--config", str(cfg), "--label", "department", "--version", "v2")
+    assert promoted.returncode == 0, promoted.stderr
+    assert stub.commits("owner/department_model", repo_type="model") == commits + 1
+    deployed = stub.file("owner/department_model", "model.skops", repo_type="model")
+    assert deployed == stub.file("owner/department_model", "versions/v2/model.skops", repo_type="model") != root
+    again = run_cli(hub_env, "promote", "--config", str(cfg), "--label", "department", "--version", "v2")
+    assert again.returncode == 0 and stub.commits("owner/department_model", repo_type="model") == commits + 1
