@@ -24,8 +24,8 @@ def version_costs(registry: Registry, retrains: Sequence[Action]) -> dict[str, s
         queue = by_dataset.get(entry.dataset_version) or []
         if queue:
             action = queue.pop(0)
-            costs[entry.version] = (f"${action.cost_usd:.2f}" if action.cost_usd is not None
-                                    else f"{action.cost_seconds:.0f} s") + f" ({action.cost_basis})"
+            costs[entry.version] = (f"${action.cost_usd:.2f} ({action.cost_basis})" if action.cost_usd is not None
+                                    else action.cost_basis or f"{action.cost_seconds:.0f} s")
         elif entry.details.get("seconds") is not None:
             costs[entry.version] = f"{float(entry.details['seconds']):.0f} s (the retrain's own time)"
     return costs
