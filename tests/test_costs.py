@@ -73,8 +73,11 @@ def test_the_last_improvement_runs_from_the_deploy_before_it_and_a_promotion_by_
         ended("retrain", ("department",), 2.00, 60, "deployed"),
         ended("retrain", ("department",), 0.30, 60, "rejected"),
         ended("retrain", ("department",), 0.60, 60, "awaiting_approval"),
-        Action("promote", ("department",), "promote:department:m3:1", "m3", result="ok"),
+        Action("promote", ("department",), "promote:department:m3:1", "m3", result="ok",
+               detail="deployed m3 (was m1); its first deploy"),
         Action("promote", ("department",), "rollback:department:m1:2", "m1", result="ok"),  # not an improvement
+        Action("promote", ("department",), "promote:department:m3:3", "m3", result="ok",  # back again: neither
+               detail="deployed m3 (was m1)"),
         ended("retrain", ("department",), None, 30, "failed"),
     ]
     cost = label_costs(ledger_, ["department"])["department"]
@@ -294,3 +297,13 @@ def test_commands_cost_their_wall_time_and_status_shows_what_was_spent_since_the
     table = run_cli({}, "status", "--config", str(config)).stdout
     assert f"department: cost {row['cost']['text']}" in table
     assert f"- **department** cost: {row['cost']['text']}" in summary.read_text()  # the job summary
+
+
+def test_a_timing_with_nothing_billable_or_of_another_shape_is_read_without_error():
+    from orchestrator.remote.github import Timing
+
+    zero = Timing.of({"billable": {"UBUNTU": {"total_ms": 0, "job_runs": [{"duration_ms": 0}]}}, "run_duration_ms": 754_000})
+    assert (zero.billable_minutes, zero.run_ms) == (0, 754_000)  # the run's duration is recorded, not 0 minutes
+    assert Timing.of({"billable": None, "run_duration_ms": 5}).billable_minutes == 0
+    assert Timing.of({"billable": [1, 2], "run_duration_ms": None}).billable_ms == {}
+    assert Timing.of({"billable": {"UBUNTU": None}}).billable_ms == {}

@@ -310,7 +310,9 @@ class WandbBackend:
 
     def log(self, record: Record) -> str:
         wandb = self.wandb
-        settings = wandb.Settings(silent=True, console="off", disable_git=True, disable_code=True)
+        # bounded: an upload that hangs must not hold the retrain (its finish would wait for ever by default)
+        settings = wandb.Settings(silent=True, console="off", disable_git=True, disable_code=True, init_timeout=60,
+                                  finish_timeout=120)
         with tempfile.TemporaryDirectory(prefix="tracking-") as tmp:
             run = wandb.init(
                 project=self.config.project.replace("{label}", record.label), entity=self.config.entity,

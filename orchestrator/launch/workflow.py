@@ -90,7 +90,7 @@ class WorkflowLauncher(Launcher):
         if not ref.isdigit():
             return None
         timing = self.github.timing(self.target.github, int(ref))
-        if not timing.billable_ms:
+        if not timing.billable_minutes:
             if timing.run_ms is None:
                 return None
             seconds = timing.run_ms / 1000

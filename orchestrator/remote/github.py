@@ -90,7 +90,10 @@ class Timing:
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> Timing:
         billable: dict[str, tuple[int, ...]] = {}
-        for system, spent in (d.get("billable") or {}).items():
+        listed = d.get("billable")
+        for system, spent in (listed.items() if isinstance(listed, Mapping) else ()):
+            if not isinstance(spent, Mapping):
+                continue
             runs = spent.get("job_runs") or ()
             billable[str(system)] = (tuple(int(job["duration_ms"]) for job in runs) if runs
                                      else (int(spent.get("total_ms") or 0),))

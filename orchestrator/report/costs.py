@@ -85,10 +85,13 @@ class LabelCost:
 
 
 def is_deploy(action: Action) -> bool:
-    """A retrain that deployed its model, or a version promoted by hand (a rollback is not an improvement)."""
+    """A retrain that deployed its model, or a version promoted by hand that was never deployed before (one that
+    waited for approval, or that the gate rejected). Going back to an earlier model (a rollback, or promoting a
+    retired version) is no improvement."""
     if action.kind == "retrain":
         return action.outcome == "deployed"
-    return action.kind == "promote" and action.key.startswith("promote:") and action.result in SENT
+    return (action.kind == "promote" and action.key.startswith("promote:") and action.result in SENT
+            and (action.detail or "").endswith("; its first deploy"))
 
 
 def label_costs(actions: Iterable[Action], labels: Iterable[str]) -> dict[str, LabelCost]:

@@ -17,7 +17,7 @@ def version_costs(registry: Registry, retrains: Sequence[Action]) -> dict[str, s
     matched to its versions in order), else the retrain's own seconds, as its metadata says."""
     by_dataset: dict[str, list[Action]] = {}
     for action in retrains:
-        if action.kind == "retrain" and action.version and action.cost_seconds is not None:
+        if action.kind == "retrain" and action.version and action.cost_seconds is not None and action.outcome != "failed":
             by_dataset.setdefault(action.version, []).append(action)
     costs: dict[str, str] = {}
     for entry in registry.versions:

@@ -57,8 +57,9 @@ def _spent(ctx: RunContext, name: str, launcher: Launcher, ref: str | None, acti
     started = action.intent_at or ended
     try:
         spent = launcher.spent(ref, started, ended) if ref else None
-    except OrchestratorError as exc:  # never a reason to fail the label: the wall time stands in
-        ctx.reporter.warning(f"could not read what the {action.kind} cost ({exc.message}); its wall time is recorded "
+    except Exception as exc:  # noqa: BLE001 - never a reason to fail the label: the wall time stands in
+        why = exc.message if isinstance(exc, OrchestratorError) else f"an answer that could not be read: {type(exc).__name__}"
+        ctx.reporter.warning(f"could not read what the {action.kind} cost ({why}); its wall time is recorded "
                              "instead", title=f"label {name}")
         spent = None
     return spent or wall_time(started, ended)

@@ -32,7 +32,8 @@ from ..state.store import HEAD, StateStore
 from .journal import crash_point
 from .lease import RunLock, iso
 
-MODEL_FILES = ("model.skops", "metadata.json")  # a version's files, copied to the root when it is deployed
+MODEL_FILES = ("model.skops", "metadata.json")
+FIRST_DEPLOY = "; its first deploy"  # in the ledger's detail of a promotion of a version never deployed before  # a version's files, copied to the root when it is deployed
 
 
 @dataclass(frozen=True)
@@ -205,8 +206,9 @@ class Promoter:
         if place.space:
             self.hub.restart_space(place.space)
         after = self._state_after(place.label, moved, kind, by, reason)
+        first = registry.status(version) in ("awaiting_approval", "rejected")  # never deployed before: an improvement
         with self.state.write(lock.lease) as writer:
-            writer.result(key, "ok", f"deployed {version} (was {previous or 'none'})")
+            writer.result(key, "ok", f"deployed {version} (was {previous or 'none'})" + (FIRST_DEPLOY if first else ""))
             writer.save(after)
             writer.finish_run(run_id, status="done", exit_code=0,
                               summary=_summary(place.label, kind, version, previous, by, reason))
