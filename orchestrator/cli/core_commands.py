@@ -54,8 +54,6 @@ def run(
         fail(exc)
         return
     if payload_env is None:
-        if not settings.dry_run:
-            settle_promotions(settings)
         _cycle(settings, json_stdout, summary_file)
         return
     body = settings.environ.get(payload_env)
@@ -65,7 +63,6 @@ def run(
     from ..hosted.hooks import delivered
     from ..wiring import Wiring
 
-    settle_promotions(settings)
     try:
         wiring = Wiring(settings)
         event, labels = delivered(settings, wiring.hub, body)
@@ -107,13 +104,12 @@ def retry(
     except OrchestratorError as exc:
         fail(exc)
         return
-    if not only.dry_run:
-        settle_promotions(only)
     _cycle(only, json_stdout, summary_file, retry={label: step})
 
 
 def _cycle(settings, json_stdout: bool, summary_file: Path | None, wiring=None, **cycle) -> None:
-    """One cycle with ``settings`` (through ``wiring``, or a new one), reported, notified; exits with its code."""
+    """One cycle with ``settings`` (through ``wiring``, or a new one), reported, notified; exits with its code.
+    Promotions an interrupted command left open are settled first (not in a dry run, which writes nothing)."""
     from ..wiring import Wiring
 
     try:
@@ -121,6 +117,8 @@ def _cycle(settings, json_stdout: bool, summary_file: Path | None, wiring=None, 
     except OrchestratorError as exc:
         fail(exc)
         return
+    if not settings.dry_run:
+        settle_promotions(settings, wiring)
     result = wiring.cycle(settings, **cycle).run()
     wiring.close()
     wiring.reporter.finish(result, json_stdout=json_stdout, summary_file=summary_file)
@@ -217,8 +215,9 @@ def serve(config_file: Path | None, env_file: Path | None, host: str, port: int)
 
     try:
         settings = settings_of(config_file, env_file)
-        settle_promotions(settings)  # before the first cycle, as a run does
-        service = Wiring(settings).service()
+        wiring = Wiring(settings)
+        settle_promotions(settings, wiring)  # before the first cycle, as a run does
+        service = wiring.service()
         sock = listen.bind(host, port)  # a port in use is named here, before anything is announced
     except OrchestratorError as exc:
         fail(exc)

@@ -29,8 +29,7 @@ def _setup(config_file: Path | None, env_file: Path | None, name: str):
     if label.model is None:
         raise ConfigError(f"label {name!r} has no model store", hint=f"set jobs.labels.{name}.model (a folder, or hub:owner/name)")
     hub = Hub(settings.hub, on_retry=lambda message: log(f"retrying: {message}"))
-    location = f"hub:{label.model.repo}" if hasattr(label.model, "repo") else str(label.model.path)
-    place = Place(name, store_for(label.model, hub, repo_type="model"), location, label.inference_space)
+    place = Place(name, store_for(label.model, hub, repo_type="model"), _written(label.model), label.inference_space)
     return settings, StateStore(state_engine), hub, place, label
 
 
@@ -42,28 +41,24 @@ def _promoter(settings, state, hub):
                     crash_at=settings.crash_at)
 
 
-def settle_promotions(settings) -> None:
-    """Before a run: complete or undo the promotions an interrupted command left open, for every label with a
-    model store. A problem here is a warning: the run goes on, and the next command tries again."""
-    from ..remote.database import engines
-    from ..remote.hub import Hub
+def settle_promotions(settings, wiring) -> None:
+    """Before a cycle (a run's, a retry's, the service's first): complete or undo the promotions an interrupted
+    command left open, for every label with a model store, through the cycle's own state engine and Hub client. A
+    problem here is a warning: the run goes on, and the next command tries again."""
     from ..remote.stores import store_for
     from ..run.promote import Place
-    from ..state.store import StateStore
-
-    from ..state.store import HEAD
+    from ..state.store import HEAD, StateStore
 
     labels = [label for label in settings.labels if getattr(label, "model", None) is not None]
     if not labels:
         return
     try:
-        state = StateStore(engines(settings)[1])
+        state = StateStore(wiring.state_engine)
         if state.schema_version() != HEAD or not state.unfinished(kinds=("promote",)):
             return  # the usual case: one read, and nothing more
-        hub = Hub(settings.hub)
-        places = {label.name: Place(label.name, store_for(label.model, hub, repo_type="model"), "", label.inference_space)
-                  for label in labels}
-        _promoter(settings, state, hub).settle(places)
+        places = {label.name: Place(label.name, store_for(label.model, wiring.hub, repo_type="model"), "",
+                                    label.inference_space) for label in labels}
+        _promoter(settings, state, wiring.hub).settle(places)
     except OrchestratorError as exc:
         log(f"warning: an interrupted promotion could not be settled yet: {exc}")
 
@@ -80,7 +75,7 @@ def models(config_file: Path | None, env_file: Path | None, label: str, version:
            as_json: bool) -> None:
     """A label's model versions, newest first: deployed, retired, rejected or awaiting approval."""
     from ..report.models import model_detail, model_rows, render_models, version_costs
-    from ..run.promote import registry_of
+    from ..remote.stores import read_registry
     from ..state.store import HEAD
 
     if feedback_id is not None and version is not None:
@@ -88,7 +83,7 @@ def models(config_file: Path | None, env_file: Path | None, label: str, version:
     try:
         settings, state, hub, place, job_label = _setup(config_file, env_file, label)
         _promoter(settings, state, hub).settle({label: place})
-        registry = registry_of(place.store)
+        registry = read_registry(place.store)
         costs = version_costs(registry, state.actions(label=label, kinds=("retrain",))
                               if state.schema_version() == HEAD else ())
         if feedback_id is not None:
@@ -143,10 +138,12 @@ def _move(config_file: Path | None, env_file: Path | None, label: str, version: 
 
 
 def _dataset_place(label) -> str:
-    dataset = label.dataset
-    if dataset is None:
-        return "(the label's dataset)"
-    return f"hub:{dataset.repo}" if hasattr(dataset, "repo") else str(dataset.path)
+    return "(the label's dataset)" if label.dataset is None else _written(label.dataset)
+
+
+def _written(location) -> str:
+    """A store's location as the settings write it: ``hub:owner/name``, or the folder."""
+    return f"hub:{location.repo}" if hasattr(location, "repo") else str(location.path)
 
 
 def _first_trained(registry, label, hub, feedback_id: str) -> dict:

@@ -27,6 +27,8 @@ from ..errors import MetadataError
 
 REGISTRY_FILENAME = "models.json"
 VERSIONS_FOLDER = "versions"
+MODEL_FILE = "model.skops"  # a version's model, and the deployed one at the root
+MODEL_METADATA = "metadata.json"  # its metadata, likewise
 Status = Literal["deployed", "retired", "rejected", "awaiting_approval"]
 Verdict = Literal["deployed", "rejected", "awaiting_approval"]  # what the retrain made of the version
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")

@@ -29,7 +29,7 @@ from ..plan.events import dataset_repo, watched_labels
 from ..remote.hfjobs import HfJobs
 from ..remote.hfwebhooks import HfWebhooks, Webhook
 from ..remote.hub import Hub
-from .spec import Hosting, concerns, describe, job_request
+from .spec import Hosting, concerns, describe, job_request, same_job
 
 LABEL = "orchestrator-hooks"
 NAME_VARIABLE = "ORCHESTRATOR_HOOKS_NAME"  # the --name, in the job's environment too: a Hub that shows no job labels
@@ -54,6 +54,11 @@ def watched_repos(settings: Settings) -> list[tuple[str, str]]:
     return [("dataset", repo) for repo in repos]
 
 
+def _named(webhook: Webhook, name: str) -> bool:
+    """Whether ``webhook`` is the one ``hooks install --name NAME`` made: its job's label, or its environment."""
+    return name in (webhook.job_labels.get(LABEL), webhook.job_env.get(NAME_VARIABLE))
+
+
 def _runs_payloads(webhook: Webhook) -> bool:
     return PAYLOAD_OPTION in " ".join(webhook.job_command)
 
@@ -68,7 +73,7 @@ class Hooks:
 
     def mine(self) -> list[Webhook]:
         """This project's webhooks: those whose job carries its label, or its name in the job's environment."""
-        return [hook for hook in self.webhooks.all() if self.name in (hook.job_labels.get(LABEL), hook.job_env.get(NAME_VARIABLE))]
+        return [hook for hook in self.webhooks.all() if _named(hook, self.name)]
 
     def install(self, settings: Settings, *, dry_run: bool = False, recreate: bool = False) -> Done:
         request = job_request(settings, self.hosting, self.labels, PAYLOAD_OPTION, PAYLOAD_VARIABLE)
@@ -89,13 +94,11 @@ class Hooks:
             return Done(verb)
         secret = given.get_secret_value() if given else (current.secret if current and current.secret else None)
         secret = secret or random_secrets.token_urlsafe(32)
-        same_job = current is not None and not recreate and (
-            current.job_image == request.image and current.job_command == request.command
-            and dict(current.job_env) == dict(request.env) and set(current.job_secret_names) == set(request.secrets)
-            and (current.job_flavor or request.flavor) == request.flavor
-            and (current.job_timeout or request.timeout) == request.timeout)
+        unchanged = current is not None and not recreate and same_job(
+            request, image=current.job_image, command=current.job_command, env=current.job_env,
+            secret_names=current.job_secret_names, flavor=current.job_flavor, timeout=current.job_timeout)
         job_id = None  # the same job: the webhook keeps the one it copies
-        if not same_job:  # the webhook copies a job: start one (with no payload its run does nothing)
+        if not unchanged:  # the webhook copies a job: start one (with no payload its run does nothing)
             jobs = HfJobs(self.hub)
             started = jobs.run(image=request.image, command=list(request.command), env=request.env,
                                secrets=request.secrets, flavor=request.flavor, timeout=request.timeout,
@@ -156,7 +159,7 @@ def delivered(settings: Settings, hub: Hub, body: str) -> tuple[HubEvent, list[L
     presented = settings.serve.webhook_secret
     every = HfWebhooks(hub).all()
     name = settings.environ.get(NAME_VARIABLE)  # set by `hooks install` on the job: only that webhook's secret counts
-    runs = [hook for hook in every if name in (hook.job_labels.get(LABEL), hook.job_env.get(NAME_VARIABLE))] if name else (
+    runs = [hook for hook in every if _named(hook, name)] if name else (
         [hook for hook in every if _runs_payloads(hook)] or [hook for hook in every if hook.url is None])
     if not runs:
         raise AuthError("no Hub webhook of this token starts a run, so the payload's secret cannot be checked",

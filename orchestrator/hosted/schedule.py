@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..remote.hfjobs import HfJobs
 from ..remote.hfschedules import HfSchedules, JobRequest, Scheduled
 from ..remote.hub import Hub
-from .spec import Hosting, concerns, describe, job_request
+from .spec import Hosting, concerns, describe, job_request, same_job
 
 LABEL = "orchestrator-schedule"
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
@@ -46,8 +46,8 @@ class Done:
 
 
 def _same_job(found: Scheduled, request: JobRequest) -> bool:
-    return (found.image == request.image and found.command == tuple(request.command) and dict(found.env) == dict(request.env)
-            and set(found.secret_names) == set(request.secrets) and (found.flavor or "cpu-basic") == request.flavor)
+    return same_job(request, image=found.image, command=found.command, env=found.env, secret_names=found.secret_names,
+                    flavor=found.flavor or "cpu-basic")
 
 
 class Scheduler:

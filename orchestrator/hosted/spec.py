@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from urllib.parse import urlsplit
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .. import __version__, redact
@@ -140,6 +140,15 @@ def job_request(settings: Settings, hosting: Hosting, labels: Mapping[str, str],
     env, secrets = handed_on(settings)
     return JobRequest(image=hosting.image, command=command(hosting, *arguments), env=env, secrets=secrets,
                       flavor=hosting.flavor, timeout=hosting.timeout, labels=dict(labels))
+
+
+def same_job(request: JobRequest, *, image: str | None, command: Sequence[str], env: Mapping[str, str],
+             secret_names: Iterable[str], flavor: str | None, timeout: int | None = None) -> bool:
+    """Whether a job as the Hub shows it runs what ``request`` asks. Secret values are never given back, so their
+    names are compared; a flavor or timeout the Hub does not show (None) is not held against it."""
+    return (image == request.image and tuple(command) == tuple(request.command) and dict(env) == dict(request.env)
+            and set(secret_names) == set(request.secrets) and (flavor or request.flavor) == request.flavor
+            and (timeout or request.timeout) == request.timeout)
 
 
 def describe(request: JobRequest) -> list[str]:

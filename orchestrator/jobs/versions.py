@@ -19,26 +19,19 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.contracts.model_registry import (
+    MODEL_FILE,
+    MODEL_METADATA,
     REGISTRY_FILENAME,
     Promotion,
     Registry,
     Version,
-    parse_registry,
     valid_version,
     version_path,
 )
 from orchestrator.contracts.retrain_result import RESULT_FILENAME
-from orchestrator.remote.stores import Store
+from orchestrator.remote.stores import Store, read_registry
 
 from .model import Model, save
-
-MODEL_FILE = "model.skops"
-MODEL_METADATA = "metadata.json"
-
-
-def registry_of(models: Store) -> Registry:
-    return parse_registry(models.read(REGISTRY_FILENAME), source=f"{models.describe()} {REGISTRY_FILENAME}")
-
 
 def code_version() -> str:
     """This package's version, with the git commit when it runs from a clone."""
@@ -64,7 +57,7 @@ def keep(
 ) -> Version:
     """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
     deploy it when the gate accepted it and approval is automatic. Returns the version kept."""
-    initial = registry = registry_of(models)
+    initial = registry = read_registry(models)
     if not registry.versions:
         registry = _adopt(models, registry, scratch)
     name = registry.next_version(outcome.dataset_version)
@@ -114,7 +107,7 @@ def _again(models: Store, initial: Registry, built: Registry, entry: Version) ->
     """The registry to commit, read again just before the commit: a promotion made while this retrain trained is
     kept, not overwritten by the copy read at its start. (The orchestrator refuses promotions while a label
     retrains; a retrain run by hand is the case left.)"""
-    fresh = registry_of(models)
+    fresh = read_registry(models)
     if fresh == initial:
         return built
     merged = fresh if any(v.version == entry.version for v in fresh.versions) else fresh.add(entry)

@@ -112,7 +112,7 @@ class HfJobs:
             lambda: list(self.hub.api.list_jobs(labels=dict(labels), namespace=namespace)),
             not_found=f"check the namespace {namespace!r}",
         )
-        matching = [info for info in found if all((info.labels or {}).get(k) == v for k, v in labels.items())]
+        matching = [info for info in found if carries(info.labels, labels)]
         if not matching:
             return None
         return _state(max(matching, key=lambda info: str(info.created_at or "")))
@@ -142,6 +142,11 @@ class HfJobs:
             )[-lines:],
             not_found=f"check that HF Job {job_id} exists in {namespace!r}",
         )
+
+
+def carries(have: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
+    """Whether labels ``have`` hold every one of ``wanted`` (the Hub's own filter may look at only one of them)."""
+    return all((have or {}).get(k) == v for k, v in wanted.items())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .hfjobs import JobState, _state
+from .hfjobs import JobState, _state, carries
 from .retry import is_unsent
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +65,7 @@ class HfSchedules:
             not_found=f"check the namespace {namespace!r}",
         )
         mine = [_scheduled(info) for info in found]
-        return sorted((s for s in mine if all(s.labels.get(k) == v for k, v in labels.items())), key=lambda s: s.id)
+        return sorted((s for s in mine if carries(s.labels, labels)), key=lambda s: s.id)
 
     def create(self, request: JobRequest, *, schedule: str, namespace: str) -> Scheduled:
         what = f"creating a scheduled job ({request.image}, {schedule!r}) in {namespace}"
@@ -115,7 +115,7 @@ class HfSchedules:
             lambda: list(self.hub.api.list_jobs(labels=dict(labels), namespace=namespace)),
             not_found=f"check the namespace {namespace!r}",
         )
-        started = [info for info in jobs if all((info.labels or {}).get(k) == v for k, v in labels.items())]
+        started = [info for info in jobs if carries(info.labels, labels)]
         started.sort(key=lambda info: str(getattr(info, "created_at", "") or ""), reverse=True)
         return [_state(info) for info in started[:limit]]
 

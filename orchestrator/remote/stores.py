@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config.settings import HubLocation, LocalLocation
+from ..contracts.model_registry import REGISTRY_FILENAME, Registry, parse_registry
 from ..errors import ConfigError
 from .hub import Hub
 
@@ -130,6 +131,11 @@ def _copy_into(folder: Path, destination: Path, last: str) -> None:
         staging = target.with_name(f".{target.name}.partial")
         shutil.copyfile(folder / relative, staging)
         os.replace(staging, target)
+
+
+def read_registry(store: Store) -> Registry:
+    """The model registry a model store holds (empty when it holds none yet)."""
+    return parse_registry(store.read(REGISTRY_FILENAME), source=f"{store.describe()} {REGISTRY_FILENAME}")
 
 
 def store_for(location: HubLocation | LocalLocation, hub: Hub, *, repo_type: str) -> Store:

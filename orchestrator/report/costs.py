@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..state.records import Action
+from ..state.records import FIRST_DEPLOY, Action
 
 SENT = ("ok", "reconciled")
 
@@ -91,7 +91,7 @@ def is_deploy(action: Action) -> bool:
     if action.kind == "retrain":
         return action.outcome == "deployed"
     return (action.kind == "promote" and action.key.startswith("promote:") and action.result in SENT
-            and (action.detail or "").endswith("; its first deploy"))
+            and (action.detail or "").endswith(FIRST_DEPLOY))
 
 
 def label_costs(actions: Iterable[Action], labels: Iterable[str]) -> dict[str, LabelCost]:

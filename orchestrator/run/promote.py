@@ -22,18 +22,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..contracts.model_registry import REGISTRY_FILENAME, Promotion, Registry, parse_registry, version_path
+from ..contracts.model_registry import MODEL_FILE, MODEL_METADATA, REGISTRY_FILENAME, Promotion, Registry, version_path
 from ..errors import ConfigError, OrchestratorError
 from ..remote.hub import Hub
-from ..remote.stores import Store
+from ..remote.stores import Store, read_registry
 from ..report.reporter import Reporter
-from ..state.records import RETRAIN_REQUESTED, RETRAINING, Action, LabelState, utc_now
+from ..state.records import FIRST_DEPLOY, RETRAIN_REQUESTED, RETRAINING, Action, LabelState, utc_now
 from ..state.store import HEAD, StateStore
 from .journal import crash_point
 from .lease import RunLock, iso
 
-MODEL_FILES = ("model.skops", "metadata.json")
-FIRST_DEPLOY = "; its first deploy"  # in the ledger's detail of a promotion of a version never deployed before  # a version's files, copied to the root when it is deployed
+MODEL_FILES = (MODEL_FILE, MODEL_METADATA)  # a version's files, copied to the root when it is deployed
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,6 @@ def actor(environ: Mapping[str, str]) -> str:
         return getpass.getuser()
     except (OSError, KeyError):
         return "unknown"
-
-
-def registry_of(store: Store) -> Registry:
-    return parse_registry(store.read(REGISTRY_FILENAME), source=f"{store.describe()} {REGISTRY_FILENAME}")
 
 
 class Promoter:
@@ -114,7 +109,7 @@ class Promoter:
         for action in ([only] if only else self.state.unfinished(kinds=("promote",))):
             if action.labels != (place.label,):
                 continue
-            registry = registry_of(place.store)
+            registry = read_registry(place.store)
             landed = any(p.key == action.key for p in registry.promotions)
             kind, by, reason = _asked(action)
             if landed and place.space:  # first: a restart that fails leaves the intent open for the next try
@@ -139,7 +134,7 @@ class Promoter:
         """Make the root files the pointer's version again, where an interrupted local change left them otherwise
         (a local store replaces the root's files before the registry). True if it had to."""
         deployed = registry.deployed
-        raw = place.store.read("metadata.json")
+        raw = place.store.read(MODEL_METADATA)
         try:
             served = json.loads(raw).get("version") if raw else None
         except (ValueError, AttributeError):
@@ -153,7 +148,7 @@ class Promoter:
 
     def _move(self, place: Place, version: str | None, *, reason: str, by: str, kind: str, dry_run: bool = False,
               run_id: str = "", lock: RunLock | None = None) -> Moved:
-        registry = registry_of(place.store)
+        registry = read_registry(place.store)
         if version is None:
             version = registry.previous()
             if version is None:
@@ -193,7 +188,7 @@ class Promoter:
             self._commit(place, moved, version, message=f"{kind} {place.label} model to {version}")
         except OrchestratorError as exc:
             try:  # the write may have landed though its answer was lost: look before saying it failed
-                landed = any(p.key == key for p in registry_of(place.store).promotions)
+                landed = any(p.key == key for p in read_registry(place.store).promotions)
             except OrchestratorError:
                 raise exc from None  # cannot tell: the intent stays open, and the next command settles it
             if not landed:
@@ -243,15 +238,15 @@ class Promoter:
                                         into=scratch / "fetched")
             folder = scratch / "commit"
             folder.mkdir()
-            (folder / "model.skops").write_bytes((fetched / version_path(version, "model.skops")).read_bytes())
+            (folder / MODEL_FILE).write_bytes((fetched / version_path(version, MODEL_FILE)).read_bytes())
             try:
-                metadata = json.loads((fetched / version_path(version, "metadata.json")).read_bytes())
+                metadata = json.loads((fetched / version_path(version, MODEL_METADATA)).read_bytes())
             except ValueError:
                 metadata = {}
             last = registry.promotions[-1] if registry.promotions else None
             metadata = {**(metadata if isinstance(metadata, dict) else {}), "version": version, "decision": "deployed",
                         "promotion": asdict(last) if last and last.version == version else None}
-            (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
+            (folder / MODEL_METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n", encoding="utf-8")
             (folder / REGISTRY_FILENAME).write_text(registry.to_json(), encoding="utf-8")
             place.store.commit(folder, message=message, last=REGISTRY_FILENAME)
 

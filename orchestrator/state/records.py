@@ -113,6 +113,8 @@ class Spent:
     basis: str
 
 
+# The end of the ledger's detail of a promotion of a version never deployed before (an improvement, for the costs).
+FIRST_DEPLOY = "; its first deploy"
 ActionKind = Literal["prepare", "retrain", "promote"]  # promote: a promotion or rollback of a model version
 ActionResult = Literal["ok", "failed", "reconciled"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .access import _visible, _writable
 from .repos import _TYPE_PREFIX, _git_blob_sha, _iso, _Repo, _repo_path, _RepoStore, _rev_sha, _runtime
-from .server import _error, _json_reply, _Reply
+from .server import _error, _json_object, _json_reply, _Reply
 
 _REPO_ACTIONS = frozenset({"preupload", "commit", "tag", "revision", "refs", "tree"})
 _REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -31,11 +31,8 @@ class _RepoApi:
     def _create_repo(self, body: bytes, user: str | None) -> _Reply:
         if user is None:
             return _error(401, "You must be authenticated to create a repo")
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return _error(400, "Invalid JSON body")
-        if not isinstance(payload, dict):
+        payload = _json_object(body, empty={})
+        if payload is None:
             return _error(400, "Invalid JSON body")
         name, namespace = payload.get("name"), payload.get("organization") or user
         repo_type = payload.get("type") or "model"

@@ -15,7 +15,7 @@ from .access import _may_run_jobs, _visible
 from .jobs import TERMINAL, _bad_spec, _Job, _new_job_id
 from .repos import _RepoStore
 from .schedules import _next_run, _Schedule
-from .server import _error, _json_reply, _Reply
+from .server import _error, _json_object, _json_reply, _Reply
 
 _Callbacks = list[tuple[Callable[[Any], None], float]]
 
@@ -127,11 +127,8 @@ class _SchedulesApi:
         return _error(404, "Not Found")
 
     def _create_schedule(self, namespace: str, is_org: bool, user: str, body: bytes, now: float) -> _Reply:
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
-            return _error(400, "Invalid JSON body")
-        if not isinstance(request, dict):
+        request = _json_object(body)
+        if request is None:
             return _error(400, "Invalid JSON body")
         spec = request.get("jobSpec")
         if (problem := _bad_spec(spec) or _bad_schedule(request.get("schedule"), now)) is not None:
@@ -151,11 +148,8 @@ class _SchedulesApi:
     def _change_schedule(self, schedule: _Schedule, action: str, body: bytes, now: float) -> _Reply:
         """``update_scheduled_job_schedule`` (``{"schedule"}``) or ``update_scheduled_job_labels``
         (``{"labels"}``, replacing every label, ``name`` included)."""
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
-            return _error(400, "Invalid JSON body")
-        if not isinstance(request, dict):
+        request = _json_object(body)
+        if request is None:
             return _error(400, "Invalid JSON body")
         if action == "schedule":
             if (problem := _bad_schedule(request.get("schedule"), now)) is not None:

@@ -44,6 +44,16 @@ def _json_reply(status: int, payload: Any, headers: dict[str, str] | None = None
     return _Reply(status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(payload).encode())
 
 
+def _json_object(body: bytes, *, empty: Any = None) -> dict[str, Any] | None:
+    """A request body as a JSON object (``empty`` for no body); None when it is not JSON or not an object, which the
+    Hub answers with 400 "Invalid JSON body"."""
+    try:
+        value = json.loads(body) if body else empty
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _error(status: int, message: str, code: str | None = None) -> _Reply:
     headers = {"X-Error-Message": message}
     if code:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .access import _may_manage_webhooks
 from .jobs import _Job, _job_spec, _new_job_id
-from .server import _error, _json_reply, _Reply
+from .server import _error, _json_object, _json_reply, _Reply
 
 _Callbacks = list[tuple[Callable[[Any], None], float]]
 WATCHED_TYPES = frozenset({"bucket", "dataset", "model", "org", "space", "user"})
@@ -170,9 +170,8 @@ class _WebhooksApi:
         """Create (``webhook`` None) or update one. On update every field sent replaces the stored one,
         except an empty ``watched`` (the client sends ``[]`` when not given: kept) and ``secrets``, merged
         (a key with ``""`` removes that secret); ``url`` and ``jobSourceId`` switch the target."""
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
+        request = _json_object(body)
+        if request is None:
             return _error(400, "Invalid JSON body")
         if (problem := _bad_webhook(request, webhook is None)) is not None:
             return _error(400, problem)
