@@ -462,3 +462,31 @@ def test_a_failure_that_repeats_while_it_is_retried_is_notified_once(stub, pg_ur
         wiring.close()
         relay.down()
         receiver.close()
+
+
+def test_an_outage_whose_driver_words_change_is_one_episode(stub):
+    """The same outage tried again fails with other words from the driver each time (the flake this test
+    pins: refused, then a timeout, then a closed connection): still one notification. A different outage,
+    or the same one after a success, is news."""
+    from orchestrator.config.loader import load_settings
+    from orchestrator.report.reporter import Reporter
+    from orchestrator.report.results import RunResult
+    from orchestrator.serve.runner import CycleRunner
+
+    heard: list[RunResult] = []
+    runner = CycleRunner(load_settings(seed_env(stub, "sqlite://"), env_file=None), cycle=None,
+                         reporter=lambda: Reporter({}, quiet=True), on_result=heard.append)
+    db_hint = "check DATABASE_URL's host, port, user and password, and that the server is running"
+
+    def outage(detail: str, hint: str = db_hint) -> RunResult:
+        return RunResult(started_at="t", finished_at="t", dry_run=False, exit_code=3, hint=hint,
+                         error=f"cannot connect to the database at postgresql://h/db while counting corrections: {detail}")
+
+    for detail in ("connection refused", "connection timeout expired", "server closed the connection unexpectedly"):
+        runner._hand_on(outage(detail))
+    assert len(heard) == 1
+    runner._hand_on(outage("connection refused", hint="check HF_ENDPOINT and the Hub's status page"))
+    assert len(heard) == 2  # another outage
+    runner._hand_on(RunResult(started_at="t", finished_at="t", dry_run=False))
+    runner._hand_on(outage("connection refused"))
+    assert len(heard) == 4  # the success, then the same outage again: news

@@ -164,9 +164,15 @@ class CycleRunner:
 
 def _what_it_says(result: RunResult) -> tuple | None:
     """What a failed result tells people, without when (its error, each notable label's outcome); None when
-    nothing failed."""
+    nothing failed. An outage (exit 3) is told by what to check, not by the driver's words, which change from
+    one try to the next of the same outage ("connection refused", "timeout expired", "server closed the
+    connection")."""
     if not result.error and not any(label.failed for label in result.labels):
         return None
+    if result.exit_code == EXIT_UNAVAILABLE:
+        return result.exit_code, result.hint, tuple(
+            (label.label, label.outcome, label.hint) for label in result.labels if label.failed
+        )
     notable = tuple(
         (label.label, label.outcome, label.error, label.new_version)
         for label in result.labels
