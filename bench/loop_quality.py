@@ -18,16 +18,18 @@ told from the luck of one fixed sample):
   running ``orchestrator prepare`` and ``orchestrator retrain``.
 
 It prints one line per round (corrections so far, deployed or not, the deployed model's held-out macro-F1,
-the "shadow" score the rejected challenger would have had, the gate's estimated gain beside the true gain on
-the benchmark's test rows, the negative flips, and the gate's reason), then start, worst, final, the oracle
+the "shadow" score the rejected challenger would have had, the gate's estimated gain (*est.*) beside the true gain
+on the very rows the gate decided on (*rows*: its ``evaluation.parquet`` with every row's true label) and on the
+benchmark's test rows (*true*), the negative flips, and the gate's reason), then start, worst, final, the oracle
 (the default model trained on all non-test rows), the share of the start→oracle gap closed with the pass
-criteria, and the gate's bias (estimated minus true gain: mean and largest). ``--json FILE`` writes every
-figure.
+criteria, and the gate's bias (estimated minus true gain: mean and largest), split into the reconstruction's
+part (est. − rows) and the two samples' (rows − true). ``--json FILE`` writes every figure.
 
 It runs with the settings a new user has: nothing in ``[jobs]`` but what a benchmark must set (a fixed
 seed and ``min_f1 = 0`` so
 that a weak base set still starts the loop). ``--review-rate 0.5`` tells the gate the protocol's true review
-share, which a user does not know; the docs give both figures.
+share, which a user does not know; the docs give both figures. ``--set KEY=VALUE`` sets any other ``[jobs]`` key,
+and says so in the configuration it writes.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def write_config(work: Path, label: str, args: argparse.Namespace) -> Path:
     python = json.dumps(sys.executable)
     command = f'[{python}, "-m", "orchestrator"'
     review = "" if args.review_rate in (None, "auto") else f"review_rate = {float(args.review_rate)}  # the protocol reviews this share"
+    review += "".join(f"\n{setting}  # --set: not the default" for setting in args.set)
     config = work / "loop.toml"
     config.write_text(
         f"""[orchestrator]
@@ -147,6 +150,36 @@ def decisions(work: Path, label: str) -> list[Path]:
     return sorted((work / "hub" / "models" / label / "decisions").glob("*.json"))
 
 
+def gain_on_its_rows(work: Path, label: str, version: str | None, truth: dict[str, str]) -> dict[str, float | None] | None:
+    """The chosen challenger's true gain over the champion on the very rows the gate decided on
+    (``versions/<V>/evaluation.parquet``), every row with its true label: what the gate's estimate would be with
+    no reconstruction to do. The estimate minus this is the reconstruction's error; this minus the gain on the
+    benchmark's test rows is the luck of two finite samples. Also on the held-out rows and on the rows scored out of
+    fold, apart."""
+    import pyarrow.parquet as pq
+
+    from orchestrator.jobs.evaluate import Hidden, Rows, class_indices, encode, weighted_macro_f1
+
+    path = work / "hub" / "models" / label / "versions" / str(version) / "evaluation.parquet"
+    if not version or not path.exists():
+        return None
+    table = pq.read_table(path).to_pydict()
+    if any(c is None for c in table["champion"]):
+        return None
+    labels = tuple(truth.get(i, y) for i, y in zip(table["id"], table["label"]))
+    rows = Rows(tuple(table["id"]), labels, tuple(table["served"]), tuple(table["source"]), tuple(table["weight"]))
+    classes = sorted({*labels, *table["champion"], *table["challenger"], *(s for s in table["served"] if s)})
+    encoded = encode(rows, Hidden(0.0, "true labels: nothing hidden"), classes)
+    challenger, champion = class_indices(classes, table["challenger"]), class_indices(classes, table["champion"])
+    out_of_fold = np.asarray(table["out_of_fold"])
+    parts = {"all": None, "held_out": ~out_of_fold, "out_of_fold": out_of_fold}
+    gains = {}
+    for part, mask in parts.items():
+        a, b = weighted_macro_f1(encoded, challenger, mask), weighted_macro_f1(encoded, champion, mask)
+        gains[part] = None if a is None or b is None else a - b
+    return gains
+
+
 def oracle_score(rest: pd.DataFrame, test: pd.DataFrame) -> float:
     from orchestrator.jobs.model import train
 
@@ -163,6 +196,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
     parser.add_argument("--threshold", type=int, default=10, help="dataset rows that fire a prepare (default 10)")
     parser.add_argument("--review-rate", default=None, help="jobs.review_rate to configure (default: unset, as a user has it)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [jobs] setting in TOML, e.g. --set crossfit_folds=10 (default: none, as a user has it)")
     parser.add_argument("--protocol-seed", type=int, default=0, help="another split and review sample of the same rows (default 0)")
     parser.add_argument("--confirm", action="store_true", help="also record a confirmation for each reviewed right prediction")
     parser.add_argument("--workdir", type=Path, help="keep the working folder here (default: a temporary one)")
@@ -196,9 +231,11 @@ def main() -> None:
     truth = list(test.label)
     score = macro_f1(truth, predict(work, label, list(test.text)))
     rows = [{"round": 0, "corrections": 0, "deployed": True, "macro_f1": score, "shadow": None, "reason": "first model"}]
-    print(f"{'round':>5} {'corr.':>6} {'deployed':>8} {'macro-F1':>8} {'shadow':>7} {'est.':>7} {'true':>7} {'flips':>9}  reason")
-    print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>9}  first model")
+    print(f"{'round':>5} {'corr.':>6} {'deployed':>8} {'macro-F1':>8} {'shadow':>7} {'est.':>7} {'rows':>7} {'true':>7} "
+          f"{'flips':>9}  reason")
+    print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>7} {'':>9}  first model")
     rng = np.random.default_rng(args.protocol_seed)
+    gold_of: dict[str, str] = {}  # the orchestrator's row id of each complaint -> its true label
     corrections = 0
     next_id = 1
     for number, batch in enumerate(batches, start=1):
@@ -207,6 +244,7 @@ def main() -> None:
         with engine.begin() as conn:
             for (text, gold), model_label, seen in zip(zip(batch.text, batch.label), served, reviewed):
                 conn.execute(insert(complaints).values(id=next_id, message=text, **{label: model_label}))
+                gold_of[f"c{next_id}"] = gold
                 if seen and (model_label != gold or args.confirm):
                     conn.execute(insert(feedback).values(
                         complaint_id=next_id, reviewed=True,
@@ -232,12 +270,16 @@ def main() -> None:
         estimated = chosen.get("delta")
         challenger = score if deployed else shadow
         true_gain = None if estimated is None or challenger is None else challenger - rows[-1]["macro_f1"]
+        parts = gain_on_its_rows(work, label, decision.get("model_version"), gold_of) if estimated is not None else None
+        on_rows = parts["all"] if parts else None
         flips = f"{chosen['negative_flips']}/{chosen['flip_rows']}" if "negative_flips" in chosen else ""
         rows.append({"round": number, "corrections": corrections, "deployed": deployed, "macro_f1": score,
                      "shadow": shadow, "reason": reason, "recipe": decision.get("recipe") if decision else None,
-                     "estimated_gain": estimated, "true_gain": true_gain, "flips": flips})
+                     "estimated_gain": estimated, "true_gain": true_gain, "true_gain_on_its_rows": on_rows, "true_gain_parts": parts,
+                     "flips": flips})
         print(f"{number:>5} {corrections:>6} {'yes' if deployed else 'no':>8} {score:>8.4f} "
               f"{'' if shadow is None else f'{shadow:.4f}':>7} {'' if estimated is None else f'{estimated:+.4f}':>7} "
+              f"{'' if on_rows is None else f'{on_rows:+.4f}':>7} "
               f"{'' if true_gain is None else f'{true_gain:+.4f}':>7} {flips:>9}  {reason[:150]}", flush=True)
 
     rest = pd.concat([base, *batches])
@@ -254,12 +296,21 @@ def main() -> None:
     }
     elapsed = time.perf_counter() - started
     biases = [r["estimated_gain"] - r["true_gain"] for r in rows[1:] if r.get("true_gain") is not None]
+    own = [r["estimated_gain"] - r["true_gain_on_its_rows"] for r in rows[1:] if r.get("true_gain_on_its_rows") is not None]
+    luck = [r["true_gain_on_its_rows"] - r["true_gain"] for r in rows[1:]
+            if r.get("true_gain_on_its_rows") is not None and r.get("true_gain") is not None]
     bias = {"mean": float(np.mean(biases)) if biases else None, "largest": max(biases, key=abs) if biases else None,
-            "rounds": len(biases)}
+            "rounds": len(biases), "reconstruction_mean": float(np.mean(own)) if own else None,
+            "reconstruction_largest": max(own, key=abs) if own else None,
+            "samples_mean": float(np.mean(luck)) if luck else None}
     print(f"\nstart {start:.4f}  worst {worst:.4f}  final {final:.4f}  oracle {oracle:.4f}  "
           f"gap closed {closed:.0%}  deploys {len(drops)}/{ROUNDS}  largest drop {min(drops, default=0.0):+.4f}  ({elapsed:.0f} s)")
     if biases:
         print(f"gate bias (estimated - true gain) over {len(biases)} rounds: mean {bias['mean']:+.4f}, largest {bias['largest']:+.4f}")
+    if own:
+        print(f"  of which the reconstruction (estimated - true gain on the gate's own rows): mean "
+              f"{bias['reconstruction_mean']:+.4f}, largest {bias['reconstruction_largest']:+.4f}; and the two samples "
+              f"(gate's rows - test rows): mean {bias['samples_mean']:+.4f}")
     for name, ok in criteria.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     if args.json:

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 from orchestrator.jobs import schema as sambodhan
 from orchestrator.jobs import synthetic
 from orchestrator.jobs.dataset import split_path
-from orchestrator.jobs.model import load
+from orchestrator.jobs.model import load, macro_f1_of
 from orchestrator.remote.database import make_engine
 
 SPLITS = ("train", "eval", "test")
@@ -162,6 +162,18 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
     stamp = sorted((tmp_path / "models/department/decisions").glob("*.json"))[-1]
     assert json.loads(stamp.read_text())["reason"] == decision["reason"]
     assert "candidate sampled×0: pooled" in done.stderr
+    # the rows it decided on, kept beside the version: held-out rows of the dataset, then rows scored out of fold
+    version = json.loads(stamp.read_text())["model_version"]
+    kept = pq.read_table(tmp_path / "models/department/versions" / version / "evaluation.parquet").to_pydict()
+    assert len(kept["id"]) == decision["evidence"]["held_out_rows"] + decision["evidence"]["fresh_rows"]
+    assert {s: kept["source"].count(s) for s in set(kept["source"])} == {
+        s: n for s, n in decision["evidence"]["sources"].items() if n}
+    dataset_splits = splits(tmp_path / "hub/department/versions" / decision["dataset_version"])
+    assert all(dataset_splits[i] != "train" for i, oof in zip(kept["id"], kept["out_of_fold"]) if not oof)
+    golden = [i for i, s in enumerate(kept["source"]) if s == "base"]
+    for model, column in (("challenger", "challenger"), ("champion", "champion")):  # both models' answers, as scored
+        truth, answers = [kept["label"][i] for i in golden], [kept[column][i] for i in golden]
+        assert round(macro_f1_of(truth, answers), 4) == decision[model]["golden"]
 
 
 def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_champion_never_trained_on(sqlite_url, tmp_path):

@@ -5,6 +5,7 @@ deployed. It lives in the label's model store (a Hub model repo, or a local fold
     model.skops, metadata.json       the deployed version's files, at the root as the seed's inference side reads them
     versions/<version>/model.skops   every version's model, deployed or not
     versions/<version>/metadata.json its metadata: dataset version, decision and reason, scores, rows, parent...
+    versions/<version>/evaluation.parquet  the rows the gate decided on, with both models' answers
 
 The pointer is ``models.json``'s ``deployed``. It changes only in a commit that also writes the root's model files,
 so the root and the pointer always agree (one commit per change on the Hub; locally, ``models.json`` is replaced
@@ -29,6 +30,7 @@ REGISTRY_FILENAME = "models.json"
 VERSIONS_FOLDER = "versions"
 MODEL_FILE = "model.skops"  # a version's model, and the deployed one at the root
 MODEL_METADATA = "metadata.json"  # its metadata, likewise
+EVALUATION_FILE = "evaluation.parquet"  # a version's evaluation rows: what the gate decided on, row by row
 Status = Literal["deployed", "retired", "rejected", "awaiting_approval"]
 Verdict = Literal["deployed", "rejected", "awaiting_approval"]  # what the retrain made of the version
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")

@@ -210,7 +210,8 @@ def retrain(
         kept = keep(models, outcome, chosen.model, approval=approval,
                     seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record",
                     parent=champion_meta.get("version") if champion else None,
-                    training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))})
+                    training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
+                    evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted))
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
@@ -280,7 +281,7 @@ def _judge(
     hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
-    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how}
+    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "champion_predicted": champion_predicted}
     comparisons: dict[float, dict[str, float | None]] = {}
     if champion_predicted is None:
         mask = np.asarray(golden) if any(golden) else None
@@ -321,6 +322,24 @@ def _judge(
     )
     reason = f"{decision.reason}; hidden mistakes: {hidden.how}"
     return best, gate.GateDecision(decision.accept, reason), comparisons, evidence, _scores(evidence, rows, champion_predicted)
+
+
+def _evaluation(
+    held: Split, train: Split, fresh: list[int], rows: Rows, champion: list[str] | None, challenger: list[str]
+) -> dict[str, list[Any]]:
+    """The gate's rows, one per row in its order, for ``versions/<V>/evaluation.parquet``: the row's id, source,
+    label (gold, or the served label of an unflagged complaint), the label it was served, its traffic weight,
+    whether the challenger's answer is out of fold (a row the champion never saw), and both models' answers."""
+    return {
+        "id": [*held.ids, *(train.ids[i] for i in fresh)],
+        "source": list(rows.sources),
+        "label": list(rows.labels),
+        "served": list(rows.served),
+        "weight": list(rows.weights),
+        "out_of_fold": [False] * len(held) + [True] * len(fresh),
+        "champion": list(champion) if champion is not None else [None] * len(rows),
+        "challenger": list(challenger),
+    }
 
 
 def _scores(evidence: dict[str, Any], rows: Rows, predicted: list[str]) -> dict[str, float | None]:

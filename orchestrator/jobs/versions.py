@@ -15,10 +15,12 @@ import subprocess
 import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import __version__
 from orchestrator.contracts.model_registry import (
+    EVALUATION_FILE,
     MODEL_FILE,
     MODEL_METADATA,
     REGISTRY_FILENAME,
@@ -54,9 +56,11 @@ def keep(
     scratch: Path,
     parent: str | None = None,
     training_rows: dict[str, int] | None = None,
+    evaluation: Mapping[str, Sequence[Any]] | None = None,
 ) -> Version:
     """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
-    deploy it when the gate accepted it and approval is automatic. Returns the version kept."""
+    deploy it when the gate accepted it and approval is automatic. ``evaluation`` (columns) is kept beside it as
+    ``evaluation.parquet``: the rows the gate decided on. Returns the version kept."""
     initial = registry = read_registry(models)
     if not registry.versions:
         registry = _adopt(models, registry, scratch)
@@ -88,6 +92,11 @@ def keep(
                 "metric": "macro_f1", "details": dict(entry.details)}
     save(model, scratch / version_path(name, MODEL_FILE))
     _write_json(scratch / version_path(name, MODEL_METADATA), metadata)
+    if evaluation:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table(dict(evaluation)), scratch / version_path(name, EVALUATION_FILE))
     stamp = outcome.decided_at.replace(":", "").replace("-", "")
     _write_json(scratch / "decisions" / f"{stamp}_{outcome.dataset_version}.json", {**asdict(outcome), "model_version": name})
     _write_json(scratch / RESULT_FILENAME, result_document(outcome, verdict, name))
