@@ -31,7 +31,7 @@ def test_accepts_a_clear_gain_and_says_why_with_the_numbers():
     assert decision.accept
     assert decision.reason == (
         "accepted: pooled macro-F1 +0.0300 on 700 rows, wins 95% of resamples, loses more than 0.005 in 2%; "
-        "base +0.0100 on 100 rows, 3 lost and 4 won (sign test p=0.50); "
+        "golden +0.0100 on 100 rows, 3 lost and 4 won (sign test p=0.50); "
         "negative flips 6 of 300 gold rows the champion got right (2.0%, p=1.00 against 0.1)"
     )
 
@@ -40,7 +40,7 @@ def test_refuses_a_challenger_that_wins_overall_but_regresses_on_the_representat
     significant = decide(comparison(delta=0.04, wins=0.99, risk=0.0, golden=-0.03, p=0.06, lost=4, won=0))
     assert not significant.accept
     assert significant.reason.startswith("rejected: significantly worse on the representative rows (p <= 0.1)")
-    assert "base -0.0300 on 100 rows, 4 lost and 0 won (sign test p=0.06)" in significant.reason
+    assert "golden -0.0300 on 100 rows, 4 lost and 0 won (sign test p=0.06)" in significant.reason
     two_rows = decide(comparison(delta=0.04, wins=0.99, risk=0.0, golden=-0.01, p=0.25, lost=2, won=0))
     assert two_rows.accept  # two rows are not evidence
     large = decide(comparison(delta=0.04, wins=0.99, risk=0.0, golden=-0.06, p=0.2))

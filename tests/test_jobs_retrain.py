@@ -151,7 +151,7 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
     decision = json.loads(done.stdout)
     assert set(decision["challenger"]) >= {"pooled", "golden", "feedback"}
     assert set(decision["champion"]) >= {"pooled", "golden", "feedback"}
-    assert "pooled macro-F1" in decision["reason"] and re.search(r"; base [+-]0\.\d{4} on \d+ rows", decision["reason"])
+    assert "pooled macro-F1" in decision["reason"] and "golden" in decision["reason"]
     assert "review rate 0.5 (jobs.review_rate)" in decision["reason"]
     assert decision["recipe"] in {c["recipe"] for c in decision["candidates"]}
     for candidate in decision["candidates"]:
@@ -165,17 +165,12 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
     # the rows it decided on, kept beside the version: held-out rows of the dataset, then rows scored out of fold
     version = json.loads(stamp.read_text())["model_version"]
     kept = pq.read_table(tmp_path / "models/department/versions" / version / "evaluation.parquet").to_pydict()
-    evidence = decision["evidence"]
-    assert len(kept["id"]) == evidence["held_out_rows"] + evidence["fresh_rows"] + evidence["base_out_of_fold_rows"]
-    # the base rows both trained on, scored out of fold on both sides: the champion's recipe's answers, not its own
-    base_oof = [i for i, both in enumerate(kept["champion_out_of_fold"]) if both]
-    assert len(base_oof) == evidence["base_out_of_fold_rows"] > 100
-    assert all(kept["source"][i] == "base" and kept["out_of_fold"][i] for i in base_oof)
+    assert len(kept["id"]) == decision["evidence"]["held_out_rows"] + decision["evidence"]["fresh_rows"]
     assert {s: kept["source"].count(s) for s in set(kept["source"])} == {
         s: n for s, n in decision["evidence"]["sources"].items() if n}
     dataset_splits = splits(tmp_path / "hub/department/versions" / decision["dataset_version"])
     assert all(dataset_splits[i] != "train" for i, oof in zip(kept["id"], kept["out_of_fold"]) if not oof)
-    golden = [i for i, s in enumerate(kept["source"]) if s == "base" and not kept["out_of_fold"][i]]
+    golden = [i for i, s in enumerate(kept["source"]) if s == "base"]
     for model, column in (("challenger", "challenger"), ("champion", "champion")):  # both models' answers, as scored
         truth, answers = [kept["label"][i] for i in golden], [kept[column][i] for i in golden]
         assert round(macro_f1_of(truth, answers), 4) == decision[model]["golden"]

@@ -13,13 +13,10 @@ train on them, so they are scored out of fold: ``folds`` models each leave out o
 rows (a hash of the row id) and predict it. Out-of-fold models saw slightly less data than the real
 challenger, so this evidence errs on the champion's side.
 
-The base rows the champion trained on are more evidence still, and the most representative: gold labels, drawn
-from the base distribution. Neither model can be scored on them as it is, so both *recipes* are, out of fold
-(:func:`champion_out_of_fold`, and ``base`` in :func:`train_candidates`): ``folds`` models of each recipe,
-each trained without one fold of the base rows (the same folds on both sides), predict that fold. The golden
-slice alone is small (a hundred rows give ±0.02 of macro-F1, and of the champion's error rate, which tells the
-evaluation how many mistakes nobody reviewed: :mod:`orchestrator.jobs.evaluate`); with the base rows it is
-several times larger.
+The champion's error rate on the base distribution tells the evaluation how many mistakes nobody reviewed
+(:mod:`orchestrator.jobs.evaluate`). The golden slice alone is small (a hundred rows give ±0.02), so
+:func:`base_out_of_fold` also scores the base rows the champion trained on, out of fold: ``folds`` models of
+the champion's recipe, each trained on the champion's rows without one fold of the base rows.
 """
 
 from __future__ import annotations
@@ -70,42 +67,45 @@ def fold_of(row_id: str, folds: int) -> int:
     return min(int(unit_interval(f"fold:{row_id}") * folds), folds - 1)
 
 
-def out_of_fold(
-    features: Features, split: Split, per_row: Sequence[float], members: Sequence[int], *, folds: int, seed: int
-) -> dict[int, str]:
-    """A recipe's answers on ``members`` (indices into ``split``), each from a model of that recipe (``per_row``
-    training weights; 0 leaves a row out) trained without the member's fold. Empty with fewer than 2 folds.
-    Raises ValueError when a fold cannot be trained (too few classes left)."""
+@dataclass(frozen=True)
+class Scored:
+    """Rows a model never trained on: whether it got each right."""
+
+    correct: tuple[bool, ...] = ()
+
+    def __add__(self, other: Scored) -> Scored:
+        return Scored(self.correct + other.correct)
+
+    @property
+    def errors(self) -> int:
+        return len(self.correct) - sum(self.correct)
+
+
+def scored(model: Model, texts: Sequence[str], labels: Sequence[str]) -> Scored:
+    """``model`` on ``texts``: right or wrong against ``labels``."""
+    return Scored(tuple(p == y for p, y in zip(model.predict(list(texts)), labels)))
+
+
+def base_out_of_fold(features: Features, train_split: Split, seen: Sequence[int], *, weight: float, folds: int, seed: int) -> Scored:
+    """The champion's recipe on the base rows among ``seen`` (the training rows the champion trained on, with its
+    ``weight`` of the sampled rows), each scored by a model that left its fold out. Nothing when there are too
+    few folds or a fold cannot be trained."""
     if folds < 2:
-        return {}
-    fold = {i: fold_of(split.ids[i], folds) for i in members}
-    answers: dict[int, str] = {}
-    for k in range(folds):
-        left_out = [i for i in members if fold[i] == k]
-        if left_out:
-            model = _fit(features, split.labels, per_row, set(left_out), seed)
-            answers.update(zip(left_out, model.predict([split.texts[i] for i in left_out])))
-    return answers
-
-
-def recipe_weight(recipe: object) -> float | None:
-    """The sampled rows' weight a recipe name (``sampled×W``) says, or None."""
-    if not isinstance(recipe, str) or not recipe.startswith("sampled×"):
-        return None
-    try:
-        return float(recipe.removeprefix("sampled×"))
-    except ValueError:
-        return None
-
-
-def champion_out_of_fold(
-    features: Features, split: Split, seen: Sequence[int], base: Sequence[int], *, weight: float, folds: int, seed: int
-) -> dict[int, str]:
-    """The champion's recipe (its ``weight`` of the sampled rows, on the rows it trained on: ``seen``) on the base
-    rows it trained on (``base``), out of fold: its stand-in where the champion itself cannot be scored."""
+        return Scored()
     trained = set(seen)
-    per_row = [w if i in trained else 0.0 for i, w in enumerate(row_weights(split, weight))]
-    return out_of_fold(features, split, per_row, base, folds=folds, seed=seed)
+    chosen = [w if i in trained else 0.0 for i, w in enumerate(row_weights(train_split, weight))]
+    base = [i for i in seen if train_split.sources[i] == "base"]
+    result = Scored()
+    for k in range(folds):
+        members = [i for i in base if fold_of(train_split.ids[i], folds) == k]
+        if not members:
+            continue
+        try:
+            model = _fit(features, train_split.labels, chosen, set(members), seed)
+        except ValueError:  # too few classes left
+            return Scored()
+        result += scored(model, [train_split.texts[i] for i in members], [train_split.labels[i] for i in members])
+    return result
 
 
 def train_candidates(
@@ -117,23 +117,26 @@ def train_candidates(
     folds: int,
     seed: int,
     features: Features,
-    base: Sequence[int] = (),
 ) -> list[Candidate]:
     """One candidate per distinct weight: the model on all training rows, its predictions on the held-out
-    texts, out-of-fold predictions on the training rows listed in ``fresh``, then out-of-fold predictions on the
-    base rows listed in ``base`` (each left out by fold of the base rows alone, as the champion's recipe leaves them
-    out: both sides miss the same rows). The texts are vectorised once (``features``, fitted on ``train_split``'s
-    texts); every candidate and fold model is a classifier on those features."""
+    texts, and out-of-fold predictions on the training rows listed in ``fresh``. The texts are vectorised
+    once (``features``, fitted on ``train_split``'s texts); every candidate and fold model is a classifier on
+    those features."""
     labels = train_split.labels
     fresh_set = list(fresh) if folds >= 2 else []
-    base_set = list(base) if folds >= 2 else []
+    fold = {i: fold_of(train_split.ids[i], folds) for i in fresh_set}
     candidates = []
     for weight in distinct_weights(train_split, weights):
         per_row = row_weights(train_split, weight)
         model = _fit(features, labels, per_row, set(), seed)
         predicted = model.predict(list(held_out_texts))
-        for members in (fresh_set, base_set):
-            answers = out_of_fold(features, train_split, per_row, members, folds=folds, seed=seed)
-            predicted += [answers[i] for i in members]
+        if fresh_set:
+            out_of_fold = dict.fromkeys(fresh_set, "")
+            for k in range(folds):
+                members = [i for i in fresh_set if fold[i] == k]
+                if members:
+                    fold_model = _fit(features, labels, per_row, set(members), seed)
+                    out_of_fold.update(zip(members, fold_model.predict([train_split.texts[i] for i in members])))
+            predicted += [out_of_fold[i] for i in fresh_set]
         candidates.append(Candidate(weight, model, predicted))
     return candidates

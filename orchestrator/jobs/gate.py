@@ -79,7 +79,7 @@ def decide(
         golden = NO_GOLDEN_WARNING
     else:
         golden = (
-            f"base {c.representative_delta:+.4f} on {c.representative_rows} rows, "
+            f"golden {c.representative_delta:+.4f} on {c.representative_rows} rows, "
             f"{c.representative_lost} lost and {c.representative_won} won (sign test p={c.representative_p:.2f})"
         )
     flip_p = binomial_tail(c.flips, c.flip_rows, max_negative_flips)

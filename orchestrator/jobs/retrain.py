@@ -35,7 +35,7 @@ from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
 
 from . import gate
-from .candidates import Candidate, champion_out_of_fold, recipe_weight, train_candidates
+from .candidates import Candidate, Scored, base_out_of_fold, train_candidates
 from .dataset import HELD_OUT, Split, read_split, split_path
 from .evaluate import (
     ErrorRate,
@@ -165,29 +165,23 @@ def retrain(
         looked = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else None
         unseen, arrived = looked if looked is not None else (None, set())
         fresh = unseen or []
-        if len(fresh) < MIN_FRESH_ROWS or jobs.crossfit_folds < 2:
+        folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
+        if folds < 2:
             fresh = []
-        features = Features.fit(train.texts)
-        base, champion_base = _champion_base(features, train, unseen, champion_meta, jobs, log, label.name)
         log(
             f"[{label.name}] training on dataset {version}: {len(train)} train rows, {len(held)} held-out rows "
-            f"({sum(held.golden)} golden), {len(fresh)} rows the champion never saw, {len(base)} base rows it trained "
-            "on (both recipes scored out of fold)"
+            f"({sum(held.golden)} golden), {len(fresh)} rows the champion never saw"
         )
-        candidates = _train(train, held, fresh, base, jobs, log, label.name, features)
-        if len(candidates[0].predicted) < len(held) + len(fresh) + len(base):
-            fresh, base = [], []
+        features = Features.fit(train.texts)
+        candidates = _train(train, held, fresh, jobs, folds, log, label.name, features)
+        if len(candidates[0].predicted) < len(held) + len(fresh):
+            fresh = []
         weight = _sampled_weight(metadata.model_extra or {}, train, held)
-        rows = _rows(held, None, weight) + _rows(train, fresh, weight) + _rows(train, base, weight)
-        champion_predicted = (
-            champion.predict([*held.texts, *(train.texts[i] for i in fresh)]) + [champion_base[i] for i in base]
-            if champion else None
-        )
-        # rows since the champion's dataset: it served them
-        served = [False] * len(held) + [i in arrived for i in fresh] + [False] * len(base)
+        rows = _rows(held, None, weight) + _rows(train, fresh, weight)
+        out_of_fold = _champion_out_of_fold(features, train, unseen, champion_meta, jobs) if champion else Scored()
+        served = [False] * len(held) + [i in arrived for i in fresh]  # rows since the champion's dataset: it served them
         chosen, decision, comparisons, evidence, champion_scores = _judge(
-            rows, candidates, champion, champion_predicted, jobs, log=log, name=label.name, served=served,
-            base_out_of_fold=len(base),
+            rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served
         )
         outcome = Outcome(
             label=label.name,
@@ -206,7 +200,6 @@ def retrain(
             evidence={
                 "held_out_rows": len(held),
                 "fresh_rows": len(fresh),
-                "base_out_of_fold_rows": len(base),
                 "golden_rows": sum(held.golden),
                 "sources": {s: rows.count(s) for s in ("base", "feedback", "confirmed", "sampled")},
                 "hidden_mistakes": evidence["hidden"],
@@ -218,7 +211,7 @@ def retrain(
                     seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record",
                     parent=champion_meta.get("version") if champion else None,
                     training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
-                    evaluation=_evaluation(held, train, fresh, base, rows, champion_predicted, chosen.predicted))
+                    evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted))
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
@@ -235,66 +228,60 @@ def retrain(
 
 
 def _train(
-    train: Split, held: Split, fresh: list[int], base: list[int], jobs: JobsConfig, log, name: str, features: Features
+    train: Split, held: Split, fresh: list[int], jobs: JobsConfig, folds: int, log, name: str, features: Features
 ) -> list[Candidate]:
     """The candidates; out-of-fold scoring is dropped if a fold cannot be trained (too few classes left)."""
-    kwargs = {"weights": jobs.sampled_weights, "seed": jobs.seed, "features": features}
     try:
-        return train_candidates(train, held.texts, fresh, folds=jobs.crossfit_folds, base=base, **kwargs)
+        return train_candidates(train, held.texts, fresh, weights=jobs.sampled_weights, folds=folds, seed=jobs.seed, features=features)
     except ValueError as exc:
-        if not fresh and not base:
+        if not fresh:
             raise ConfigError(f"label {name}: cannot train on this dataset: {exc}", hint="the dataset needs rows of at least two classes") from None
         log(f"[{name}] out-of-fold scoring skipped ({exc}); comparing on held-out rows only")
-        return train_candidates(train, held.texts, [], folds=0, **kwargs)
+        return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed, features=features)
 
 
-def _champion_base(
-    features: Features, train: Split, unseen: list[int] | None, champion_meta: dict[str, Any], jobs: JobsConfig, log,
-    name: str,
-) -> tuple[list[int], dict[int, str]]:
-    """The base rows the champion trained on (indices into ``train``) and its recipe's answers on them, out of fold;
-    none when its training rows or its recipe (``sampled×W`` in its metadata) are not known."""
-    weight = recipe_weight(champion_meta.get("recipe"))
-    if unseen is None or weight is None or jobs.crossfit_folds < 2:
-        return [], {}
-    never = set(unseen)
-    seen = [i for i in range(len(train)) if i not in never]
-    base = [i for i in seen if train.sources[i] == "base"]
+def _champion_out_of_fold(
+    features: Features, train: Split, unseen: list[int] | None, champion_meta: dict[str, Any], jobs: JobsConfig
+) -> Scored:
+    """The champion's recipe on the base rows it trained on, out of fold; nothing when its training rows or its
+    recipe (``sampled×W`` in its metadata) are not known, or review_rate makes it moot."""
+    recipe = champion_meta.get("recipe")
+    if unseen is None or jobs.review_rate is not None or not isinstance(recipe, str) or not recipe.startswith("sampled×"):
+        return Scored()
     try:
-        answers = champion_out_of_fold(features, train, seen, base, weight=weight, folds=jobs.crossfit_folds, seed=jobs.seed)
-    except ValueError as exc:  # a fold left too few classes
-        log(f"[{name}] the base rows are not scored out of fold ({exc})")
-        return [], {}
-    return base, answers
+        weight = float(recipe.removeprefix("sampled×"))
+    except ValueError:
+        return Scored()
+    seen = sorted(set(range(len(train))) - set(unseen))
+    return base_out_of_fold(features, train, seen, weight=weight, folds=jobs.crossfit_folds, seed=jobs.seed)
 
 
-def _base_error(rows: Rows, champion_predicted: list[str], out_of_fold: int) -> ErrorRate | None:
-    """The champion's mistakes on base rows it never trained on: the golden slice (its own answers) and the base
-    rows it trained on (its recipe's answers, out of fold: the last ``out_of_fold`` base rows). Without review_rate
-    this stands for the traffic's error rate; a hundred golden rows alone would give it ±0.02."""
-    base = [i for i, source in enumerate(rows.sources) if source == "base"]
-    if not base:
+def _base_error(rows: Rows, champion_predicted: list[str], out_of_fold: Scored) -> ErrorRate | None:
+    """The champion's mistakes on base rows it never trained on: the golden slice (its own predictions) and the
+    base rows it trained on, scored out of fold by its recipe. Without review_rate this stands for the traffic's
+    error rate; a hundred golden rows alone would give it ±0.02."""
+    golden = [i for i, source in enumerate(rows.sources) if source == "base"]
+    labelled = Scored(tuple(champion_predicted[i] == rows.labels[i] for i in golden)) + out_of_fold
+    if not labelled.correct:
         return None
-    errors = sum(champion_predicted[i] != rows.labels[i] for i in base)
-    golden = len(base) - out_of_fold
-    return ErrorRate(errors, len(base), f"{golden} golden, {out_of_fold} scored out of fold")
+    n = len(labelled.correct)
+    return ErrorRate(labelled.errors, n, f"{len(golden)} golden, {n - len(golden)} scored out of fold")
 
 
 def _judge(
-    rows: Rows, candidates: list[Candidate], champion: Model | None, champion_predicted: list[str] | None,
-    jobs: JobsConfig, *, log, name: str, served: list[bool] | None = None, base_out_of_fold: int = 0,
+    rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
+    out_of_fold: Scored | None = None, served: list[bool] | None = None,
 ):
-    """Pick the best candidate and run the gate on it (``champion_predicted``: the champion's answers on ``rows``,
-    its recipe's out of fold on the last ``base_out_of_fold`` rows). Returns (chosen, decision, comparisons,
-    evidence, champion's scores)."""
+    """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
+    champion's scores)."""
     classes = sorted({*rows.labels, *(p for c in candidates for p in c.predicted)} | set(champion.classes if champion else ()))
-    classes = sorted(set(classes) | set(champion_predicted or ()))
+    champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
-    errors = _base_error(rows, champion_predicted, base_out_of_fold) if champion_predicted is not None else None
+    errors = _base_error(rows, champion_predicted, out_of_fold or Scored()) if champion_predicted is not None else None
     hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
-    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "models_scored": len(rows) - base_out_of_fold}
+    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "champion_predicted": champion_predicted}
     comparisons: dict[float, dict[str, float | None]] = {}
     if champion_predicted is None:
         mask = np.asarray(golden) if any(golden) else None
@@ -338,32 +325,25 @@ def _judge(
 
 
 def _evaluation(
-    held: Split, train: Split, fresh: list[int], base: list[int], rows: Rows, champion: list[str] | None,
-    challenger: list[str],
+    held: Split, train: Split, fresh: list[int], rows: Rows, champion: list[str] | None, challenger: list[str]
 ) -> dict[str, list[Any]]:
     """The gate's rows, one per row in its order, for ``versions/<V>/evaluation.parquet``: the row's id, source,
     label (gold, or the served label of an unflagged complaint), the label it was served, its traffic weight,
-    whether the challenger's answer is out of fold (a training row: one the champion never saw, or a base row), and
-    whether the champion's is (a base row it trained on), and both answers."""
+    whether the challenger's answer is out of fold (a row the champion never saw), and both models' answers."""
     return {
-        "id": [*held.ids, *(train.ids[i] for i in (*fresh, *base))],
+        "id": [*held.ids, *(train.ids[i] for i in fresh)],
         "source": list(rows.sources),
         "label": list(rows.labels),
         "served": list(rows.served),
         "weight": list(rows.weights),
-        "out_of_fold": [False] * len(held) + [True] * (len(fresh) + len(base)),
-        "champion_out_of_fold": [False] * (len(held) + len(fresh)) + [True] * len(base),
+        "out_of_fold": [False] * len(held) + [True] * len(fresh),
         "champion": list(champion) if champion is not None else [None] * len(rows),
         "challenger": list(challenger),
     }
 
 
 def _scores(evidence: dict[str, Any], rows: Rows, predicted: list[str]) -> dict[str, float | None]:
-    """Pooled macro-F1 (every evaluation row: the base rows and the reconstructed traffic), and plain macro-F1 per
-    gold source on the rows the model itself answered (``golden`` is the golden slice: the base rows scored out of
-    fold, which come last, are its recipe's answers, not its own)."""
+    """Pooled macro-F1 (golden plus reconstructed traffic) and plain macro-F1 per gold source."""
     encoded = evidence["encoded"]
     pooled = weighted_macro_f1(encoded, class_indices(evidence["classes"], predicted))
-    own = evidence["models_scored"]
-    mine = Rows(*(column[:own] for column in (rows.texts, rows.labels, rows.served, rows.sources, rows.weights)))
-    return {"pooled": None if pooled is None else round(pooled, 4), **per_source(mine, predicted[:own])}
+    return {"pooled": None if pooled is None else round(pooled, 4), **per_source(rows, predicted)}
