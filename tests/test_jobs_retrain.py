@@ -25,7 +25,7 @@ def marker(row_id: str) -> str:
     return "mk" + "".join(chr(ord("a") + int(d)) for d in row_id.lstrip("bc"))
 
 
-def write_config(tmp: Path, url: str, *, review_rate: str = "review_rate = 0.5") -> str:
+def write_config(tmp: Path, url: str, *, review_rate: str = "review_rate = 0.5", weights: str = "[0.0, 1.0]") -> str:
     path = tmp / "orchestrator.toml"
     path.write_text(
         f"""
@@ -37,7 +37,7 @@ target = {{ command = ["true"] }}
 min_f1 = 0.0
 keep_challengers = true
 {review_rate}
-sampled_weights = [0.0, 1.0]
+sampled_weights = {weights}
 crossfit_folds = 2
 [labels.department]
 threshold = 10
@@ -199,3 +199,24 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
     assert "negative flips" in decision["reason"]
     chosen = next(c for c in decision["candidates"] if c["recipe"] == decision["recipe"])
     assert 0 <= chosen["negative_flips"] <= chosen["flip_rows"]
+
+
+def test_a_champion_that_learned_from_model_labelled_rows_has_its_error_rate_from_the_golden_slice_only(sqlite_url, tmp_path):
+    """Its recipe's fold models would learn the left-out base rows' labels through the rows earlier models labelled
+    (every model trained on every base row): counted out of fold, its error rate would come out too low."""
+    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
+    engine = make_engine(sqlite_url)
+    sambodhan.create_schema(engine)
+    engine.dispose()
+    cfg = write_config(tmp_path, sqlite_url, review_rate="", weights="[1.0]")
+    for seed, start in ((5, 10_000), (6, 20_000)):
+        add_complaints(sqlite_url, synthetic.generate(300, seed=seed, start_id=start), correct=set(range(0, 300, 2)))
+        assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
+        done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    hidden = decision["evidence"]["hidden_mistakes"]
+    found = re.search(r"on (\d+) base rows it never trained on \((\d+) golden, 0 scored out of fold: its recipe learned "
+                      r"from model-labelled rows", hidden)
+    assert found, hidden
+    assert int(found.group(1)) == int(found.group(2)) == decision["evidence"]["golden_rows"]
