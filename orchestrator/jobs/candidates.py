@@ -86,16 +86,29 @@ def scored(model: Model, texts: Sequence[str], labels: Sequence[str]) -> Scored:
     return Scored(tuple(p == y for p, y in zip(model.predict(list(texts)), labels)))
 
 
-def base_out_of_fold(features: Features, train_split: Split, seen: Sequence[int], *, weight: float, folds: int, seed: int) -> Scored:
+@dataclass(frozen=True)
+class BaseOutOfFold:
+    """The champion's recipe on the base rows the champion trained on, out of fold, and the same fold models on
+    the golden slice, which none of them (nor the champion) trained on."""
+
+    scored: Scored = Scored()  # each base row by the fold model that left it out
+    golden_error: float | None = None  # the fold models' mean error rate on the golden slice
+
+
+def base_out_of_fold(
+    features: Features, train_split: Split, seen: Sequence[int], *, weight: float, folds: int, seed: int,
+    golden_texts: Sequence[str] = (), golden_labels: Sequence[str] = (),
+) -> BaseOutOfFold:
     """The champion's recipe on the base rows among ``seen`` (the training rows the champion trained on, with its
-    ``weight`` of the sampled rows), each scored by a model that left its fold out. Nothing when there are too
-    few folds or a fold cannot be trained."""
+    ``weight`` of the sampled rows), each scored by a model that left its fold out; and those fold models' error
+    on the golden slice (``golden_texts``), which tells how much weaker than the champion they are (each misses a
+    fold of the base rows). Nothing when there are too few folds or a fold cannot be trained."""
     if folds < 2:
-        return Scored()
+        return BaseOutOfFold()
     trained = set(seen)
     chosen = [w if i in trained else 0.0 for i, w in enumerate(row_weights(train_split, weight))]
     base = [i for i in seen if train_split.sources[i] == "base"]
-    result = Scored()
+    result, on_golden = Scored(), []
     for k in range(folds):
         members = [i for i in base if fold_of(train_split.ids[i], folds) == k]
         if not members:
@@ -103,9 +116,11 @@ def base_out_of_fold(features: Features, train_split: Split, seen: Sequence[int]
         try:
             model = _fit(features, train_split.labels, chosen, set(members), seed)
         except ValueError:  # too few classes left
-            return Scored()
+            return BaseOutOfFold()
         result += scored(model, [train_split.texts[i] for i in members], [train_split.labels[i] for i in members])
-    return result
+        if golden_texts:
+            on_golden.append(scored(model, golden_texts, golden_labels).errors / len(golden_texts))
+    return BaseOutOfFold(result, sum(on_golden) / len(on_golden) if on_golden else None)
 
 
 def train_candidates(
