@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from conftest import run_cli
 from sqlalchemy import insert, select
 
@@ -221,3 +222,20 @@ def test_a_champion_that_learned_from_model_labelled_rows_has_its_error_rate_fro
                       r"from model-labelled rows", hidden)
     assert found, hidden
     assert int(found.group(1)) == int(found.group(2)) == decision["evidence"]["golden_rows"]
+
+
+def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on_the_golden_slice():
+    """Fold models that each miss a fifth of the base rows err more than the champion: how much more is measured
+    on the golden slice, where both are scored, and taken off the out-of-fold count."""
+    from orchestrator.jobs.candidates import BaseOutOfFold, Scored
+    from orchestrator.jobs.evaluate import Rows
+    from orchestrator.jobs.retrain import _base_error
+
+    golden = Rows(texts=("t",) * 100, labels=("a",) * 100, served=(None,) * 100, sources=("base",) * 100, weights=(1.0,) * 100)
+    champion = ["b"] * 10 + ["a"] * 90  # 10% wrong on the golden slice
+    out_of_fold = Scored((False,) * 60 + (True,) * 140)  # 30% wrong on 200 base rows, by models that miss a fold
+    plain = _base_error(golden, champion, BaseOutOfFold(out_of_fold))
+    assert (plain.errors, plain.rows) == (70, 300)  # no golden measure of the handicap: counted as they are
+    corrected = _base_error(golden, champion, BaseOutOfFold(out_of_fold, golden_error=0.20))  # fold models: 20% there
+    assert corrected.rows == 300 and corrected.errors == pytest.approx(10 + 60 - 0.10 * 200)
+    assert "less the fold models' handicap +0.100 on the golden slice" in corrected.where
