@@ -177,20 +177,26 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
         assert round(macro_f1_of(truth, answers), 4) == decision[model]["golden"]
 
 
-def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_champion_never_trained_on(sqlite_url, tmp_path):
-    """The defaults a user has: the champion's error rate comes from the golden slice and the rest of the base set,
-    scored out of fold by the champion's recipe."""
+def two_retrains_without_review_rate(sqlite_url: str, tmp_path: Path, weights: str = "[0.0, 1.0]") -> dict:
+    """A first model, then a challenger, with review_rate unset as a user has it: the second decision."""
     synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
     engine = make_engine(sqlite_url)
     sambodhan.create_schema(engine)
     engine.dispose()
-    cfg = write_config(tmp_path, sqlite_url, review_rate="")
+    cfg = write_config(tmp_path, sqlite_url, review_rate="", weights=weights)
     for seed, start in ((5, 10_000), (6, 20_000)):
         add_complaints(sqlite_url, synthetic.generate(300, seed=seed, start_id=start), correct=set(range(0, 300, 2)))
         assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
         done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
         assert done.returncode == 0, done.stderr
     decision = json.loads(done.stdout)
+    return decision
+
+
+def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_champion_never_trained_on(sqlite_url, tmp_path):
+    """The defaults a user has: the champion's error rate comes from the golden slice and the rest of the base set,
+    scored out of fold by the champion's recipe."""
+    decision = two_retrains_without_review_rate(sqlite_url, tmp_path)
     hidden = decision["evidence"]["hidden_mistakes"]
     found = re.search(r"error rate [0-9.]+ ± [0-9.]+ of the champion on (\d+) base rows it never trained on "
                       r"\((\d+) golden, (\d+) scored out of fold less the fold models' handicap [+-]0\.\d{3} on the golden "
@@ -206,17 +212,7 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
 def test_a_champion_that_learned_from_model_labelled_rows_has_its_error_rate_from_the_golden_slice_only(sqlite_url, tmp_path):
     """Its recipe's fold models would learn the left-out base rows' labels through the rows earlier models labelled
     (every model trained on every base row): counted out of fold, its error rate would come out too low."""
-    synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
-    engine = make_engine(sqlite_url)
-    sambodhan.create_schema(engine)
-    engine.dispose()
-    cfg = write_config(tmp_path, sqlite_url, review_rate="", weights="[1.0]")
-    for seed, start in ((5, 10_000), (6, 20_000)):
-        add_complaints(sqlite_url, synthetic.generate(300, seed=seed, start_id=start), correct=set(range(0, 300, 2)))
-        assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
-        done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
-        assert done.returncode == 0, done.stderr
-    decision = json.loads(done.stdout)
+    decision = two_retrains_without_review_rate(sqlite_url, tmp_path, weights="[1.0]")
     hidden = decision["evidence"]["hidden_mistakes"]
     found = re.search(r"on (\d+) base rows it never trained on \((\d+) golden, 0 scored out of fold: its recipe learned "
                       r"from model-labelled rows", hidden)
