@@ -68,7 +68,7 @@ def test_hidden_mistakes_come_from_the_review_rate_then_the_base_rows_then_confi
                 (1.0,) * 10)
     assert hidden_mistakes(rows, review_rate=0.25, champion_errors=ErrorRate(5, 10, "")).per_correction == pytest.approx(3.0)
     golden = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(4, 10, "10 golden"))
-    assert golden.per_correction == pytest.approx((0.4 * 10 - 2) / 2) and "on 10 base rows it never trained on (10 golden" in golden.how
+    assert golden.per_correction == pytest.approx((0.4 * 10 - 2) / 2) and "on base rows it never trained on (10 golden" in golden.how
     confirmed = hidden_mistakes(rows, review_rate=None, champion_errors=None)
     assert confirmed.per_correction == pytest.approx(0.25 * 2 / 2)  # error 2/8 of the reviewed, times 2 unflagged
     assert "8 reviewed rows" in confirmed.how

@@ -470,7 +470,7 @@ def test_an_outage_whose_driver_words_change_is_one_episode(stub):
     or the same one after a success, is news."""
     from orchestrator.config.loader import load_settings
     from orchestrator.report.reporter import Reporter
-    from orchestrator.report.results import RunResult
+    from orchestrator.report.results import LabelResult, RunResult
     from orchestrator.serve.runner import CycleRunner
 
     heard: list[RunResult] = []
@@ -490,3 +490,7 @@ def test_an_outage_whose_driver_words_change_is_one_episode(stub):
     runner._hand_on(RunResult(started_at="t", finished_at="t", dry_run=False))
     runner._hand_on(outage("connection refused"))
     assert len(heard) == 4  # the success, then the same outage again: news
+    deployed = RunResult(started_at="t", finished_at="t", dry_run=False, exit_code=3, hint=db_hint, error=outage("x").error,
+                         labels=(LabelResult("urgency", 0, 0, 30, False, "", outcome="deployed", new_version="v2"),))
+    runner._hand_on(deployed)
+    assert len(heard) == 5  # the same outage, but a label deployed in that cycle: news

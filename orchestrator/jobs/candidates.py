@@ -92,7 +92,7 @@ class BaseOutOfFold:
     the golden slice, which none of them (nor the champion) trained on."""
 
     scored: Scored = Scored()  # each base row by the fold model that left it out
-    golden_error: float | None = None  # the fold models' mean error rate on the golden slice
+    golden_errors: tuple[float, ...] = ()  # per golden row, the share of the fold models that get it wrong
 
 
 def base_out_of_fold(
@@ -108,7 +108,8 @@ def base_out_of_fold(
     trained = set(seen)
     chosen = [w if i in trained else 0.0 for i, w in enumerate(row_weights(train_split, weight))]
     base = [i for i in seen if train_split.sources[i] == "base"]
-    result, on_golden = Scored(), []
+    result, on_golden = Scored(), [0.0] * len(golden_texts)
+    trained_folds = 0
     for k in range(folds):
         members = [i for i in base if fold_of(train_split.ids[i], folds) == k]
         if not members:
@@ -119,8 +120,9 @@ def base_out_of_fold(
             return BaseOutOfFold()
         result += scored(model, [train_split.texts[i] for i in members], [train_split.labels[i] for i in members])
         if golden_texts:
-            on_golden.append(scored(model, golden_texts, golden_labels).errors / len(golden_texts))
-    return BaseOutOfFold(result, sum(on_golden) / len(on_golden) if on_golden else None)
+            trained_folds += 1
+            on_golden = [e + (not right) for e, right in zip(on_golden, scored(model, golden_texts, golden_labels).correct)]
+    return BaseOutOfFold(result, tuple(e / trained_folds for e in on_golden) if trained_folds else ())
 
 
 def train_candidates(

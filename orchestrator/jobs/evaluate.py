@@ -152,7 +152,7 @@ def hidden_mistakes(
         hidden = max(e.rate * traffic - corrections, 0.0)
         return Hidden(
             hidden / corrections,
-            f"error rate {e.rate:.3f} ± {spread:.3f} of the champion on {e.rows} base rows it never trained on "
+            f"error rate {e.rate:.3f} ± {spread:.3f} of the champion on base rows it never trained on "
             f"({e.where}; set jobs.review_rate if known), {corrections:.0f} corrections on {where}",
             error_rate=e,
             traffic=traffic,

@@ -35,7 +35,7 @@ from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
 
 from . import gate
-from .candidates import BaseOutOfFold, Candidate, Scored, base_out_of_fold, train_candidates
+from .candidates import BaseOutOfFold, Candidate, base_out_of_fold, train_candidates
 from .dataset import HELD_OUT, Split, read_split, split_path
 from .evaluate import (
     ErrorRate,
@@ -184,7 +184,7 @@ def retrain(
         served = [False] * len(held) + [i in arrived for i in fresh]  # rows since the champion's dataset: it served them
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
-            why_not=why_not,
+            why_not=why_not, held_rows=len(held),
         )
         outcome = Outcome(
             label=label.name,
@@ -277,40 +277,64 @@ def _champion_out_of_fold(
 
 
 def _base_error(
-    rows: Rows, champion_predicted: list[str], out_of_fold: BaseOutOfFold, why_not: str | None = None
+    rows: Rows, champion_predicted: list[str], out_of_fold: BaseOutOfFold, why_not: str | None = None, *,
+    golden: list[int] | None = None,
 ) -> ErrorRate | None:
-    """The champion's mistakes on base rows it never trained on: the golden slice (its own predictions) and, when
-    its recipe allows it, the base rows it trained on, scored out of fold by its recipe (``why_not`` says why not).
-    Without review_rate this stands for the traffic's error rate; a hundred golden rows alone give it ±0.02.
+    """The champion's mistakes on base rows it never trained on: the golden slice (``golden``: indices into
+    ``rows``; default every base row) and, when its recipe allows it, the base rows it trained on, scored out of
+    fold by its recipe (``why_not`` says why not). Without review_rate this stands for the traffic's error rate; a
+    hundred golden rows alone give it ±0.04.
 
-    The fold models each miss a fold of the base rows, so they err more than the champion; while the base set is
-    most of what the champion learned from, much more (on the grievance tweets, 0.35 against 0.20 on the traffic).
-    How much more is measured where both can be scored, on the golden slice (the same rows for both, so the
-    difference is far less noisy than either rate), and taken off the out-of-fold count."""
-    golden = [i for i, source in enumerate(rows.sources) if source == "base"]
-    own = Scored(tuple(champion_predicted[i] == rows.labels[i] for i in golden))
+    The fold models each miss a fold of the base rows, so they err more than the champion, by a lot while the base
+    set is most of what the champion learned from. How much more is measured where both are scored, on the golden
+    slice, and taken off: the rate is the champion's on the golden slice, corrected by how much harder the base rows
+    are than the golden ones as the fold models see them. Its precision is worked out from the golden rows'
+    per-row differences (when the fold models and the champion miss the same rows, the correction is precise; when
+    the handicap is large, it is not), and given as the number of rows a plain rate that precise would rest on, so
+    that the reason's ± and the gate's draws carry it. The golden slice alone is used when that is not more
+    precise."""
+    golden = [i for i, source in enumerate(rows.sources) if source == "base"] if golden is None else golden
+    own = [float(champion_predicted[i] != rows.labels[i]) for i in golden]
     extra = out_of_fold.scored
-    if not own.correct and not extra.correct:
+    if not own:
         return None
-    errors, n = float(own.errors + extra.errors), len(own.correct) + len(extra.correct)
-    where = f"{len(golden)} golden, {len(extra.correct)} scored out of fold"
-    if extra.correct and own.correct and out_of_fold.golden_error is not None:
-        handicap = out_of_fold.golden_error - own.errors / len(own.correct)
-        errors = own.errors + min(max(extra.errors - handicap * len(extra.correct), 0.0), float(len(extra.correct)))
-        where += f" less the fold models' handicap {handicap:+.3f} on the golden slice"
-    return ErrorRate(errors, n, f"{where}: {why_not}" if why_not else where)
+    n_g, champ = len(own), sum(own) / len(own)
+    plain = ErrorRate(sum(own), n_g, f"{n_g} golden, 0 scored out of fold" + (f": {why_not}" if why_not else ""))
+    folds = out_of_fold.golden_errors
+    if not extra.correct or len(folds) != n_g:
+        return plain
+    n_x = len(extra.correct)
+    share = n_x / (n_g + n_x)
+    oof = extra.errors / n_x
+    fold_g = sum(folds) / n_g
+    rate = min(max(champ + share * (oof - fold_g), 0.0), 1.0)
+    paired = [c - share * f for c, f in zip(own, folds)]
+    mean = sum(paired) / n_g
+    variance = sum((d - mean) ** 2 for d in paired) / max(n_g - 1, 1) / n_g + share**2 * oof * (1 - oof) / n_x
+    if variance <= 0 or variance >= champ * (1 - champ) / n_g:
+        return plain
+    effective = max(n_g, min(round(rate * (1 - rate) / variance), n_g + n_x)) if 0 < rate < 1 else n_g + n_x
+    return ErrorRate(rate * effective, effective,
+                     f"{n_g} golden, {n_x} scored out of fold less the fold models' handicap {fold_g - champ:+.3f} on the "
+                     f"golden slice, as precise as {effective} rows")
 
 
 def _judge(
     rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
     out_of_fold: BaseOutOfFold | None = None, served: list[bool] | None = None, why_not: str | None = None,
+    held_rows: int | None = None,
 ):
     """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
     champion's scores)."""
     classes = sorted({*rows.labels, *(p for c in candidates for p in c.predicted)} | set(champion.classes if champion else ()))
     champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
-    errors = _base_error(rows, champion_predicted, out_of_fold or BaseOutOfFold(), why_not) if champion_predicted is not None else None
+    held_rows = len(rows) if held_rows is None else held_rows
+    golden_rows = [i for i in range(held_rows) if rows.sources[i] == "base"]
+    errors = (
+        _base_error(rows, champion_predicted, out_of_fold or BaseOutOfFold(), why_not, golden=golden_rows)
+        if champion_predicted is not None else None
+    )
     hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)

@@ -96,7 +96,9 @@ def keep(
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.table(dict(evaluation)), scratch / version_path(name, EVALUATION_FILE))
+        columns = {"weight": pa.float64(), "out_of_fold": pa.bool_()}  # the rest are text, None where there is none
+        schema = pa.schema([(key, columns.get(key, pa.string())) for key in evaluation])
+        pq.write_table(pa.table(dict(evaluation), schema=schema), scratch / version_path(name, EVALUATION_FILE))
     stamp = outcome.decided_at.replace(":", "").replace("-", "")
     _write_json(scratch / "decisions" / f"{stamp}_{outcome.dataset_version}.json", {**asdict(outcome), "model_version": name})
     _write_json(scratch / RESULT_FILENAME, result_document(outcome, verdict, name))

@@ -169,9 +169,11 @@ def _what_it_says(result: RunResult) -> tuple | None:
     connection")."""
     if not result.error and not any(label.failed for label in result.labels):
         return None
-    if result.exit_code == EXIT_UNAVAILABLE:
+    if result.exit_code == EXIT_UNAVAILABLE:  # a deploy or a decision in such a cycle is still news
         return result.exit_code, result.hint, tuple(
-            (label.label, label.outcome, label.hint) for label in result.labels if label.failed
+            (label.label, label.outcome, label.hint if label.failed else label.new_version)
+            for label in result.labels
+            if label.failed or label.outcome in (DEPLOYED, REJECTED, AWAITING_APPROVAL)
         )
     notable = tuple(
         (label.label, label.outcome, label.error, label.new_version)
