@@ -14,9 +14,11 @@ rows (a hash of the row id) and predict it. Out-of-fold models saw slightly less
 challenger, so this evidence errs on the champion's side.
 
 The champion's error rate on the base distribution tells the evaluation how many mistakes nobody reviewed
-(:mod:`orchestrator.jobs.evaluate`). The golden slice alone is small (a hundred rows give ±0.02), so
-:func:`base_out_of_fold` also scores the base rows the champion trained on, out of fold: ``folds`` models of
-the champion's recipe, each trained on the champion's rows without one fold of the base rows.
+(:mod:`orchestrator.jobs.evaluate`). The golden slice alone is small (a hundred rows give ±0.04), so when the
+champion trained on gold rows only, :func:`base_out_of_fold` also scores the base rows it trained on, out of
+fold: ``folds`` models of its recipe, each trained on the champion's rows without one fold of the base rows,
+and the same models on the golden slice, to measure how much weaker than the champion they are
+(:func:`orchestrator.jobs.retrain._base_error` combines the two).
 """
 
 from __future__ import annotations

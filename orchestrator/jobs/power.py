@@ -29,7 +29,8 @@ class World:
     review_rate: float = 0.5
     told: float | None = None  # the review rate the gate is told (default: the true one)
     base_rows: int | None = None  # None: the review rate is known; else the champion's error rate is estimated on
-    # this many base rows it never trained on (the golden slice and the rest scored out of fold), as without it
+    # this many base rows it never trained on, as without it (an idealised estimate: unbiased, binomial on that many
+    # rows; the retrain's own is the golden slice's, corrected by the rest of the base set when that is more precise)
 
 
 def _challenger(truth: np.ndarray, champion: np.ndarray, gain: float, k: int, rng: np.random.Generator) -> np.ndarray:
