@@ -205,6 +205,12 @@ def main() -> None:
     args = parser.parse_args()
     if not args.synthetic and not args.csv:
         parser.error("give a CSV, or --synthetic department|urgency")
+    for setting in args.set:
+        key = setting.partition("=")[0].strip()
+        if "=" not in setting or not key:
+            parser.error(f"--set {setting!r}: expected KEY=VALUE, e.g. --set crossfit_folds=10")
+        if key in ("seed", "min_f1", "review_rate"):
+            parser.error(f"--set {key}: the benchmark sets it itself" + (" (use --review-rate)" if key == "review_rate" else ""))
     label = args.synthetic or args.label_name
     frame = load(args)
     test, base, batches = protocol(frame, args.protocol_seed)
