@@ -342,7 +342,7 @@ def test_first_retrain_deploys_the_model_and_restarts_the_inference_space(scenar
     stamp = decision["decided_at"].replace(":", "").replace("-", "")
     kept = f"versions/{version}/"  # the model version is named after its dataset version
     assert set(files) == {"model.skops", "metadata.json", "retrain_result.json", f"decisions/{stamp}_{version}.json",
-                          "models.json", kept + "model.skops", kept + "metadata.json"}
+                          "models.json", kept + "model.skops", kept + "metadata.json", kept + "evaluation.parquet"}
     assert files["model.skops"][:2] == b"PK"  # skops files are zip archives
     assert files[kept + "model.skops"] == files["model.skops"]  # the root holds the deployed version
     result = json.loads(files["retrain_result.json"])  # the contract the orchestrator follows outcomes by

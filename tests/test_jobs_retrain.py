@@ -230,14 +230,14 @@ def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on
     differences allow, and never claims more rows than it has, nor less precision than the golden slice alone."""
     from orchestrator.jobs.candidates import BaseOutOfFold, Scored
     from orchestrator.jobs.evaluate import Rows
-    from orchestrator.jobs.retrain import _base_error
+    from orchestrator.jobs.error_rate import base_error
 
     golden = Rows(texts=("t",) * 100, labels=("a",) * 100, served=(None,) * 100, sources=("base",) * 100, weights=(1.0,) * 100)
     champion = ["b"] * 10 + ["a"] * 90  # 10% wrong on the golden slice
     out_of_fold = Scored((False,) * 60 + (True,) * 140)  # 30% wrong on 200 base rows, by models that miss a fold
     # the fold models miss what the champion misses, and 2 rows more: a handicap of 0.02, known precisely
     close = (1.0,) * 10 + (1.0,) * 2 + (0.0,) * 88
-    corrected = _base_error(golden, champion, BaseOutOfFold(out_of_fold, golden_errors=close))
+    corrected = base_error(golden, champion, BaseOutOfFold(out_of_fold, golden_errors=close))
     share = 200 / 300
     assert corrected.rate == pytest.approx(0.10 + share * (0.30 - 0.12), abs=0.5 / corrected.rows)
     assert 100 < corrected.rows <= 300
@@ -245,7 +245,7 @@ def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on
     # a large handicap, or fold models that miss other rows than the champion: the correction is noise, and the
     # golden slice alone is kept
     apart = (0.0,) * 10 + (1.0,) * 20 + (0.0,) * 70
-    plain = _base_error(golden, champion, BaseOutOfFold(out_of_fold, golden_errors=apart))
+    plain = base_error(golden, champion, BaseOutOfFold(out_of_fold, golden_errors=apart))
     assert (plain.errors, plain.rows) == (10, 100) and "0 scored out of fold" in plain.where
     # without the fold models' answers on the golden slice, nothing to correct with: the golden slice alone
-    assert _base_error(golden, champion, BaseOutOfFold(out_of_fold)).rows == 100
+    assert base_error(golden, champion, BaseOutOfFold(out_of_fold)).rows == 100

@@ -18,7 +18,7 @@ The champion's error rate on the base distribution tells the evaluation how many
 champion trained on gold rows only, :func:`base_out_of_fold` also scores the base rows it trained on, out of
 fold: ``folds`` models of its recipe, each trained on the champion's rows without one fold of the base rows,
 and the same models on the golden slice, to measure how much weaker than the champion they are
-(:func:`orchestrator.jobs.retrain._base_error` combines the two).
+(:func:`orchestrator.jobs.error_rate.base_error` combines the two).
 """
 
 from __future__ import annotations
