@@ -86,7 +86,8 @@ def base_error(
     mean = sum(paired) / n_g
     variance = sum((d - mean) ** 2 for d in paired) / max(n_g - 1, 1) / n_g + share**2 * oof * (1 - oof) / n_x
     if variance <= 0 or variance >= champ * (1 - champ) / n_g:
-        return plain
+        return ErrorRate(plain.errors, n_g, f"{n_g} golden; the {n_x} base rows scored out of fold would not make it "
+                                            "more precise")
     effective = max(n_g, min(round(rate * (1 - rate) / variance), n_g + n_x)) if 0 < rate < 1 else n_g + n_x
     return ErrorRate(rate * effective, effective,
                      f"{n_g} golden, {n_x} scored out of fold less the fold models' handicap {fold_g - champ:+.3f} on the "
