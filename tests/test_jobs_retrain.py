@@ -26,7 +26,9 @@ def marker(row_id: str) -> str:
     return "mk" + "".join(chr(ord("a") + int(d)) for d in row_id.lstrip("bc"))
 
 
-def write_config(tmp: Path, url: str, *, review_rate: str = "review_rate = 0.5", weights: str = "[0.0, 1.0]") -> str:
+def write_config(
+    tmp: Path, url: str, *, review_rate: str = "review_rate = 0.5", weights: str = "[0.0, 1.0]", extra: str = ""
+) -> str:
     path = tmp / "orchestrator.toml"
     path.write_text(
         f"""
@@ -40,6 +42,7 @@ keep_challengers = true
 {review_rate}
 sampled_weights = {weights}
 crossfit_folds = 2
+{extra}
 [labels.department]
 threshold = 10
 dataset = "hub/department"
@@ -134,6 +137,55 @@ def test_evaluation_rows_never_enter_training_across_versions(sqlite_url, tmp_pa
     deployed = vocabulary(tmp_path / "models/department/model.skops")
     trained_on = {i for i, split in second_splits.items() if split == "train"}
     assert sum(marker(i) in deployed for i in trained_on) > 0.9 * len(trained_on)  # it did learn from the train rows
+
+
+def test_a_capped_golden_slice_only_ever_gives_rows_to_training(sqlite_url, tmp_path):
+    """``max_golden_rows``: a base set that grows holds out a smaller share of itself, so rows leave the golden slice
+    for training and never come back. Were more held out later (the cap raised), rows the champion trained on would
+    be held out: they are left out of the comparison. No decision compares the models on a row either trained on."""
+    base = [synthetic.Grievance(g.id, f"{g.text} {marker(f'b{g.id}')}", g.department, g.urgency)
+            for g in synthetic.generate(600, seed=1)]
+    engine = make_engine(sqlite_url)
+    sambodhan.create_schema(engine)
+    engine.dispose()
+    models, versions = tmp_path / "models/department", tmp_path / "hub/department/versions"
+
+    def cycle(base_rows: int, cap: str, start: int) -> tuple[dict, dict[str, str], str]:
+        synthetic.write_parquet(tmp_path / "base.parquet", base[:base_rows])
+        cfg = write_config(tmp_path, sqlite_url, extra=cap)
+        add_complaints(sqlite_url, synthetic.generate(120, seed=start, start_id=start * 1000), correct=set(range(0, 120, 2)))
+        champion = vocabulary(models / "model.skops") if (models / "model.skops").exists() else set()
+        assert (done := run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300)).returncode == 0, done.stderr
+        trained = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+        assert trained.returncode == 0, trained.stderr
+        decision = json.loads(trained.stdout)
+        version = json.loads(sorted((models / "decisions").glob("*.json"))[-1].read_text())["model_version"]
+        kept = pq.read_table(models / "versions" / version / "evaluation.parquet").to_pydict()
+        challenger = vocabulary(models / "versions" / version / "model.skops")
+        compared = [i for i, oof in zip(kept["id"], kept["out_of_fold"]) if not oof]
+        assert compared and not [i for i in compared if marker(i) in challenger or marker(i) in champion]
+        return decision, splits(versions / decision["dataset_version"]), trained.stderr
+
+    first, first_splits, _ = cycle(300, "max_golden_rows = 50", 10)
+    metadata = json.loads((versions / first["dataset_version"] / "dataset_metadata.json").read_text())
+    assert metadata["held_out_share"] == {"base": round(50 / 300, 6), "other": 0.2}
+    assert 30 <= metadata["golden_rows"] <= 70  # 50 expected, a binomial draw of the ids
+    corrections = [i for i in first_splits if i.startswith("c")]
+    assert 0.1 < sum(first_splits[i] != "train" for i in corrections) / len(corrections) < 0.3  # other sources: 20%
+
+    second, second_splits, _ = cycle(600, "max_golden_rows = 50", 20)
+    held = lambda found: {i for i, split in found.items() if i.startswith("b") and split != "train"}  # noqa: E731
+    assert held(second_splits) <= held(first_splits) | (set(second_splits) - set(first_splits))  # none comes back
+    released = held(first_splits) - held(second_splits)
+    assert released and all(second_splits[i] == "train" for i in released)
+    assert all(second_splits[i] == split for i, split in first_splits.items() if i.startswith("c"))  # the rest stays
+    assert second["evidence"]["fresh_rows"] > 0
+
+    third, third_splits, log = cycle(600, "", 30)  # the default cap holds 20% of 600 out: more than the champion did
+    found = re.search(r"(\d+) held-out rows were training rows of the champion's dataset", log)
+    assert found, log
+    assert int(found.group(1)) == len(held(third_splits) & {i for i, s in second_splits.items() if s == "train"})
+    assert third["evidence"]["golden_rows"] == len(held(third_splits)) - int(found.group(1))
 
 
 def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url, tmp_path):

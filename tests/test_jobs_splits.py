@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from orchestrator.jobs.splits import split_of
+from orchestrator.jobs.splits import held_out_share, split_of, split_within
 
 
 def independent_split(row_id: str, eval_fraction: float = 0.1, test_fraction: float = 0.1) -> str:
@@ -62,3 +62,28 @@ def test_adding_rows_never_moves_an_existing_id():
 def test_rejects_impossible_fractions(eval_fraction, test_fraction):
     with pytest.raises(ValueError, match="must be >= 0 and sum to < 1"):
         split_of("c1", eval_fraction=eval_fraction, test_fraction=test_fraction)
+
+
+def test_the_held_out_share_is_20_percent_until_it_reaches_the_cap():
+    assert held_out_share(2_000, 500) == 0.2 and held_out_share(2_500, 500) == 0.2 and held_out_share(10**6, None) == 0.2
+    assert held_out_share(5_000, 500) == pytest.approx(0.1) and held_out_share(50_000, 500) == pytest.approx(0.01)
+    ids = [f"b{i}" for i in range(20_000)]
+    counts = Counter(split_within(i, held_out_share(len(ids), 500)) for i in ids)
+    assert counts["test"] == pytest.approx(250, abs=50) and counts["eval"] == pytest.approx(250, abs=50)
+
+
+def test_a_smaller_held_out_share_only_ever_moves_rows_to_training():
+    ids = [f"b{i}" for i in range(5000)]
+    assert [split_within(i, 0.2) for i in ids] == [split_of(i) for i in ids]  # the default share is the default split
+    previous = {i: split_of(i) for i in ids}
+    for share in (0.15, 0.1, 0.04, 0.01, 0.0):
+        now = {i: split_within(i, share) for i in ids}
+        moved = {(previous[i], now[i]) for i in ids if previous[i] != now[i]}
+        assert moved <= {("test", "train"), ("eval", "train")} and moved, share
+        previous = now
+    assert set(previous.values()) == {"train"}
+
+
+def test_rejects_a_held_out_share_above_the_default():
+    with pytest.raises(ValueError, match="held_out"):
+        split_within("b1", 0.3)

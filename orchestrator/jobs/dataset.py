@@ -4,8 +4,10 @@
 front matter names them, and ``dataset_metadata.json`` (written last, atomically: its appearance means
 the version is complete). A row's split is a hash of its id, so it never moves between versions: the
 ``eval`` and ``test`` rows of every source are held out of training for good, and are what the deploy
-gate scores champion and challenger on; the base rows among them are the ``golden`` slice. Memory holds
-one batch of rows and the set of row ids, never whole tables.
+gate scores champion and challenger on; the base rows among them are the ``golden`` slice. Every source
+holds out 20% of its rows, except that the golden slice stops growing at ``max_golden_rows`` (see
+:func:`~.splits.held_out_share`): a larger base set trains the models instead. Memory holds one batch of rows
+and the set of row ids, never whole tables.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pyarrow.parquet as pq
 from orchestrator.contracts.metadata import METADATA_FILENAME, DatasetMetadata
 
 from .rows import BATCH_ROWS, Row
-from .splits import SPLITS, split_of
+from .splits import HELD_OUT_SHARE, SPLITS, held_out_share, split_within
 from .text import clean_text
 
 _SPILL_SCHEMA = pa.schema(
@@ -67,6 +69,7 @@ class _Staged:
 
     labels: set[str] = field(default_factory=set)
     reviewed_ids: set[str] = field(default_factory=set)
+    sources: Counter[str] = field(default_factory=Counter)
     empty: int = 0
 
 
@@ -114,13 +117,14 @@ def write_dataset(
     high_water: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    max_golden_rows: int | None = None,
 ) -> DatasetMetadata:
     """Write a dataset version of ``rows`` into ``folder``; return its metadata.
 
     Texts are cleaned and empty ones dropped; of rows sharing an id the first feedback row is kept, else
     the first row. ``label_map`` is the previous version's (class id = index): it is kept and the labels of
     the given rows it lacks are appended in sorted order, so class ids never change between versions (a
-    class may thus have no rows in this version).
+    class may thus have no rows in this version). ``max_golden_rows`` caps the base rows held out (None: 20%).
     """
     folder = Path(folder)
     created = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -131,7 +135,8 @@ def write_dataset(
         spill = Path(tmp) / "rows.parquet"
         staged = _stage(rows, spill)
         classes = [*previous, *sorted(staged.labels - set(previous))]
-        tally = _write_splits(spill, folder, staged.reviewed_ids, {name: i for i, name in enumerate(classes)})
+        shares = {"base": held_out_share(staged.sources["base"], max_golden_rows)}
+        tally = _write_splits(spill, folder, staged.reviewed_ids, {name: i for i, name in enumerate(classes)}, shares)
     version_tag = f"v{created:%Y%m%d_%H%M%S}_{tally.digest.hexdigest()[:6]}"
     document = {
         "dataset_name": dataset_name,
@@ -143,6 +148,7 @@ def write_dataset(
         "label_map": classes,
         "sources": dict(sorted(tally.sources.items())),
         "golden_rows": tally.golden,
+        "held_out_share": {"base": round(shares["base"], 6), "other": HELD_OUT_SHARE},
         "feedback_high_water": dict(high_water or {}),
         "dropped": {"empty_text": staged.empty, "duplicate_id": tally.duplicates},
         **dict(extra or {}),
@@ -168,6 +174,7 @@ def _stage(rows: Iterable[Row], spill: Path) -> _Staged:
                 continue
             writer.add(row.row_id, text, row.label, row.source, row.served)
             staged.labels.add(row.label)
+            staged.sources[row.source] += 1
             if row.source in GOLD_SOURCES:
                 staged.reviewed_ids.add(row.row_id)
     finally:
@@ -175,8 +182,11 @@ def _stage(rows: Iterable[Row], spill: Path) -> _Staged:
     return staged
 
 
-def _write_splits(spill: Path, folder: Path, reviewed_ids: set[str], class_ids: Mapping[str, int]) -> _Tally:
-    """Second pass: drop duplicate ids, assign splits and write one parquet file per split."""
+def _write_splits(
+    spill: Path, folder: Path, reviewed_ids: set[str], class_ids: Mapping[str, int], shares: Mapping[str, float]
+) -> _Tally:
+    """Second pass: drop duplicate ids, assign splits (``shares``: a source's held-out share, if not the default)
+    and write one parquet file per split."""
     tally = _Tally()
     kept: set[str] = set()
     writers = {split: _BatchWriter(folder / split_path(split), SCHEMA) for split in SPLITS}
@@ -187,7 +197,7 @@ def _write_splits(spill: Path, folder: Path, reviewed_ids: set[str], class_ids: 
                     tally.duplicates += 1
                     continue
                 kept.add(row_id)
-                split = split_of(row_id)
+                split = split_within(row_id, shares.get(source, HELD_OUT_SHARE))
                 golden = source == "base" and split in HELD_OUT
                 writers[split].add(row_id, text, class_ids[name], name, source, golden, served)
                 tally.splits[split] += 1
@@ -260,6 +270,12 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def without(self, indices: Iterable[int]) -> Split:
+        """These columns without the rows at ``indices``."""
+        drop = set(indices)
+        keep = [i for i in range(len(self)) if i not in drop]
+        return Split(*([column[i] for i in keep] for column in (self.ids, self.texts, self.labels, self.sources, self.served, self.golden)))
 
 
 def read_split(folder: Path, split: str) -> Split:

@@ -91,6 +91,7 @@ def prepare(
                     high_water={"corrections": counts[label.name]},
                     extra={"recipe": jobs.recipe, "population": population,
                            "lineage": {"prepare_key": os.environ.get("ORCHESTRATOR_KEY")}},
+                    max_golden_rows=jobs.max_golden_rows,
                 )
             except (FileNotFoundError, ValueError) as exc:
                 raise ConfigError(f"label {label.name}: {exc}", hint=f"check jobs.labels.{label.name}.base_dataset") from None

@@ -119,11 +119,20 @@ def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Row
     )
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What the champion's dataset tells of the current one's rows (indices into its train and held-out rows)."""
+
+    fresh: list[int]  # training rows it never saw, or saw with another label
+    arrived: set[int]  # of those, complaints absent from its dataset: the champion served them
+    trained_held: list[int]  # held-out rows it trained on (now held out, as more is): never compared on
+
+
 def fresh_rows(
-    datasets: Store, champion_meta: dict[str, Any], train: Split, scratch: Path, log: Callable[[str], None], name: str
-) -> tuple[list[int], set[int]] | None:
-    """Training rows the champion never saw, or saw with another label (indices into ``train``), and those of them
-    that arrived after its dataset (absent from it: the champion served them); None when its dataset is not known."""
+    datasets: Store, champion_meta: dict[str, Any], train: Split, held: Split, scratch: Path, log: Callable[[str], None], name: str
+) -> Seen | None:
+    """What the champion saw of ``train`` and ``held``, from its dataset's training rows; None when that dataset is not
+    known. A base row it did not train on was held out of its dataset: it is fresh, but was never served."""
     version = champion_meta.get("dataset_version")
     if not isinstance(version, str) or not version:
         return None
@@ -135,7 +144,8 @@ def fresh_rows(
         return None
     seen = dict(zip(seen_split.ids, seen_split.labels))
     fresh = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
-    return fresh, {i for i in fresh if train.ids[i] not in seen}
+    arrived = {i for i in fresh if train.ids[i] not in seen and train.sources[i] != "base"}
+    return Seen(fresh, arrived, [i for i, row_id in enumerate(held.ids) if row_id in seen])
 
 
 def retrain(
@@ -159,11 +169,15 @@ def retrain(
         version = metadata.version_tag
         train = read_split(folder, "train")
         held = _concat(*(read_split(folder, split) for split in HELD_OUT))
+        champion, champion_meta = deployed(models, scratch / "champion")
+        looked = fresh_rows(datasets, champion_meta, train, held, scratch / "seen", log, label.name) if champion else None
+        unseen, arrived = (looked.fresh, looked.arrived) if looked is not None else (None, set())
+        if looked is not None and looked.trained_held:
+            log(f"[{label.name}] {len(looked.trained_held)} held-out rows were training rows of the champion's dataset "
+                "(more is held out now: a smaller base set, or a larger max_golden_rows): they are left out of the comparison")
+            held = held.without(looked.trained_held)
         if not len(held):
             raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
-        champion, champion_meta = deployed(models, scratch / "champion")
-        looked = fresh_rows(datasets, champion_meta, train, scratch / "seen", log, label.name) if champion else None
-        unseen, arrived = looked if looked is not None else (None, set())
         fresh = unseen or []
         folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
         if folds < 2:

@@ -71,6 +71,8 @@ class JobsConfig(Frozen):
     # seed's floor(corrections x sample_ratio))
     recipe: Literal["traffic", "seed"] = "traffic"
     max_sampled: int = Field(default=50_000, ge=0)
+    # base rows held out as the golden slice: 20% of the base set, up to this many (the rest trains the models)
+    max_golden_rows: int = Field(default=500, ge=50)
     # retrain: the training weights tried for model-labelled rows (one candidate model each; gold rows weigh 1)
     sampled_weights: tuple[Annotated[float, Field(ge=0, le=1)], ...] = Field(default=(0.0, 0.3, 1.0), min_length=1)
     review_rate: float | None = Field(default=None, gt=0, le=1)  # share of the model's mistakes staff correct

@@ -4,6 +4,11 @@ The id's SHA-256 digest is read as a uniform number in [0, 1); the lowest ``test
 range is test, the next ``eval_fraction`` is eval, the rest is train. Adding rows, reordering them or
 running in another process never moves an existing row, so a row that was in test is never trained on
 in a later version. Python's ``hash()`` is salted per process and is not used.
+
+A source can hold out less than the default 20%: :func:`held_out_share` caps the base set's held-out rows
+(the golden slice) at a number of rows. The share then only shrinks as the base set grows, so a row can
+leave the held-out splits for training but never come back: every row a version evaluates on was held out
+of every earlier version too.
 """
 
 from __future__ import annotations
@@ -11,6 +16,15 @@ from __future__ import annotations
 import hashlib
 
 SPLITS = ("train", "eval", "test")
+HELD_OUT_SHARE = 0.2  # eval + test, of every source unless capped
+
+
+def held_out_share(rows: int, cap: int | None) -> float:
+    """The share of a source's ``rows`` to hold out: :data:`HELD_OUT_SHARE`, or less when that would be more
+    than ``cap`` rows (None: no cap)."""
+    if cap is None or rows * HELD_OUT_SHARE <= cap:
+        return HELD_OUT_SHARE
+    return cap / rows
 
 
 def unit_interval(row_id: str) -> float:
@@ -29,5 +43,19 @@ def split_of(row_id: str, *, eval_fraction: float = 0.1, test_fraction: float = 
     if point < test_fraction:
         return "test"
     if point < test_fraction + eval_fraction:
+        return "eval"
+    return "train"
+
+
+def split_within(row_id: str, held_out: float) -> str:
+    """:func:`split_of` with ``held_out`` (at most :data:`HELD_OUT_SHARE`) of the rows held out, half test and half
+    eval: the lowest ``held_out / 2`` of each default split's range. With less held out, a test row stays test or
+    becomes train, an eval row stays eval or becomes train; none moves from train, or between test and eval."""
+    if not 0 <= held_out <= HELD_OUT_SHARE:
+        raise ValueError(f"held_out ({held_out}) must be within [0, {HELD_OUT_SHARE}]")
+    point, half, width = unit_interval(row_id), held_out / 2, HELD_OUT_SHARE / 2
+    if point < half:
+        return "test"
+    if width <= point < width + half:
         return "eval"
     return "train"
