@@ -109,11 +109,13 @@ seed = 0
 min_f1 = 0.0  # the benchmark measures learning from whatever the base set gives
 {review}
 
+[jobs.labels.{label}]
+model = "hub/models/{label}"
+base_dataset = "base.csv"
+
 [labels.{label}]
 threshold = {args.threshold}
 dataset = "hub/datasets/{label}"
-model = "hub/models/{label}"
-base_dataset = "base.csv"
 retrain = {{ command = {command}, "retrain", "--config", "loop.toml", "--label", "{{label}}", "--dataset-version", "{{version}}"], cwd = {json.dumps(str(work))}, timeout = 3600 }}
 """,
         encoding="utf-8",

@@ -95,6 +95,7 @@ class BaseOutOfFold:
 
     scored: Scored = Scored()  # each base row by the fold model that left it out
     golden_errors: tuple[float, ...] = ()  # per golden row, the share of the fold models that get it wrong
+    gold_only: bool = False  # scored by gold-only models standing in for the champion's recipe (its own would leak)
 
 
 def base_out_of_fold(

@@ -167,7 +167,8 @@ def prepare_record(settings: JobSettings, job_label: JobLabel, metadata: Dataset
     return Record(
         job="prepare", label=label, name=f"prepare {label} {version}",
         params={"dataset_version": version, "recipe": document.get("recipe", jobs.recipe),
-                "max_sampled": jobs.max_sampled, "seed": jobs.seed, "base_dataset": job_label.base_dataset is not None},
+                "max_sampled": jobs.max_sampled, "max_golden_rows": jobs.max_golden_rows, "seed": jobs.seed,
+                "base_dataset": job_label.base_dataset is not None},
         metrics=metrics,
         tags={"job": "prepare", "label": label, "dataset_version": version},
         documents={"dataset_metadata.json": document},

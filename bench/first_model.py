@@ -1,0 +1,94 @@
+"""How good is the first model? Trained through the real CLI on every labelled row but a test set.
+
+    python bench/first_model.py ../shared/data/grievance_tweets.csv               # columns id, text, label
+    python bench/first_model.py data.csv --label-name department --text-column message
+    python bench/first_model.py --synthetic department                             # the synthetic stream
+
+The protocol: 10% of the rows held out as test (stratified, ``random_state=42``), every other row the base set.
+``orchestrator prepare`` and ``orchestrator retrain`` run once, as round 0 of the loop (``bench/loop_quality.py``)
+does, and ``orchestrator predict`` labels the test rows. Beside it: the same default pipeline fitted directly on
+every base row (what the model would score if nothing were held out), and the CLI's split of the base set
+(training rows, golden rows). It runs with the settings a new user has; ``--set KEY=VALUE`` sets a ``[jobs]`` key
+(``--set max_golden_rows=100000`` holds out 20% of the base set, as versions before the cap did). One test split of a
+few thousand rows is noisy (±0.01): ``--splits K`` repeats the protocol on K test splits (``random_state`` 42 to
+41 + K) and gives the mean with its standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from loop_quality import cli, load, macro_f1, oracle_score, predict, schema, write_config
+from sklearn.model_selection import train_test_split
+from sqlalchemy import create_engine
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("csv", nargs="?", type=Path, help="a CSV with columns id, text and the label")
+    parser.add_argument("--label-name", default="label", help="the label's column, and its name in the orchestrator")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--synthetic", choices=("department", "urgency"), help="use the synthetic stream instead of a CSV")
+    parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [jobs] setting in TOML (default: none, as a user has it)")
+    parser.add_argument("--splits", type=int, default=1, help="test splits to average over (random_state 42, 43, ...; default 1)")
+    parser.add_argument("--workdir", type=Path, help="keep the working folder here (default: a temporary one)")
+    args = parser.parse_args()
+    if not args.synthetic and not args.csv:
+        parser.error("give a CSV, or --synthetic department|urgency")
+    args.review_rate, args.threshold = None, 10  # what write_config reads: the defaults
+    label = args.synthetic or args.label_name
+    frame = load(args)
+    source = args.csv.name if args.csv else f"synthetic {args.synthetic} ({len(frame)} rows)"
+    print(f"{source}, {label}, {', '.join(args.set) or 'the defaults'}")
+    print(f"{'split':>5} {'test':>5} {'base':>6} {'train':>6} {'golden':>6} {'CLI':>7} {'direct':>7} {'seconds':>7}")
+    figures = []
+    for k in range(args.splits):
+        base, test = train_test_split(frame, test_size=0.10, stratify=frame.label, random_state=42 + k)
+        cli_score, metadata, seconds = through_the_cli(args, label, base, test)
+        direct = oracle_score(base, test)
+        figures.append((cli_score, direct))
+        print(f"{k:>5} {len(test):>5} {len(base):>6} {metadata['splits']['train']:>6} {metadata['golden_rows']:>6} "
+              f"{cli_score:>7.4f} {direct:>7.4f} {seconds:>7.0f}", flush=True)
+    if len(figures) > 1:
+        cli_scores, directs = np.array(figures).T
+        se = lambda values: values.std(ddof=1) / len(values) ** 0.5  # noqa: E731
+        print(f" mean {'':>5} {'':>6} {'':>6} {'':>6} {cli_scores.mean():>7.4f} {directs.mean():>7.4f}   "
+              f"(standard error {se(cli_scores):.4f}; CLI − direct {(cli_scores - directs).mean():+.4f} "
+              f"± {se(cli_scores - directs):.4f})")
+
+
+def through_the_cli(args: argparse.Namespace, label: str, base, test) -> tuple[float, dict, float]:
+    """The first model trained by ``orchestrator prepare`` and ``retrain`` on ``base``, scored on ``test``."""
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="first-model-"))
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    base.rename(columns={"label": label})[["id", "text", label]].to_csv(work / "base.csv", index=False)
+    write_config(work, label, args)
+    engine = create_engine(f"sqlite:///{work / 'app.db'}")
+    schema(label)[0].create_all(engine)  # the app's tables, empty: no feedback yet
+    engine.dispose()
+    started = time.perf_counter()
+    for step in ("prepare", "retrain"):
+        done = cli(work, step, "--config", "loop.toml", "--label", label)
+        if done.returncode:
+            sys.exit(f"orchestrator {step} failed:\n{done.stderr}")
+    seconds = time.perf_counter() - started
+    score = macro_f1(list(test.label), predict(work, label, list(test.text)))
+    metadata = json.loads((work / "hub" / "datasets" / label / "dataset_metadata.json").read_text())
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return score, metadata, seconds
+
+
+if __name__ == "__main__":
+    main()
