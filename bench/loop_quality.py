@@ -20,10 +20,13 @@ told from the luck of one fixed sample):
 It prints one line per round (corrections so far, deployed or not, the deployed model's held-out macro-F1,
 the "shadow" score the rejected challenger would have had, the gate's estimated gain (*est.*) beside the true gain
 on the very rows the gate decided on (*rows*: its ``evaluation.parquet`` with every row's true label) and on the
-benchmark's test rows (*true*), the negative flips, and the gate's reason), then start, worst, final, the oracle
+benchmark's test rows (*true*), the negative flips, the champion's error rate as the gate estimated it (*e est*, which
+stands in for the unknown review share) and as it was on the batch it had just served (*e true*), and the gate's
+reason), then start, worst, final, the oracle
 (the default model trained on all non-test rows), the share of the start→oracle gap closed with the pass
 criteria, and the gate's bias (estimated minus true gain: mean and largest), split into the reconstruction's
-part (est. − rows) and the two samples' (rows − true). ``--json FILE`` writes every figure.
+part (est. − rows) and the two samples' (rows − true), and the error rate's mean bias. ``--json FILE`` writes every
+figure.
 
 It runs with the settings a new user has: nothing in ``[jobs]`` but what a benchmark must set (a fixed
 seed and ``min_f1 = 0`` so
@@ -37,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -240,8 +244,8 @@ def main() -> None:
     score = macro_f1(truth, predict(work, label, list(test.text)))
     rows = [{"round": 0, "corrections": 0, "deployed": True, "macro_f1": score, "shadow": None, "reason": "first model"}]
     print(f"{'round':>5} {'corr.':>6} {'deployed':>8} {'macro-F1':>8} {'shadow':>7} {'est.':>7} {'rows':>7} {'true':>7} "
-          f"{'flips':>9}  reason")
-    print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>7} {'':>9}  first model")
+          f"{'flips':>9} {'e est':>6} {'e true':>6}  reason")
+    print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>7} {'':>9} {'':>6} {'':>6}  first model")
     rng = np.random.default_rng(args.protocol_seed)
     gold_of: dict[str, str] = {}  # the orchestrator's row id of each complaint -> its true label
     corrections = 0
@@ -281,14 +285,19 @@ def main() -> None:
         parts = gain_on_its_rows(work, label, decision.get("model_version"), gold_of) if estimated is not None else None
         on_rows = parts["all"] if parts else None
         flips = f"{chosen['negative_flips']}/{chosen['flip_rows']}" if "negative_flips" in chosen else ""
+        # the champion's error rate as the gate estimated it, and as it was on the batch it just served
+        found = re.search(r"error rate ([0-9.]+) ±", str((decision or {}).get("evidence", {}).get("hidden_mistakes", "")))
+        error_estimated = float(found.group(1)) if found else None
+        error_true = float(np.mean([m != g for m, g in zip(served, batch.label)]))
         rows.append({"round": number, "corrections": corrections, "deployed": deployed, "macro_f1": score,
                      "shadow": shadow, "reason": reason, "recipe": decision.get("recipe") if decision else None,
                      "estimated_gain": estimated, "true_gain": true_gain, "true_gain_on_its_rows": on_rows, "true_gain_parts": parts,
-                     "flips": flips})
+                     "flips": flips, "error_rate_estimated": error_estimated, "error_rate_true": error_true})
         print(f"{number:>5} {corrections:>6} {'yes' if deployed else 'no':>8} {score:>8.4f} "
               f"{'' if shadow is None else f'{shadow:.4f}':>7} {'' if estimated is None else f'{estimated:+.4f}':>7} "
               f"{'' if on_rows is None else f'{on_rows:+.4f}':>7} "
-              f"{'' if true_gain is None else f'{true_gain:+.4f}':>7} {flips:>9}  {reason[:150]}", flush=True)
+              f"{'' if true_gain is None else f'{true_gain:+.4f}':>7} {flips:>9} "
+              f"{'' if error_estimated is None else f'{error_estimated:.3f}':>6} {error_true:>6.3f}  {reason[:150]}", flush=True)
 
     rest = pd.concat([base, *batches])
     oracle = oracle_score(rest, test)
@@ -311,6 +320,8 @@ def main() -> None:
             "rounds": len(biases), "reconstruction_mean": float(np.mean(own)) if own else None,
             "reconstruction_largest": max(own, key=abs) if own else None,
             "samples_mean": float(np.mean(luck)) if luck else None}
+    errors = [(r["error_rate_estimated"], r["error_rate_true"]) for r in rows[1:] if r.get("error_rate_estimated") is not None]
+    bias["error_rate_mean"] = float(np.mean([a - b for a, b in errors])) if errors else None
     print(f"\nstart {start:.4f}  worst {worst:.4f}  final {final:.4f}  oracle {oracle:.4f}  "
           f"gap closed {closed:.0%}  deploys {len(drops)}/{ROUNDS}  largest drop {min(drops, default=0.0):+.4f}  ({elapsed:.0f} s)")
     if biases:
@@ -319,6 +330,9 @@ def main() -> None:
         print(f"  of which the reconstruction (estimated - true gain on the gate's own rows): mean "
               f"{bias['reconstruction_mean']:+.4f}, largest {bias['reconstruction_largest']:+.4f}; and the two samples "
               f"(gate's rows - test rows): mean {bias['samples_mean']:+.4f}")
+    if errors:
+        print(f"  the champion's error rate as estimated minus as it was on the batch it served: mean "
+              f"{bias['error_rate_mean']:+.4f} over {len(errors)} rounds")
     for name, ok in criteria.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     if args.json:
