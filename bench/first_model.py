@@ -25,25 +25,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from loop_quality import cli, load, macro_f1, oracle_score, predict, schema, write_config
+from loop_quality import cli, load, macro_f1, oracle_score, parse, predict, schema, source_arguments, write_config
 from sklearn.model_selection import train_test_split
 from sqlalchemy import create_engine
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("csv", nargs="?", type=Path, help="a CSV with columns id, text and the label")
-    parser.add_argument("--label-name", default="label", help="the label's column, and its name in the orchestrator")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--synthetic", choices=("department", "urgency"), help="use the synthetic stream instead of a CSV")
-    parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
+    source_arguments(parser)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a [jobs] setting in TOML (default: none, as a user has it)")
     parser.add_argument("--splits", type=int, default=1, help="test splits to average over (random_state 42, 43, ...; default 1)")
     parser.add_argument("--workdir", type=Path, help="keep the working folder here (default: a temporary one)")
-    args = parser.parse_args()
-    if not args.synthetic and not args.csv:
-        parser.error("give a CSV, or --synthetic department|urgency")
+    args = parse(parser)
     args.review_rate, args.threshold = None, 10  # what write_config reads: the defaults
     label = args.synthetic or args.label_name
     frame = load(args)

@@ -193,13 +193,32 @@ def oracle_score(rest: pd.DataFrame, test: pd.DataFrame) -> float:
     return macro_f1(list(test.label), model.predict(list(test.text)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def source_arguments(parser: argparse.ArgumentParser) -> None:
+    """The rows a benchmark runs on: a labelled CSV, or the synthetic stream (see :func:`load`)."""
     parser.add_argument("csv", nargs="?", type=Path, help="a CSV with columns id, text and the label")
     parser.add_argument("--label-name", default="label", help="the label's column, and its name in the orchestrator")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--synthetic", choices=("department", "urgency"), help="use the synthetic stream instead of a CSV")
     parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
+
+
+def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments, with a source of rows, and ``--set`` keys (where the benchmark has them) that it may set."""
+    args = parser.parse_args()
+    if not args.synthetic and not args.csv:
+        parser.error("give a CSV, or --synthetic department|urgency")
+    for setting in getattr(args, "set", []):
+        key = setting.partition("=")[0].strip()
+        if "=" not in setting or not key:
+            parser.error(f"--set {setting!r}: expected KEY=VALUE, e.g. --set crossfit_folds=10")
+        if key in ("seed", "min_f1", "review_rate"):
+            parser.error(f"--set {key}: the benchmark sets it itself" + (" (use --review-rate)" if key == "review_rate" else ""))
+    return args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source_arguments(parser)
     parser.add_argument("--threshold", type=int, default=10, help="dataset rows that fire a prepare (default 10)")
     parser.add_argument("--review-rate", default=None, help="jobs.review_rate to configure (default: unset, as a user has it)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -208,15 +227,7 @@ def main() -> None:
     parser.add_argument("--confirm", action="store_true", help="also record a confirmation for each reviewed right prediction")
     parser.add_argument("--workdir", type=Path, help="keep the working folder here (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
-    args = parser.parse_args()
-    if not args.synthetic and not args.csv:
-        parser.error("give a CSV, or --synthetic department|urgency")
-    for setting in args.set:
-        key = setting.partition("=")[0].strip()
-        if "=" not in setting or not key:
-            parser.error(f"--set {setting!r}: expected KEY=VALUE, e.g. --set crossfit_folds=10")
-        if key in ("seed", "min_f1", "review_rate"):
-            parser.error(f"--set {key}: the benchmark sets it itself" + (" (use --review-rate)" if key == "review_rate" else ""))
+    args = parse(parser)
     label = args.synthetic or args.label_name
     frame = load(args)
     test, base, batches = protocol(frame, args.protocol_seed)

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
-from loop_quality import load
+from loop_quality import load, parse, source_arguments
 from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -34,14 +33,8 @@ def standardised(scores: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("csv", nargs="?", type=Path, help="a CSV with columns id, text and the label")
-    parser.add_argument("--label-name", default="label")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--synthetic", choices=("department", "urgency"))
-    parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
-    args = parser.parse_args()
-    if not args.synthetic and not args.csv:
-        parser.error("give a CSV, or --synthetic department|urgency")
+    source_arguments(parser)
+    args = parse(parser)
     frame = load(args)
     texts, labels = [clean_text(t) for t in frame.text], np.asarray(frame.label)
     scores: dict[str, list[float]] = {}
