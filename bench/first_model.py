@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from loop_quality import cli, load, macro_f1, oracle_score, parse, predict, schema, source_arguments, write_config
+from loop_quality import first_model, load, macro_f1, oracle_score, parse, predict, source_arguments, workspace
 from sklearn.model_selection import train_test_split
-from sqlalchemy import create_engine
 
 
 def main() -> None:
@@ -62,20 +59,9 @@ def main() -> None:
 
 def through_the_cli(args: argparse.Namespace, label: str, base, test) -> tuple[float, dict, float]:
     """The first model trained by ``orchestrator prepare`` and ``retrain`` on ``base``, scored on ``test``."""
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="first-model-"))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    base.rename(columns={"label": label})[["id", "text", label]].to_csv(work / "base.csv", index=False)
-    write_config(work, label, args)
-    engine = create_engine(f"sqlite:///{work / 'app.db'}")
-    schema(label)[0].create_all(engine)  # the app's tables, empty: no feedback yet
-    engine.dispose()
+    work = workspace(args, label, base, "first-model-")
     started = time.perf_counter()
-    for step in ("prepare", "retrain"):
-        done = cli(work, step, "--config", "loop.toml", "--label", label)
-        if done.returncode:
-            sys.exit(f"orchestrator {step} failed:\n{done.stderr}")
+    first_model(work, label)
     seconds = time.perf_counter() - started
     score = macro_f1(list(test.label), predict(work, label, list(test.text)))
     metadata = json.loads((work / "hub" / "datasets" / label / "dataset_metadata.json").read_text())

@@ -202,6 +202,29 @@ def source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000)")
 
 
+def workspace(args: argparse.Namespace, label: str, base: pd.DataFrame, prefix: str) -> Path:
+    """A fresh working folder (``--workdir``, or a temporary one) with the base set, the configuration and the app's
+    tables, empty."""
+    work = args.workdir or Path(tempfile.mkdtemp(prefix=prefix))
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    base.rename(columns={"label": label})[["id", "text", label]].to_csv(work / "base.csv", index=False)
+    write_config(work, label, args)
+    engine = create_engine(f"sqlite:///{work / 'app.db'}")
+    schema(label)[0].create_all(engine)
+    engine.dispose()
+    return work
+
+
+def first_model(work: Path, label: str) -> None:
+    """Round 0: ``orchestrator prepare`` and ``retrain`` on the base set alone."""
+    for step in ("prepare", "retrain"):
+        done = cli(work, step, "--config", "loop.toml", "--label", label)
+        if done.returncode:
+            sys.exit(f"round 0: orchestrator {step} failed:\n{done.stderr}")
+
+
 def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
     """The arguments, with a source of rows, and ``--set`` keys (where the benchmark has them) that it may set."""
     args = parser.parse_args()
@@ -231,26 +254,16 @@ def main() -> None:
     label = args.synthetic or args.label_name
     frame = load(args)
     test, base, batches = protocol(frame, args.protocol_seed)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="loop-quality-"))
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    base.rename(columns={"label": label})[["id", "text", label]].to_csv(work / "base.csv", index=False)
-    write_config(work, label, args)
+    work = workspace(args, label, base, "loop-quality-")
     engine = create_engine(f"sqlite:///{work / 'app.db'}")
-    metadata, complaints, feedback = schema(label)
-    metadata.create_all(engine)
+    _, complaints, feedback = schema(label)
     source = args.csv.name if args.csv else f"synthetic {args.synthetic} ({len(frame)} rows)"
     if args.protocol_seed:
         source += f", protocol seed {args.protocol_seed}"
     print(f"{source}: {len(frame)} rows, test {len(test)}, base {len(base)}, stream {sum(map(len, batches))} in {ROUNDS} batches")
 
     started = time.perf_counter()
-    for step in ("prepare", "retrain"):
-        extra = ["--label", label]
-        done = cli(work, step, "--config", "loop.toml", *extra)
-        if done.returncode:
-            sys.exit(f"round 0: orchestrator {step} failed:\n{done.stderr}")
+    first_model(work, label)
     truth = list(test.label)
     score = macro_f1(truth, predict(work, label, list(test.text)))
     rows = [{"round": 0, "corrections": 0, "deployed": True, "macro_f1": score, "shadow": None, "reason": "first model"}]
