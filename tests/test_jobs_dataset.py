@@ -405,3 +405,21 @@ def test_end_to_end_from_the_database_and_a_base_file(db_url, tmp_path):
         assert written[f"c{cid}"]["source"] == "feedback"
     assert not any(row["golden"] for row in written.values() if row["source"] != "base")
     assert json.loads((tmp_path / "ds" / "dataset_metadata.json").read_text())["golden_rows"] == meta.golden_rows
+
+
+def test_the_golden_slice_stops_at_max_golden_rows_and_the_rest_of_the_base_set_trains(tmp_path):
+    corrections = [Row(f"c{i}", f"गुनासो नम्बर {i}", "A", "feedback") for i in range(1, 1001)]
+    capped = write_dataset(tmp_path / "capped", base_rows(3000) + corrections, dataset_name="o/n", label="department",
+                           now=NOW, max_golden_rows=100)
+    extra = capped.model_extra or {}
+    assert extra["held_out_share"] == {"base": round(100 / 3000, 6), "other": 0.2}
+    assert 70 <= extra["golden_rows"] <= 130  # 100 expected: a binomial draw of the ids
+    splits = split_ids(tmp_path / "capped")
+    held_corrections = sum(splits[f"c{i}"] != "train" for i in range(1, 1001))
+    assert 150 <= held_corrections <= 250  # corrections keep 20%
+    write_dataset(tmp_path / "plain", base_rows(3000), dataset_name="o/n", label="department", now=NOW)  # 20%
+    plain = split_ids(tmp_path / "plain")
+    assert {i for i, s in splits.items() if i.startswith("b") and s != "train"} < {i for i, s in plain.items() if s != "train"}
+    small = write_dataset(tmp_path / "small", base_rows(300), dataset_name="o/n", label="department", now=NOW,
+                          max_golden_rows=100)
+    assert (small.model_extra or {})["held_out_share"]["base"] == 0.2  # 60 rows: under the cap, nothing changes

@@ -150,11 +150,17 @@ def test_a_capped_golden_slice_only_ever_gives_rows_to_training(sqlite_url, tmp_
     engine.dispose()
     models, versions = tmp_path / "models/department", tmp_path / "hub/department/versions"
 
-    def cycle(base_rows: int, cap: str, start: int) -> tuple[dict, dict[str, str], str]:
+    def cycle(base_rows: int, cap: str, start: int) -> tuple[dict, dict[str, str], str, set[str], set[str]]:
+        """One prepare and retrain; the decision, the dataset's splits, the log, the ids compared on, and the ids the
+        champion's dataset trained on."""
         synthetic.write_parquet(tmp_path / "base.parquet", base[:base_rows])
         cfg = write_config(tmp_path, sqlite_url, extra=cap)
         add_complaints(sqlite_url, synthetic.generate(120, seed=start, start_id=start * 1000), correct=set(range(0, 120, 2)))
-        champion = vocabulary(models / "model.skops") if (models / "model.skops").exists() else set()
+        champion, champion_trained = set(), set()
+        if (models / "model.skops").exists():
+            champion = vocabulary(models / "model.skops")
+            champion_dataset = json.loads((models / "metadata.json").read_text())["dataset_version"]
+            champion_trained = {i for i, split in splits(versions / champion_dataset).items() if split == "train"}
         assert (done := run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300)).returncode == 0, done.stderr
         trained = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
         assert trained.returncode == 0, trained.stderr
@@ -164,28 +170,32 @@ def test_a_capped_golden_slice_only_ever_gives_rows_to_training(sqlite_url, tmp_
         challenger = vocabulary(models / "versions" / version / "model.skops")
         compared = [i for i, oof in zip(kept["id"], kept["out_of_fold"]) if not oof]
         assert compared and not [i for i in compared if marker(i) in challenger or marker(i) in champion]
-        return decision, splits(versions / decision["dataset_version"]), trained.stderr
+        return decision, splits(versions / decision["dataset_version"]), trained.stderr, set(kept["id"]), champion_trained
 
-    first, first_splits, _ = cycle(300, "max_golden_rows = 50", 10)
+    first, first_splits, _, _, _ = cycle(300, "max_golden_rows = 50", 10)
     metadata = json.loads((versions / first["dataset_version"] / "dataset_metadata.json").read_text())
     assert metadata["held_out_share"] == {"base": round(50 / 300, 6), "other": 0.2}
     assert 30 <= metadata["golden_rows"] <= 70  # 50 expected, a binomial draw of the ids
     corrections = [i for i in first_splits if i.startswith("c")]
     assert 0.1 < sum(first_splits[i] != "train" for i in corrections) / len(corrections) < 0.3  # other sources: 20%
 
-    second, second_splits, _ = cycle(600, "max_golden_rows = 50", 20)
+    second, second_splits, _, second_compared, _ = cycle(600, "max_golden_rows = 50", 20)
     held = lambda found: {i for i, split in found.items() if i.startswith("b") and split != "train"}  # noqa: E731
     assert held(second_splits) <= held(first_splits) | (set(second_splits) - set(first_splits))  # none comes back
     released = held(first_splits) - held(second_splits)
     assert released and all(second_splits[i] == "train" for i in released)
     assert all(second_splits[i] == split for i, split in first_splits.items() if i.startswith("c"))  # the rest stays
-    assert second["evidence"]["fresh_rows"] > 0
+    learned = vocabulary(models / "versions" / json.loads(sorted((models / "decisions").glob("*.json"))[-1].read_text())[
+        "model_version"] / "model.skops")
+    assert all(marker(i) in learned for i in released)  # released rows train the challenger...
+    assert not released & second_compared  # ...and are not compared on: the golden slice is what no model trained on
 
-    third, third_splits, log = cycle(600, "", 30)  # the default cap holds 20% of 600 out: more than the champion did
+    third, third_splits, log, _, champion_trained = cycle(600, "", 30)  # the default cap: 20% of 600, more than before
     found = re.search(r"(\d+) held-out rows were training rows of the champion's dataset", log)
     assert found, log
-    assert int(found.group(1)) == len(held(third_splits) & {i for i, s in second_splits.items() if s == "train"})
-    assert third["evidence"]["golden_rows"] == len(held(third_splits)) - int(found.group(1))
+    left_out = held(third_splits) & champion_trained
+    assert left_out and int(found.group(1)) == third["evidence"]["held_out_left_out"] == len(left_out)
+    assert third["evidence"]["golden_rows"] == len(held(third_splits)) - len(left_out)
 
 
 def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url, tmp_path):
@@ -255,7 +265,7 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
     decision = two_retrains_without_review_rate(sqlite_url, tmp_path)
     hidden = decision["evidence"]["hidden_mistakes"]
     found = re.search(r"error rate [0-9.]+ ± [0-9.]+ of the champion on base rows it never trained on \((\d+) golden, (\d+) "
-                      r"scored out of fold less the fold models' handicap [+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d\), as precise as "
+                      r"scored out of fold less the fold models' handicap [+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by [+-][01]\.\d{3}\), as precise as "
                       r"(\d+) rows; ", hidden)
     assert found, hidden
     golden, out_of_fold, precise = map(int, found.groups())
@@ -272,8 +282,8 @@ def test_a_champion_that_learned_from_model_labelled_rows_has_its_base_rows_scor
     decision = two_retrains_without_review_rate(sqlite_url, tmp_path, weights="[1.0]")
     hidden = decision["evidence"]["hidden_mistakes"]
     found = re.search(r"on base rows it never trained on \((\d+) golden, (\d+) scored out of fold by gold-only models "
-                      r"\(its recipe's would know those rows through the model-labelled ones\) less their handicap "
-                      r"[+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d\), as precise as (\d+) rows", hidden)
+                      r"\(its recipe's could know those rows through model-labelled ones\) less their handicap "
+                      r"[+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by [+-][01]\.\d{3}\), as precise as (\d+) rows", hidden)
     assert found, hidden
     golden, out_of_fold, precise = map(int, found.groups())
     assert golden == decision["evidence"]["golden_rows"] and out_of_fold > 0 and golden < precise <= golden + out_of_fold
@@ -297,7 +307,7 @@ def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on
     slope = (0.10 - 0.10 * 0.12) / (0.12 * 0.88)  # the fold models' errors against the champion's, on the golden rows
     assert corrected.rate == pytest.approx(0.10 + share * slope * (0.30 - 0.12), abs=0.5 / corrected.rows)
     assert 100 < corrected.rows <= 300
-    assert f"less the fold models' handicap +0.020 on the golden slice (slope {slope:.2f})" in corrected.where
+    assert f"less the fold models' handicap +0.020 on the golden slice (slope {slope:.2f}, correcting it by " in corrected.where
     # a large handicap, or fold models that miss other rows than the champion: the correction is noise, and the
     # golden slice alone is kept
     apart = (0.0,) * 10 + (1.0,) * 20 + (0.0,) * 70

@@ -14,11 +14,11 @@ rows (a hash of the row id) and predict it. Out-of-fold models saw slightly less
 challenger, so this evidence errs on the champion's side.
 
 The champion's error rate on the base distribution tells the evaluation how many mistakes nobody reviewed
-(:mod:`orchestrator.jobs.evaluate`). The golden slice alone is small (a hundred rows give ±0.04), so when the
-champion trained on gold rows only, :func:`base_out_of_fold` also scores the base rows it trained on, out of
-fold: ``folds`` models of its recipe, each trained on the champion's rows without one fold of the base rows,
-and the same models on the golden slice, to measure how much weaker than the champion they are
-(:func:`orchestrator.jobs.error_rate.base_error` combines the two).
+(:mod:`orchestrator.jobs.evaluate`). The golden slice alone is small (a hundred rows give ±0.04), so
+:func:`base_out_of_fold` also scores the base rows the champion trained on, out of fold: ``folds`` gold-only
+models, each trained on the champion's gold rows without one fold of the base rows, and the same models on the
+golden slice, to measure how far from the champion they are (:func:`orchestrator.jobs.error_rate.base_error`
+combines the two).
 """
 
 from __future__ import annotations
@@ -90,26 +90,27 @@ def scored(model: Model, texts: Sequence[str], labels: Sequence[str]) -> Scored:
 
 @dataclass(frozen=True)
 class BaseOutOfFold:
-    """The champion's recipe on the base rows the champion trained on, out of fold, and the same fold models on
-    the golden slice, which none of them (nor the champion) trained on."""
+    """Gold-only models on the base rows the champion trained on, out of fold, and the same fold models on the
+    golden slice, which none of them (nor the champion) trained on."""
 
     scored: Scored = Scored()  # each base row by the fold model that left it out
     golden_errors: tuple[float, ...] = ()  # per golden row, the share of the fold models that get it wrong
-    gold_only: bool = False  # scored by gold-only models standing in for the champion's recipe (its own would leak)
+    gold_only: bool = False  # the champion is not gold-only (or not known to be): these models stand in for it
 
 
 def base_out_of_fold(
-    features: Features, train_split: Split, seen: Sequence[int], *, weight: float, folds: int, seed: int,
+    features: Features, train_split: Split, seen: Sequence[int], *, folds: int, seed: int,
     golden_texts: Sequence[str] = (), golden_labels: Sequence[str] = (),
 ) -> BaseOutOfFold:
-    """The champion's recipe on the base rows among ``seen`` (the training rows the champion trained on, with its
-    ``weight`` of the sampled rows), each scored by a model that left its fold out; and those fold models' error
-    on the golden slice (``golden_texts``), which tells how much weaker than the champion they are (each misses a
-    fold of the base rows). Nothing when there are too few folds or a fold cannot be trained."""
+    """The base rows among ``seen`` (the training rows the champion trained on), each scored by a model trained on
+    the gold rows among ``seen`` (model-labelled rows weigh 0: through them a model would learn the left-out rows'
+    labels) without its fold; and those fold models' error on the golden slice (``golden_texts``), which tells how
+    far from the champion they are (each misses a fold of the base rows). Nothing when there are too few folds or
+    a fold cannot be trained."""
     if folds < 2:
         return BaseOutOfFold()
     trained = set(seen)
-    chosen = [w if i in trained else 0.0 for i, w in enumerate(row_weights(train_split, weight))]
+    chosen = [w if i in trained else 0.0 for i, w in enumerate(row_weights(train_split, 0.0))]
     base = [i for i in seen if train_split.sources[i] == "base"]
     result, on_golden = Scored(), [0.0] * len(golden_texts)
     trained_folds = 0

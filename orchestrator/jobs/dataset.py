@@ -2,9 +2,9 @@
 
 :func:`write_dataset` turns the rows of :mod:`.rows` into one parquet file per split, a README.md whose
 front matter names them, and ``dataset_metadata.json`` (written last, atomically: its appearance means
-the version is complete). A row's split is a hash of its id, so it never moves between versions: the
-``eval`` and ``test`` rows of every source are held out of training for good, and are what the deploy
-gate scores champion and challenger on; the base rows among them are the ``golden`` slice. Every source
+the version is complete). A row's split is a hash of its id, so it keeps it from version to version: the
+``eval`` and ``test`` rows of every source are held out of training, and are what the deploy gate scores
+champion and challenger on; the base rows among them are the ``golden`` slice. Every source
 holds out 20% of its rows, except that the golden slice stops growing at ``max_golden_rows`` (see
 :func:`~.splits.held_out_share`): a larger base set trains the models instead. Memory holds one batch of rows
 and the set of row ids, never whole tables.
@@ -242,8 +242,9 @@ Columns:
 - `golden`: a held-out base row, part of the representative set the deploy gate compares models on;
 - `served`: the label the deployed model gave (empty for base rows).
 
-Splits are assigned by a hash of `id`, so a row never changes split from one version to the next. The
-`eval` and `test` rows are never trained on: they are what models are compared on.
+Splits are assigned by a hash of `id`: a row keeps its split from one version to the next, except that a base
+row can leave `eval` or `test` for `train` when the base set grows past what the golden slice holds. The `eval` and
+`test` rows are not trained on: they are what models are compared on.
 """
 
 

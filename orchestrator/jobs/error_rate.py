@@ -19,38 +19,37 @@ from .evaluate import ErrorRate, Rows
 from .model import Features
 from .settings import JobsConfig
 
-GOLD_ONLY = " by gold-only models (its recipe's would know those rows through the model-labelled ones)"
+GOLD_ONLY = " by gold-only models (its recipe's could know those rows through model-labelled ones)"
 
 
 def champion_out_of_fold(
     features: Features, train: Split, unseen: list[int] | None, champion_meta: dict[str, Any], jobs: JobsConfig,
     held: Split,
 ) -> tuple[BaseOutOfFold, str | None]:
-    """The base rows the champion trained on, each scored by a gold-only model (``sampled×0``: base rows,
-    corrections and confirmations) that left its fold out, and why not when they cannot be: the champion's
-    training rows or its recipe (``sampled×W`` in its metadata) are not known, or review_rate makes it moot.
+    """The base rows the champion trained on, each scored by a gold-only model (base rows, corrections and
+    confirmations) that left its fold out, and why not when they cannot be: the champion's training rows are not
+    known, or too few folds; nothing when review_rate makes the error rate moot.
 
-    Fold models of the champion's own recipe are used when it is gold-only. A recipe with model-labelled (sampled)
-    rows cannot be scored this way: those rows were labelled by models that trained on every base row, so a fold
-    model that learns from them still learns the left-out base rows' labels through them (on a synthetic stream a
-    ``sampled×1`` recipe's fold models erred on 9% of the base rows they "left out" and on 14% of the golden slice,
-    which no model ever trained on; ``sampled×0``: 22% and 21%), and an error rate counted that way is too low. Such
-    a champion gets gold-only fold models: they differ from it more than its own recipe's would, which the handicap
+    Only gold-only fold models can score them. A recipe with model-labelled (sampled) rows cannot: those rows
+    were labelled by models that trained on every base row, so a fold model that learns from them still learns the
+    left-out base rows' labels through them (on a synthetic stream a ``sampled×1`` recipe's fold models erred on 9%
+    of the base rows they "left out" and on 14% of the golden slice, which no model ever trained on; ``sampled×0``:
+    22% and 21%), and an error rate counted that way is too low. For a champion of such a recipe (or of one not
+    known) gold-only models stand in: they differ from it more than its own recipe's would, which the handicap
     measured on the golden slice takes off, at the price of precision (:func:`base_error` works out how much)."""
-    recipe = champion_meta.get("recipe")
-    if unseen is None or jobs.review_rate is not None or not isinstance(recipe, str) or not recipe.startswith("sampled×"):
+    if jobs.review_rate is not None:
         return BaseOutOfFold(), None
-    try:
-        weight = float(recipe.removeprefix("sampled×"))
-    except ValueError:
-        return BaseOutOfFold(), None
+    if unseen is None:
+        return BaseOutOfFold(), "the champion's training rows are not known"
     seen = sorted(set(range(len(train))) - set(unseen))
     golden = [i for i, flag in enumerate(held.golden) if flag]
     scored = base_out_of_fold(
-        features, train, seen, weight=0.0, folds=jobs.crossfit_folds, seed=jobs.seed,
+        features, train, seen, folds=jobs.crossfit_folds, seed=jobs.seed,
         golden_texts=[held.texts[i] for i in golden], golden_labels=[held.labels[i] for i in golden],
     )
-    return (replace(scored, gold_only=True) if weight > 0 else scored), None
+    if not scored.scored.correct:
+        return scored, "its base rows could not be scored out of fold (crossfit_folds below 2, or too few rows)"
+    return replace(scored, gold_only=champion_meta.get("recipe") != "sampled×0"), None
 
 
 def base_error(
@@ -93,11 +92,12 @@ def base_error(
     rate = min(max(champ + weight * (oof - fold_g), 0.0), 1.0)
     paired = [c - weight * f for c, f in zip(own, folds)]
     mean = sum(paired) / n_g
-    variance = sum((d - mean) ** 2 for d in paired) / max(n_g - 1, 1) / n_g + weight**2 * oof * (1 - oof) / n_x
+    # n - 2: the slope is fitted on the same rows
+    variance = sum((d - mean) ** 2 for d in paired) / max(n_g - 2, 1) / n_g + weight**2 * oof * (1 - oof) / n_x
     if variance <= 0 or variance >= champ * (1 - champ) / n_g:
         return ErrorRate(plain.errors, n_g, f"{n_g} golden; the {n_x} base rows scored out of fold would not make it "
                                             "more precise")
     effective = max(n_g, min(round(rate * (1 - rate) / variance), n_g + n_x)) if 0 < rate < 1 else n_g + n_x
     return ErrorRate(rate * effective, effective,
                      f"{n_g} golden, {n_x} scored out of fold{by} less {whose} handicap {fold_g - champ:+.3f} on the "
-                     f"golden slice (slope {slope:.2f}), as precise as {effective} rows")
+                     f"golden slice (slope {slope:.2f}, correcting it by {rate - champ:+.3f}), as precise as {effective} rows")

@@ -1,7 +1,7 @@
 """Scoring two models on rows neither was trained on, and how sure we are that one is better.
 
 **The rows.** Every held-out row of a dataset version (its ``eval`` and ``test`` splits, assigned by a
-hash of the row id and so never trained on by any version), plus, when the retrain job can tell, the
+hash of the row id, and never trained on by the champion), plus, when the retrain job can tell, the
 rows the champion never saw (scored for the challenger out of fold). Each row has a *source*:
 
 - ``base``: the base labelled set, gold labels, representative of the distribution the base was drawn
@@ -17,8 +17,8 @@ corrections. So each correction stands for ``1 / review_rate`` mistakes: itself,
 the unflagged rows counted as right (they move from the served label's row of the confusion matrix to
 the gold label's). Macro-F1 is computed on that weighted confusion matrix. The review rate is a setting
 (``jobs.review_rate``); without it, it follows from the champion's error rate ``e`` on rows of the base
-distribution it never trained on (the golden slice, corrected by the base training rows scored out of fold when
-the champion's recipe allows it and that makes it more precise: :func:`orchestrator.jobs.error_rate.base_error`),
+distribution it never trained on (the golden slice, corrected by the base training rows scored out of fold by
+gold-only models when that makes it more precise: :func:`orchestrator.jobs.error_rate.base_error`),
 as ``e × traffic`` mistakes of which the
 corrections are the ones seen. That rate is uncertain, and the estimated gain moves with it (too few
 hidden mistakes reward agreement with the champion), so each bootstrap resample draws its own rate from

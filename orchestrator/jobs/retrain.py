@@ -4,7 +4,8 @@ deployed champion on rows none of them trained on, and deploy the best only if i
 1. **Candidates** (:mod:`orchestrator.jobs.candidates`): one model per training weight of the
    model-labelled rows in ``jobs.sampled_weights``, trained on the ``train`` split.
 2. **Evidence** (:mod:`orchestrator.jobs.evaluate`): the held-out rows (``eval`` and ``test``, never
-   trained on by any version), plus the training rows the champion never saw, scored out of fold.
+   trained on by the champion: those it did are left out), plus the training rows the champion never saw,
+   scored out of fold.
 3. **The gate** (:mod:`orchestrator.jobs.gate`): the candidate with the largest pooled gain is
    deployed if that gain is real, not noise, and not bought with a regression on the golden slice.
 
@@ -135,12 +136,15 @@ def fresh_rows(
     known. A base row it did not train on was held out of its dataset: it is fresh, but was never served."""
     version = champion_meta.get("dataset_version")
     if not isinstance(version, str) or not version:
+        log(f"[{name}] the champion's metadata names no dataset version: comparing on held-out rows only, and held-out "
+            "rows it may have trained on cannot be told")
         return None
     try:
         folder = datasets.fetch([split_path("train")], version=version, into=scratch)
         seen_split = read_split(folder, "train")
     except (OrchestratorError, OSError, ValueError) as exc:
-        log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only")
+        log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only, and "
+            "held-out rows it may have trained on cannot be told")
         return None
     seen = dict(zip(seen_split.ids, seen_split.labels))
     fresh = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
@@ -169,16 +173,23 @@ def retrain(
         version = metadata.version_tag
         train = read_split(folder, "train")
         held = _concat(*(read_split(folder, split) for split in HELD_OUT))
+        if not len(held):
+            raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
         champion, champion_meta = deployed(models, scratch / "champion")
         looked = fresh_rows(datasets, champion_meta, train, held, scratch / "seen", log, label.name) if champion else None
         unseen, arrived = (looked.fresh, looked.arrived) if looked is not None else (None, set())
-        if looked is not None and looked.trained_held:
-            log(f"[{label.name}] {len(looked.trained_held)} held-out rows were training rows of the champion's dataset "
+        left_out = looked.trained_held if looked is not None else []
+        if left_out:
+            log(f"[{label.name}] {len(left_out)} held-out rows were training rows of the champion's dataset "
                 "(more is held out now: a smaller base set, or a larger max_golden_rows): they are left out of the comparison")
-            held = held.without(looked.trained_held)
-        if not len(held):
-            raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
-        fresh = unseen or []
+            held = held.without(left_out)
+            if not len(held):
+                raise ConfigError(f"dataset {version}: the champion trained on every held-out row",
+                                  hint="more is held out than when it trained (a smaller base set, or a larger "
+                                       "jobs.max_golden_rows): restore the setting, or let more feedback arrive")
+        # a base row the champion never saw (it left the golden slice as the base set grew) or saw with another label
+        # trains the candidates but is not compared on: the golden slice is the representative rows no model trained on
+        fresh = [i for i in unseen or [] if train.sources[i] != "base"]
         folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
         if folds < 2:
             fresh = []
@@ -218,6 +229,7 @@ def retrain(
                 "held_out_rows": len(held),
                 "fresh_rows": len(fresh),
                 "golden_rows": sum(held.golden),
+                "held_out_left_out": len(left_out),  # held-out rows the champion trained on (more held out now)
                 "sources": {s: rows.count(s) for s in ("base", "feedback", "confirmed", "sampled")},
                 "hidden_mistakes": evidence["hidden"],
             },

@@ -7,8 +7,8 @@ in a later version. Python's ``hash()`` is salted per process and is not used.
 
 A source can hold out less than the default 20%: :func:`held_out_share` caps the base set's held-out rows
 (the golden slice) at a number of rows. The share then only shrinks as the base set grows, so a row can
-leave the held-out splits for training but never come back: every row a version evaluates on was held out
-of every earlier version too.
+leave the held-out splits for training but never come back (unless the base set shrinks or the cap is
+raised, which the retrain job guards against: it leaves out held-out rows the champion trained on).
 """
 
 from __future__ import annotations
