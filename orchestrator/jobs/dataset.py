@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -276,7 +276,7 @@ class Split:
         """These columns without the rows at ``indices``."""
         drop = set(indices)
         keep = [i for i in range(len(self)) if i not in drop]
-        return Split(*([column[i] for i in keep] for column in (self.ids, self.texts, self.labels, self.sources, self.served, self.golden)))
+        return Split(*([getattr(self, column.name)[i] for i in keep] for column in fields(self)))
 
 
 def read_split(folder: Path, split: str) -> Split:

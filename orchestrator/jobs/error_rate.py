@@ -53,11 +53,10 @@ def champion_out_of_fold(
 
 
 def base_error(
-    rows: Rows, champion_predicted: list[str], out_of_fold: BaseOutOfFold, why_not: str | None = None, *,
-    golden: list[int] | None = None,
+    rows: Rows, champion_predicted: list[str], out_of_fold: BaseOutOfFold, why_not: str | None = None
 ) -> ErrorRate | None:
-    """The champion's mistakes on base rows it never trained on: the golden slice (``golden``: indices into
-    ``rows``; default every base row) and the base rows it trained on, scored out of fold by gold-only models
+    """The champion's mistakes on base rows it never trained on: the golden slice (the base rows among ``rows``, all
+    held out: base rows are never compared on out of fold) and the base rows it trained on, scored out of fold by gold-only models
     (``why_not`` says why not, when they are not). Without review_rate this stands for the traffic's error rate; a
     hundred golden rows alone give it ±0.04.
 
@@ -69,7 +68,7 @@ def base_error(
     the correction never adds noise it does not take away). Its precision is worked out from the golden rows'
     per-row differences, and given as the number of rows a plain rate that precise would rest on, so that the
     reason's ± and the gate's draws carry it. The golden slice alone is used when that is not more precise."""
-    golden = [i for i, source in enumerate(rows.sources) if source == "base"] if golden is None else golden
+    golden = [i for i, source in enumerate(rows.sources) if source == "base"]
     own = [float(champion_predicted[i] != rows.labels[i]) for i in golden]
     extra = out_of_fold.scored
     if not own:

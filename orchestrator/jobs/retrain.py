@@ -23,7 +23,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,7 @@ def _sampled_weight(metadata_extra: dict[str, Any], train: Split, held: Split) -
 
 
 def _concat(*splits: Split) -> Split:
-    return Split(*(sum((getattr(s, f) for s in splits), []) for f in ("ids", "texts", "labels", "sources", "served", "golden")))
+    return Split(*(sum((getattr(s, f.name) for s in splits), []) for f in fields(Split)))
 
 
 def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Rows:
@@ -124,7 +124,8 @@ def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Row
 class Seen:
     """What the champion's dataset tells of the current one's rows (indices into its train and held-out rows)."""
 
-    fresh: list[int]  # training rows it never saw, or saw with another label
+    unseen: list[int]  # training rows it never saw, or saw with another label
+    fresh: list[int]  # of those, the rows compared on out of fold: all but base rows, which the golden slice represents
     arrived: set[int]  # of those, complaints absent from its dataset: the champion served them
     trained_held: list[int]  # held-out rows it trained on (now held out, as more is): never compared on
 
@@ -133,7 +134,8 @@ def fresh_rows(
     datasets: Store, champion_meta: dict[str, Any], train: Split, held: Split, scratch: Path, log: Callable[[str], None], name: str
 ) -> Seen | None:
     """What the champion saw of ``train`` and ``held``, from its dataset's training rows; None when that dataset is not
-    known. A base row it did not train on was held out of its dataset: it is fresh, but was never served."""
+    known. A base row it never saw (it left the golden slice as the base set grew) or saw with another label trains
+    the candidates but is not compared on: the golden slice is the representative rows no model trained on."""
     version = champion_meta.get("dataset_version")
     if not isinstance(version, str) or not version:
         log(f"[{name}] the champion's metadata names no dataset version: comparing on held-out rows only, and held-out "
@@ -147,9 +149,10 @@ def fresh_rows(
             "held-out rows it may have trained on cannot be told")
         return None
     seen = dict(zip(seen_split.ids, seen_split.labels))
-    fresh = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
-    arrived = {i for i in fresh if train.ids[i] not in seen and train.sources[i] != "base"}
-    return Seen(fresh, arrived, [i for i, row_id in enumerate(held.ids) if row_id in seen])
+    unseen = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
+    fresh = [i for i in unseen if train.sources[i] != "base"]
+    arrived = {i for i in fresh if train.ids[i] not in seen}
+    return Seen(unseen, fresh, arrived, [i for i, row_id in enumerate(held.ids) if row_id in seen])
 
 
 def retrain(
@@ -177,7 +180,7 @@ def retrain(
             raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
         champion, champion_meta = deployed(models, scratch / "champion")
         looked = fresh_rows(datasets, champion_meta, train, held, scratch / "seen", log, label.name) if champion else None
-        unseen, arrived = (looked.fresh, looked.arrived) if looked is not None else (None, set())
+        unseen, fresh, arrived = (looked.unseen, looked.fresh, looked.arrived) if looked is not None else (None, [], set())
         left_out = looked.trained_held if looked is not None else []
         if left_out:
             log(f"[{label.name}] {len(left_out)} held-out rows were training rows of the champion's dataset "
@@ -187,9 +190,6 @@ def retrain(
                 raise ConfigError(f"dataset {version}: the champion trained on every held-out row",
                                   hint="more is held out than when it trained (a smaller base set, or a larger "
                                        "jobs.max_golden_rows): restore the setting, or let more feedback arrive")
-        # a base row the champion never saw (it left the golden slice as the base set grew) or saw with another label
-        # trains the candidates but is not compared on: the golden slice is the representative rows no model trained on
-        fresh = [i for i in unseen or [] if train.sources[i] != "base"]
         folds = jobs.crossfit_folds if len(fresh) >= MIN_FRESH_ROWS else 0
         if folds < 2:
             fresh = []
@@ -209,7 +209,7 @@ def retrain(
         served = [False] * len(held) + [i in arrived for i in fresh]  # rows since the champion's dataset: it served them
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
-            why_not=why_not, held_rows=len(held),
+            why_not=why_not,
         )
         outcome = Outcome(
             label=label.name,
@@ -272,19 +272,13 @@ def _train(
 def _judge(
     rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
     out_of_fold: BaseOutOfFold | None = None, served: list[bool] | None = None, why_not: str | None = None,
-    held_rows: int | None = None,
 ):
     """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
     champion's scores)."""
     classes = sorted({*rows.labels, *(p for c in candidates for p in c.predicted)} | set(champion.classes if champion else ()))
     champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
-    held_rows = len(rows) if held_rows is None else held_rows
-    golden_rows = [i for i in range(held_rows) if rows.sources[i] == "base"]
-    errors = (
-        base_error(rows, champion_predicted, out_of_fold or BaseOutOfFold(), why_not, golden=golden_rows)
-        if champion_predicted is not None else None
-    )
+    errors = base_error(rows, champion_predicted, out_of_fold or BaseOutOfFold(), why_not) if champion_predicted is not None else None
     hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
