@@ -271,6 +271,13 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
     golden, out_of_fold, precise = map(int, found.groups())
     assert golden == decision["evidence"]["golden_rows"] and out_of_fold > 0 and golden < precise <= golden + out_of_fold
     assert "negative flips" in decision["reason"]
+    # the share reviewed is learned on every row the champion served, held out or not: those its dataset lacks
+    stamp = sorted((tmp_path / "models/department/decisions").glob("*.json"))[-1]
+    version = json.loads(stamp.read_text())["model_version"]
+    kept = pq.read_table(tmp_path / "models/department/versions" / version / "evaluation.parquet").to_pydict()
+    served_since = [oof for i, s, oof in zip(kept["id"], kept["source"], kept["out_of_fold"]) if s == "feedback" and int(i.lstrip("c")) >= 20_000]
+    assert False in served_since and True in served_since  # corrections it served, both held out and out of fold
+    assert f", {len(served_since)} corrections on the traffic it served" in hidden, hidden
     chosen = next(c for c in decision["candidates"] if c["recipe"] == decision["recipe"])
     assert 0 <= chosen["negative_flips"] <= chosen["flip_rows"]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +51,7 @@ from .evaluate import (
 from .model import Features, Model, load
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
+from .splits import SPLITS
 from .storage import Store, label_store
 from .tracking import Tracker
 from .versions import MODEL_FILE, MODEL_METADATA, keep
@@ -126,15 +127,19 @@ class Seen:
 
     unseen: list[int]  # training rows it never saw, or saw with another label
     fresh: list[int]  # of those, the rows compared on out of fold: all but base rows, which the golden slice represents
-    arrived: set[int]  # of those, complaints absent from its dataset: the champion served them
     trained_held: list[int]  # held-out rows it trained on (now held out, as more is): never compared on
+    known: frozenset[str]  # the ids of every row of its dataset, in any split: the rest arrived since, and it served them
+
+    def served(self, ids: Iterable[str]) -> list[bool]:
+        """Which of these rows the champion served: the complaints that arrived after its dataset was cut."""
+        return [row_id not in self.known for row_id in ids]
 
 
 def fresh_rows(
     datasets: Store, champion_meta: dict[str, Any], train: Split, held: Split, scratch: Path, log: Callable[[str], None], name: str
 ) -> Seen | None:
-    """What the champion saw of ``train`` and ``held``, from its dataset's training rows; None when that dataset is not
-    known. A base row it never saw (it left the golden slice as the base set grew) or saw with another label trains
+    """What the champion saw of ``train`` and ``held``, from its dataset; None when that dataset is not known. A base
+    row it never trained on (it left the golden slice as the base set grew) or trained on with another label trains
     the candidates but is not compared on: the golden slice is the representative rows no model trained on."""
     version = champion_meta.get("dataset_version")
     if not isinstance(version, str) or not version:
@@ -142,17 +147,17 @@ def fresh_rows(
             "rows it may have trained on cannot be told")
         return None
     try:
-        folder = datasets.fetch([split_path("train")], version=version, into=scratch)
-        seen_split = read_split(folder, "train")
+        folder = datasets.fetch([split_path(split) for split in SPLITS], version=version, into=scratch)
+        its = {split: read_split(folder, split) for split in SPLITS}
     except (OrchestratorError, OSError, ValueError) as exc:
         log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only, and "
             "held-out rows it may have trained on cannot be told")
         return None
-    seen = dict(zip(seen_split.ids, seen_split.labels))
+    seen = dict(zip(its["train"].ids, its["train"].labels))
     unseen = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
     fresh = [i for i in unseen if train.sources[i] != "base"]
-    arrived = {i for i in fresh if train.ids[i] not in seen}
-    return Seen(unseen, fresh, arrived, [i for i, row_id in enumerate(held.ids) if row_id in seen])
+    known = frozenset(row_id for split in its.values() for row_id in split.ids)
+    return Seen(unseen, fresh, [i for i, row_id in enumerate(held.ids) if row_id in seen], known)
 
 
 def retrain(
@@ -180,7 +185,7 @@ def retrain(
             raise ConfigError(f"dataset {version} has no held-out rows", hint="the dataset is too small to evaluate on")
         champion, champion_meta = deployed(models, scratch / "champion")
         looked = fresh_rows(datasets, champion_meta, train, held, scratch / "seen", log, label.name) if champion else None
-        unseen, fresh, arrived = (looked.unseen, looked.fresh, looked.arrived) if looked is not None else (None, [], set())
+        unseen, fresh = (looked.unseen, looked.fresh) if looked is not None else (None, [])
         left_out = looked.trained_held if looked is not None else []
         if left_out:
             log(f"[{label.name}] {len(left_out)} held-out rows were training rows of the champion's dataset "
@@ -206,7 +211,7 @@ def retrain(
         out_of_fold, why_not = (
             champion_out_of_fold(features, train, unseen, champion_meta, jobs, held) if champion else (BaseOutOfFold(), None)
         )
-        served = [False] * len(held) + [i in arrived for i in fresh]  # rows since the champion's dataset: it served them
+        served = looked.served([*held.ids, *(train.ids[i] for i in fresh)]) if looked is not None else None
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not,
