@@ -261,11 +261,11 @@ def two_retrains_without_review_rate(sqlite_url: str, tmp_path: Path, weights: s
 
 def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_champion_never_trained_on(sqlite_url, tmp_path):
     """The defaults a user has: the champion's error rate comes from the golden slice and the rest of the base set,
-    scored out of fold by the champion's recipe."""
+    scored out of fold by models trained on base rows only."""
     decision = two_retrains_without_review_rate(sqlite_url, tmp_path)
     hidden = decision["evidence"]["hidden_mistakes"]
     found = re.search(r"error rate [0-9.]+ ± [0-9.]+ of the champion on base rows it never trained on \((\d+) golden, (\d+) "
-                      r"scored out of fold less the fold models' handicap [+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by [+-][01]\.\d{3}\), as precise as "
+                      r"scored out of fold by base-only models less their handicap [+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by [+-][01]\.\d{3}\), as precise as "
                       r"(\d+) rows; ", hidden)
     assert found, hidden
     golden, out_of_fold, precise = map(int, found.groups())
@@ -282,18 +282,42 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
     assert 0 <= chosen["negative_flips"] <= chosen["flip_rows"]
 
 
-def test_a_champion_that_learned_from_model_labelled_rows_has_its_base_rows_scored_by_gold_only_models(sqlite_url, tmp_path):
+def test_a_champion_that_learned_from_model_labelled_rows_has_its_base_rows_scored_by_base_only_models(sqlite_url, tmp_path):
     """Its own recipe's fold models would learn the left-out base rows' labels through the rows earlier models
     labelled (every model trained on every base row): counted out of fold by them, its error rate would come out too
-    low. Gold-only fold models stand in, less their handicap against the champion on the golden slice."""
+    low. Base-only fold models stand in, less their handicap against the champion on the golden slice."""
     decision = two_retrains_without_review_rate(sqlite_url, tmp_path, weights="[1.0]")
+    assert decision["recipe"] == "sampled×1"
     hidden = decision["evidence"]["hidden_mistakes"]
-    found = re.search(r"on base rows it never trained on \((\d+) golden, (\d+) scored out of fold by gold-only models "
-                      r"\(its recipe's could know those rows through model-labelled ones\) less their handicap "
-                      r"[+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by [+-][01]\.\d{3}\), as precise as (\d+) rows", hidden)
+    found = re.search(r"on base rows it never trained on \((\d+) golden, (\d+) scored out of fold by base-only models "
+                      r"less their handicap [+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by "
+                      r"[+-][01]\.\d{3}\), as precise as (\d+) rows", hidden)
     assert found, hidden
     golden, out_of_fold, precise = map(int, found.groups())
     assert golden == decision["evidence"]["golden_rows"] and out_of_fold > 0 and golden < precise <= golden + out_of_fold
+
+
+def test_the_fold_models_that_score_the_base_rows_learn_from_base_rows_alone():
+    """Corrections gather where no served model learned (around the golden rows, not the base rows every model
+    trained on), so fold models that learned from them would find the left-out base rows harder than the golden
+    ones, and the error rate would come out too high. Here every base row has a correction of the same text with
+    the other label: a fold model that learned from the corrections gets every left-out base row wrong."""
+    from orchestrator.jobs.candidates import base_out_of_fold
+    from orchestrator.jobs.dataset import Split
+    from orchestrator.jobs.model import Features
+
+    base = [(f"b{i}", f"{word} {word}{i % 7} report {i}", label) for i in range(60)
+            for word, label in [(("alpha", "A"), ("beta", "B"))[i % 2]]]
+    corrections = [(f"c{i}", text, "B" if label == "A" else "A") for i, (_, text, label) in enumerate(base)]
+    sampled = [(f"s{i}", text, label) for i, (_, text, label) in enumerate(base)]
+    rows = base + corrections + sampled
+    sources = ["base"] * len(base) + ["feedback"] * len(corrections) + ["sampled"] * len(sampled)
+    train = Split([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], sources,
+                  [None] * len(base) + [r[2] for r in base] + [r[2] for r in base], [False] * len(rows))
+    scored = base_out_of_fold(Features.fit(train.texts), train, range(len(rows)), folds=5, seed=0,
+                              golden_texts=["alpha alpha3 report 99", "beta beta4 report 98"], golden_labels=["A", "B"])
+    assert len(scored.scored.correct) == len(base)  # every base row, once, by the model that left it out
+    assert scored.scored.errors == 0 and scored.golden_errors == (0.0, 0.0)
 
 
 def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on_the_golden_slice():
@@ -314,7 +338,7 @@ def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on
     slope = (0.10 - 0.10 * 0.12) / (0.12 * 0.88)  # the fold models' errors against the champion's, on the golden rows
     assert corrected.rate == pytest.approx(0.10 + share * slope * (0.30 - 0.12), abs=0.5 / corrected.rows)
     assert 100 < corrected.rows <= 300
-    assert f"less the fold models' handicap +0.020 on the golden slice (slope {slope:.2f}, correcting it by " in corrected.where
+    assert f"by base-only models less their handicap +0.020 on the golden slice (slope {slope:.2f}, correcting it by " in corrected.where
     # a large handicap, or fold models that miss other rows than the champion: the correction is noise, and the
     # golden slice alone is kept
     apart = (0.0,) * 10 + (1.0,) * 20 + (0.0,) * 70

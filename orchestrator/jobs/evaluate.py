@@ -18,7 +18,7 @@ the unflagged rows counted as right (they move from the served label's row of th
 the gold label's). Macro-F1 is computed on that weighted confusion matrix. The review rate is a setting
 (``jobs.review_rate``); without it, it follows from the champion's error rate ``e`` on rows of the base
 distribution it never trained on (the golden slice, corrected by the base training rows scored out of fold by
-gold-only models when that makes it more precise: :func:`orchestrator.jobs.error_rate.base_error`),
+base-only models when that makes it more precise: :func:`orchestrator.jobs.error_rate.base_error`),
 as ``e × traffic`` mistakes of which the
 corrections are the ones seen. That rate is uncertain, and the estimated gain moves with it (too few
 hidden mistakes reward agreement with the champion), so each bootstrap resample draws its own rate from

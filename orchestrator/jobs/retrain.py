@@ -209,7 +209,7 @@ def retrain(
         weight = _sampled_weight(metadata.model_extra or {}, train, held)
         rows = _rows(held, None, weight) + _rows(train, fresh, weight)
         out_of_fold, why_not = (
-            champion_out_of_fold(features, train, unseen, champion_meta, jobs, held) if champion else (BaseOutOfFold(), None)
+            champion_out_of_fold(features, train, unseen, jobs, held) if champion else (BaseOutOfFold(), None)
         )
         served = looked.served([*held.ids, *(train.ids[i] for i in fresh)]) if looked is not None else None
         chosen, decision, comparisons, evidence, champion_scores = _judge(
