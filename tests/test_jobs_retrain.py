@@ -282,19 +282,47 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
     assert 0 <= chosen["negative_flips"] <= chosen["flip_rows"]
 
 
-def test_a_champion_that_learned_from_model_labelled_rows_has_its_base_rows_scored_by_base_only_models(sqlite_url, tmp_path):
-    """Its own recipe's fold models would learn the left-out base rows' labels through the rows earlier models
-    labelled (every model trained on every base row): counted out of fold by them, its error rate would come out too
-    low. Base-only fold models stand in, less their handicap against the champion on the golden slice."""
-    decision = two_retrains_without_review_rate(sqlite_url, tmp_path, weights="[1.0]")
-    assert decision["recipe"] == "sampled×1"
-    hidden = decision["evidence"]["hidden_mistakes"]
-    found = re.search(r"on base rows it never trained on \((\d+) golden, (\d+) scored out of fold by base-only models "
-                      r"less their handicap [+-]0\.\d{3} on the golden slice \(slope [01]\.\d\d, correcting it by "
-                      r"[+-][01]\.\d{3}\), as precise as (\d+) rows", hidden)
-    assert found, hidden
-    golden, out_of_fold, precise = map(int, found.groups())
-    assert golden == decision["evidence"]["golden_rows"] and out_of_fold > 0 and golden < precise <= golden + out_of_fold
+def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_not(tmp_path):
+    """The share of its mistakes reviewed is learned on the rows that arrived after the champion's dataset was cut,
+    held out or scored out of fold; its held-out rows are told apart when they can be read, and when they cannot,
+    the held-out rows count as not served while the rest of what it saw is still known."""
+    import pyarrow as pa
+
+    from orchestrator.jobs.dataset import SCHEMA, Split
+    from orchestrator.jobs.retrain import fresh_rows
+    from orchestrator.remote.stores import LocalStore
+
+    def split(*rows: tuple[str, str, str]) -> Split:
+        return Split([r[0] for r in rows], [f"text {r[0]}" for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                     [None] * len(rows), [False] * len(rows))
+
+    def write(version: Path, name: str, rows: Split) -> None:
+        (version / "data").mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pydict({"id": rows.ids, "text": rows.texts, "label": [0] * len(rows), "label_name": rows.labels,
+                                      "source": rows.sources, "golden": rows.golden, "served": rows.served}, schema=SCHEMA)
+        pq.write_table(table, version / split_path(name))
+
+    v1 = tmp_path / "datasets" / "versions" / "v1"
+    write(v1, "train", split(("b1", "A", "base"), ("b4", "B", "base"), ("c1", "A", "sampled"), ("c9", "A", "sampled")))
+    write(v1, "eval", split(("c2", "B", "feedback")))
+    write(v1, "test", split(("b3", "A", "base")))
+    train = split(("b1", "A", "base"), ("c1", "A", "sampled"), ("c9", "B", "feedback"), ("c5", "B", "feedback"), ("b2", "A", "base"))
+    held = split(("c2", "B", "feedback"), ("c6", "B", "feedback"), ("b3", "A", "base"), ("b4", "B", "base"))
+    lines: list[str] = []
+    store = LocalStore(tmp_path / "datasets")
+    seen = fresh_rows(store, {"dataset_version": "v1"}, train, held, tmp_path / "scratch", lines.append, "department")
+    assert seen.unseen == [2, 3, 4]  # c9 is corrected since, c5 is new, b2 left the golden slice
+    assert seen.fresh == [2, 3]  # base rows are never compared on out of fold
+    assert seen.trained_held == [3]  # b4 trained the champion: left out of the comparison
+    fresh_ids = [train.ids[i] for i in seen.fresh]
+    # c2 was held out of its dataset and c9 trained it (with the label it was served): older traffic; c6 and c5 are new
+    assert seen.served(held.ids, fresh_ids) == [False, True, False, False, False, True]
+    assert not lines
+    (v1 / split_path("eval")).unlink()
+    seen = fresh_rows(store, {"dataset_version": "v1"}, train, held, tmp_path / "scratch2", lines.append, "department")
+    assert seen.fresh == [2, 3] and seen.trained_held == [3]  # what it trained on is still known
+    assert seen.served(held.ids, fresh_ids) == [False, False, False, False, False, True]
+    assert len(lines) == 1 and "the champion's held-out rows in v1 cannot be read" in lines[0]
 
 
 def test_the_fold_models_that_score_the_base_rows_learn_from_base_rows_alone():

@@ -279,12 +279,21 @@ class Split:
         return Split(*([getattr(self, column.name)[i] for i in keep] for column in fields(self)))
 
 
+def _split_file(folder: Path, split: str) -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return Path(folder) / split_path(split)
+
+
+def read_ids(folder: Path, split: str) -> list[str]:
+    """The row ids of one split of a dataset written by :func:`write_dataset`."""
+    return pq.read_table(_split_file(folder, split), columns=["id"]).column("id").to_pylist()
+
+
 def read_split(folder: Path, split: str) -> Split:
     """One split of a dataset written by :func:`write_dataset` (also by earlier versions, which had no
     ``served`` column: a sampled row's served label is its label, a correction's is unknown)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    data = pq.read_table(Path(folder) / split_path(split))
+    data = pq.read_table(_split_file(folder, split))
     column_of = lambda name: data.column(name).to_pylist()  # noqa: E731
     labels, sources = column_of("label_name"), column_of("source")
     if "served" in data.column_names:

@@ -16,9 +16,6 @@ from .evaluate import ErrorRate, Rows
 from .model import Features
 from .settings import JobsConfig
 
-BASE_ONLY = "by base-only models"
-
-
 def champion_out_of_fold(
     features: Features, train: Split, unseen: list[int] | None, jobs: JobsConfig, held: Split,
 ) -> tuple[BaseOutOfFold, str | None]:
@@ -48,7 +45,7 @@ def champion_out_of_fold(
         golden_texts=[held.texts[i] for i in golden], golden_labels=[held.labels[i] for i in golden],
     )
     if not scored.scored.correct:
-        return scored, "its base rows could not be scored out of fold (crossfit_folds below 2, or too few rows)"
+        return scored, "its base rows could not be scored out of fold (crossfit_folds below 2, or a fold's base rows of fewer than two classes)"
     return scored, None
 
 
@@ -97,5 +94,5 @@ def base_error(
                                             "more precise")
     effective = max(n_g, min(round(rate * (1 - rate) / variance), n_g + n_x)) if 0 < rate < 1 else n_g + n_x
     return ErrorRate(rate * effective, effective,
-                     f"{n_g} golden, {n_x} scored out of fold {BASE_ONLY} less their handicap {fold_g - champ:+.3f} on the "
+                     f"{n_g} golden, {n_x} scored out of fold by base-only models less their handicap {fold_g - champ:+.3f} on the "
                      f"golden slice (slope {slope:.2f}, correcting it by {rate - champ:+.3f}), as precise as {effective} rows")

@@ -37,7 +37,7 @@ from orchestrator.remote.hub import Hub
 
 from . import gate
 from .candidates import BaseOutOfFold, Candidate, train_candidates
-from .dataset import HELD_OUT, Split, read_split, split_path
+from .dataset import HELD_OUT, Split, read_ids, read_split, split_path
 from .error_rate import base_error, champion_out_of_fold
 from .evaluate import (
     Rows,
@@ -51,7 +51,6 @@ from .evaluate import (
 from .model import Features, Model, load
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
-from .splits import SPLITS
 from .storage import Store, label_store
 from .tracking import Tracker
 from .versions import MODEL_FILE, MODEL_METADATA, keep
@@ -123,16 +122,23 @@ def _rows(split: Split, indices: list[int] | None, sampled_weight: float) -> Row
 
 @dataclass(frozen=True)
 class Seen:
-    """What the champion's dataset tells of the current one's rows (indices into its train and held-out rows)."""
+    """What the champion's dataset tells of the current one's rows: indices into its train and held-out rows, and
+    the ids the champion's dataset held."""
 
     unseen: list[int]  # training rows it never saw, or saw with another label
     fresh: list[int]  # of those, the rows compared on out of fold: all but base rows, which the golden slice represents
     trained_held: list[int]  # held-out rows it trained on (now held out, as more is): never compared on
-    known: frozenset[str]  # the ids of every row of its dataset, in any split: the rest arrived since, and it served them
+    trained_ids: frozenset[str]  # the ids of its training rows
+    held_ids: frozenset[str] | None  # the ids of its held-out rows; None when they could not be read
 
-    def served(self, ids: Iterable[str]) -> list[bool]:
-        """Which of these rows the champion served: the complaints that arrived after its dataset was cut."""
-        return [row_id not in self.known for row_id in ids]
+    def served(self, held_ids: Iterable[str], fresh_ids: Iterable[str]) -> list[bool]:
+        """Which evaluation rows (held-out, then fresh) the champion served: the complaints that arrived after its
+        dataset was cut, that is, in none of its splits. (A complaint left out of its dataset by a sample cap or the
+        ``seed`` recipe, and sampled later, counts as served by it too.) Held-out rows count as not served when its
+        held-out splits could not be read."""
+        known = self.trained_ids | (self.held_ids or frozenset())
+        held = [self.held_ids is not None and row_id not in known for row_id in held_ids]
+        return held + [row_id not in known for row_id in fresh_ids]
 
 
 def fresh_rows(
@@ -147,17 +153,24 @@ def fresh_rows(
             "rows it may have trained on cannot be told")
         return None
     try:
-        folder = datasets.fetch([split_path(split) for split in SPLITS], version=version, into=scratch)
-        its = {split: read_split(folder, split) for split in SPLITS}
+        folder = datasets.fetch([split_path("train")], version=version, into=scratch)
+        seen_split = read_split(folder, "train")
     except (OrchestratorError, OSError, ValueError) as exc:
         log(f"[{name}] the champion's dataset {version} cannot be read ({exc}); comparing on held-out rows only, and "
             "held-out rows it may have trained on cannot be told")
         return None
-    seen = dict(zip(its["train"].ids, its["train"].labels))
+    try:
+        folder = datasets.fetch([split_path(split) for split in HELD_OUT], version=version, into=scratch)
+        held_ids = frozenset(row_id for split in HELD_OUT for row_id in read_ids(folder, split))
+    except (OrchestratorError, OSError, ValueError) as exc:
+        log(f"[{name}] the champion's held-out rows in {version} cannot be read ({exc}): the share of its mistakes "
+            "reviewed is learned on the rows scored out of fold only")
+        held_ids = None
+    seen = dict(zip(seen_split.ids, seen_split.labels))
     unseen = [i for i, (row_id, label) in enumerate(zip(train.ids, train.labels)) if seen.get(row_id) != label]
     fresh = [i for i in unseen if train.sources[i] != "base"]
-    known = frozenset(row_id for split in its.values() for row_id in split.ids)
-    return Seen(unseen, fresh, [i for i, row_id in enumerate(held.ids) if row_id in seen], known)
+    trained_held = [i for i, row_id in enumerate(held.ids) if row_id in seen]
+    return Seen(unseen, fresh, trained_held, frozenset(seen), held_ids)
 
 
 def retrain(
@@ -211,7 +224,7 @@ def retrain(
         out_of_fold, why_not = (
             champion_out_of_fold(features, train, unseen, jobs, held) if champion else (BaseOutOfFold(), None)
         )
-        served = looked.served([*held.ids, *(train.ids[i] for i in fresh)]) if looked is not None else None
+        served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not,
