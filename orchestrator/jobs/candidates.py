@@ -23,7 +23,7 @@ measure how far from the champion they are (:func:`orchestrator.jobs.error_rate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .dataset import Split
 from .model import Features, Model
@@ -40,7 +40,6 @@ class Candidate:
     weight: float  # training weight of the sampled rows
     model: Model
     predicted: list[str]  # on the evaluation rows: held-out rows, then fresh rows out of fold
-    held_by_folds: list[str] = field(default_factory=list)  # on the held-out rows, by the fold models (when there are fresh rows)
 
     @property
     def name(self) -> str:
@@ -144,28 +143,19 @@ def train_candidates(
     folds: int,
     seed: int,
     features: Features,
-    held_out_ids: Sequence[str] = (),
 ) -> list[Candidate]:
     """One candidate per distinct weight: the model on all training rows, its predictions on the held-out
     texts, and out-of-fold predictions on the training rows listed in ``fresh``. The texts are vectorised
     once (``features``, fitted on ``train_split``'s texts); every candidate and fold model is a classifier on
-    those features.
-
-    A fold model misses a fold of the fresh rows, so it is weaker than the candidate, and the fresh rows would
-    understate the candidate's gain (on the tweets, by 0.021 of macro-F1 on those rows). The fold models therefore
-    also answer the held-out rows (``held_out_ids``: each row by the model of the fold its id falls in), where the
-    candidate's own answers are known too: the difference is their handicap, which the evaluation adds back
-    (:class:`orchestrator.jobs.evaluate.Handicap`)."""
+    those features."""
     labels = train_split.labels
     fresh_set = list(fresh) if folds >= 2 else []
     fold = {i: fold_of(train_split.ids[i], folds) for i in fresh_set}
-    held_fold = [fold_of(row_id, folds) for row_id in held_out_ids] if fresh_set else []
     candidates = []
     for weight in distinct_weights(train_split, weights):
         per_row = row_weights(train_split, weight)
         model = _fit(features, labels, per_row, set(), seed)
         predicted = model.predict(list(held_out_texts))
-        by_folds = list(predicted) if held_fold else []
         if fresh_set:
             out_of_fold = dict.fromkeys(fresh_set, "")
             for k in range(folds):
@@ -173,10 +163,6 @@ def train_candidates(
                 if members:
                     fold_model = _fit(features, labels, per_row, set(members), seed)
                     out_of_fold.update(zip(members, fold_model.predict([train_split.texts[i] for i in members])))
-                    held = [j for j, f in enumerate(held_fold) if f == k]
-                    if held:
-                        for j, answer in zip(held, fold_model.predict([held_out_texts[j] for j in held])):
-                            by_folds[j] = answer
             predicted += [out_of_fold[i] for i in fresh_set]
-        candidates.append(Candidate(weight, model, predicted, by_folds))
+        candidates.append(Candidate(weight, model, predicted))
     return candidates

@@ -217,37 +217,6 @@ def encode(rows: Rows, hidden: Hidden, classes: Sequence[str]) -> Encoded:
     )
 
 
-@dataclass(frozen=True)
-class Handicap:
-    """What the fold models lose against the challenger, for the rows they scored in its place.
-
-    A row the champion never saw is scored for the challenger by a fold model that missed a fold of those rows,
-    so a weaker model answers there. On the held-out traffic rows both are known: the challenger's answers and the
-    fold models' (each row by the model of the fold its id falls in). Their difference in the confusion matrix,
-    scaled by how many rows were scored out of fold per held-out traffic row, is added to the challenger's: what the
-    challenger itself would have answered there, in expectation (held-out and out-of-fold traffic rows are drawn
-    alike, by a hash of the row id)."""
-
-    rows: np.ndarray  # row -> a held-out traffic row, where both answers are known
-    by_folds: np.ndarray  # row -> the fold models' answer (class index; only ``rows`` are read)
-    scale: float  # the rows scored out of fold, per held-out traffic row (by traffic weight)
-
-    @classmethod
-    def of(cls, encoded: Encoded, held_by_folds: Sequence[str]) -> Handicap | None:
-        """From the fold models' answers on the held-out rows (the evaluation's first rows); None when no row was
-        scored out of fold, or no held-out traffic row measures the handicap."""
-        held, n = len(held_by_folds), len(encoded.golden)
-        weight = encoded.weight[:n]  # each row's own entry comes first, in row order
-        rows = np.zeros(n, dtype=bool)
-        rows[:held] = ~encoded.golden[:held]
-        out_of_fold = weight[held:].sum()
-        if not held or not rows.any() or out_of_fold <= 0:
-            return None
-        by_folds = np.zeros(n, dtype=np.int64)
-        by_folds[:held] = class_indices(encoded.classes, held_by_folds)
-        return cls(rows, by_folds, float(out_of_fold / weight[rows].sum()))
-
-
 def _macro_f1(confusion: np.ndarray) -> np.ndarray:
     """Macro-F1 of (..., k, k) confusion matrices (truth × prediction), over the classes present."""
     confusion = np.clip(confusion, 0.0, None)
@@ -280,30 +249,13 @@ def _confusions(encoded: Encoded, predicted: np.ndarray, counts: np.ndarray, row
     return matrices.reshape(-1, k, k)
 
 
-def _scored(
-    encoded: Encoded, predicted: np.ndarray, counts: np.ndarray, rows: np.ndarray, hidden: np.ndarray,
-    handicap: Handicap | None = None,
-) -> np.ndarray:
-    """Macro-F1 of ``predicted`` per resample (see :func:`_confusions`), the fold models' ``handicap`` added back."""
-    matrices = _confusions(encoded, predicted, counts, rows, hidden)
-    if handicap is not None and (rows & handicap.rows).any():
-        where = rows & handicap.rows
-        matrices = matrices + handicap.scale * (
-            _confusions(encoded, predicted, counts, where, hidden) - _confusions(encoded, handicap.by_folds, counts, where, hidden)
-        )
-    return _macro_f1(matrices)
-
-
-def weighted_macro_f1(
-    encoded: Encoded, predicted: np.ndarray, rows: np.ndarray | None = None, handicap: Handicap | None = None
-) -> float | None:
-    """Macro-F1 of ``predicted`` (class indices per row) on the weighted rows (``rows``: a boolean mask), with a
-    challenger's fold-model ``handicap`` added back."""
+def weighted_macro_f1(encoded: Encoded, predicted: np.ndarray, rows: np.ndarray | None = None) -> float | None:
+    """Macro-F1 of ``predicted`` (class indices per row) on the weighted rows (``rows``: a boolean mask)."""
     rows = np.ones(len(encoded.golden), dtype=bool) if rows is None else rows
     if not rows.any():
         return None
     counts = np.ones((1, len(encoded.golden)))
-    return float(_scored(encoded, predicted, counts, rows, np.array([encoded.hidden.per_correction]), handicap)[0])
+    return float(_macro_f1(_confusions(encoded, predicted, counts, rows, np.array([encoded.hidden.per_correction])))[0])
 
 
 @dataclass(frozen=True)
@@ -364,11 +316,9 @@ def compare(
     resamples: int = 1000,
     seed: int = 0,
     margin: float = 0.005,
-    handicap: Handicap | None = None,
 ) -> Comparison:
     """Paired bootstrap over rows (golden and traffic rows resampled separately). ``risk`` is the share of
-    resamples in which the challenger loses more than ``margin`` of pooled macro-F1. ``handicap``: what the fold
-    models that scored the challenger's rows out of fold lose against it, added back."""
+    resamples in which the challenger loses more than ``margin`` of pooled macro-F1."""
     n = len(encoded.golden)
     if n == 0:
         raise ValueError("compare needs at least one evaluation row")
@@ -377,8 +327,8 @@ def compare(
     point, point_hidden = np.ones((1, n)), np.array([encoded.hidden.per_correction])
 
     def gain(rows: np.ndarray, multiplicity: np.ndarray, hidden: np.ndarray) -> np.ndarray:
-        ours = _scored(encoded, challenger, multiplicity, rows, hidden, handicap)
-        theirs = _scored(encoded, champion, multiplicity, rows, hidden)
+        ours = _macro_f1(_confusions(encoded, challenger, multiplicity, rows, hidden))
+        theirs = _macro_f1(_confusions(encoded, champion, multiplicity, rows, hidden))
         return ours - theirs
 
     delta = float(gain(everything, point, point_hidden)[0])

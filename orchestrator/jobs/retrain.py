@@ -40,7 +40,6 @@ from .candidates import BaseOutOfFold, Candidate, train_candidates
 from .dataset import HELD_OUT, Split, read_ids, read_split, split_path
 from .error_rate import base_error, champion_out_of_fold
 from .evaluate import (
-    Handicap,
     Rows,
     class_indices,
     compare,
@@ -235,13 +234,13 @@ def retrain(
             dataset_version=version,
             accepted=decision.accept,
             reason=decision.reason,
-            challenger=_scores(evidence, rows, chosen.predicted, evidence["handicaps"][chosen.weight]),
+            challenger=_scores(evidence, rows, chosen.predicted),
             champion=champion_scores,
             win_rate=comparisons[chosen.weight]["wins"] if comparisons else None,
             decided_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             recipe=chosen.name,
             candidates=tuple(
-                {"recipe": c.name, **comparisons.get(c.weight, {}), "scores": _scores(evidence, rows, c.predicted, evidence["handicaps"][c.weight])}
+                {"recipe": c.name, **comparisons.get(c.weight, {}), "scores": _scores(evidence, rows, c.predicted)}
                 for c in candidates
             ),
             evidence={
@@ -280,8 +279,7 @@ def _train(
 ) -> list[Candidate]:
     """The candidates; out-of-fold scoring is dropped if a fold cannot be trained (too few classes left)."""
     try:
-        return train_candidates(train, held.texts, fresh, weights=jobs.sampled_weights, folds=folds, seed=jobs.seed,
-                                features=features, held_out_ids=held.ids)
+        return train_candidates(train, held.texts, fresh, weights=jobs.sampled_weights, folds=folds, seed=jobs.seed, features=features)
     except ValueError as exc:
         if not fresh:
             raise ConfigError(f"label {name}: cannot train on this dataset: {exc}", hint="the dataset needs rows of at least two classes") from None
@@ -302,8 +300,7 @@ def _judge(
     hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
-    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "champion_predicted": champion_predicted,
-                "handicaps": {c.weight: Handicap.of(encoded, c.held_by_folds) for c in candidates}}
+    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "champion_predicted": champion_predicted}
     comparisons: dict[float, dict[str, float | None]] = {}
     if champion_predicted is None:
         mask = np.asarray(golden) if any(golden) else None
@@ -318,7 +315,7 @@ def _judge(
     for candidate in candidates:
         result = compare(
             encoded, champion_codes, class_indices(classes, candidate.predicted), resamples=jobs.resamples, seed=jobs.seed,
-            margin=jobs.margin, handicap=evidence["handicaps"][candidate.weight],
+            margin=jobs.margin,
         )
         results[candidate.weight] = result
         comparisons[candidate.weight] = {
@@ -331,12 +328,9 @@ def _judge(
             "golden_p": None if result.representative_p is None else round(result.representative_p, 4),
             "negative_flips": result.flips,
             "flip_rows": result.flip_rows,
-            "fold_handicap": _handicap_added(encoded, classes, candidate, evidence["handicaps"][candidate.weight]),
         }
-        added = comparisons[candidate.weight]["fold_handicap"]
-        log(f"[{name}] candidate sampled×{candidate.weight:g}: pooled {result.delta:+.4f}"
-            + (f" (the fold models' handicap on the rows scored out of fold added back: {added:+.4f})" if added is not None else "")
-            + f", wins {result.wins:.0%}, loses more than {jobs.margin:g} in {result.risk:.0%}")
+        log(f"[{name}] candidate sampled×{candidate.weight:g}: pooled {result.delta:+.4f}, wins {result.wins:.0%}, "
+            f"loses more than {jobs.margin:g} in {result.risk:.0%}")
     best = max(candidates, key=lambda c: results[c.weight].delta)
     decision = gate.decide(
         results[best.weight],
@@ -347,14 +341,6 @@ def _judge(
     )
     reason = f"{decision.reason}; hidden mistakes: {hidden.how}"
     return best, gate.GateDecision(decision.accept, reason), comparisons, evidence, _scores(evidence, rows, champion_predicted)
-
-
-def _handicap_added(encoded, classes: list[str], candidate: Candidate, handicap: Handicap | None) -> float | None:
-    """How much pooled macro-F1 adding back the fold models' handicap gave the candidate (None: nothing added)."""
-    if handicap is None:
-        return None
-    codes = class_indices(classes, candidate.predicted)
-    return round(weighted_macro_f1(encoded, codes, handicap=handicap) - weighted_macro_f1(encoded, codes), 4)
 
 
 def _evaluation(
@@ -375,11 +361,8 @@ def _evaluation(
     }
 
 
-def _scores(
-    evidence: dict[str, Any], rows: Rows, predicted: list[str], handicap: Handicap | None = None
-) -> dict[str, float | None]:
-    """Pooled macro-F1 (golden plus reconstructed traffic, with a challenger's fold-model ``handicap`` added back)
-    and plain macro-F1 per gold source."""
+def _scores(evidence: dict[str, Any], rows: Rows, predicted: list[str]) -> dict[str, float | None]:
+    """Pooled macro-F1 (golden plus reconstructed traffic) and plain macro-F1 per gold source."""
     encoded = evidence["encoded"]
-    pooled = weighted_macro_f1(encoded, class_indices(evidence["classes"], predicted), handicap=handicap)
+    pooled = weighted_macro_f1(encoded, class_indices(evidence["classes"], predicted))
     return {"pooled": None if pooled is None else round(pooled, 4), **per_source(rows, predicted)}
