@@ -45,7 +45,7 @@ def champion_out_of_fold(
         golden_texts=[held.texts[i] for i in golden], golden_labels=[held.labels[i] for i in golden],
     )
     if not scored.scored.correct:
-        return scored, "its base rows could not be scored out of fold (crossfit_folds below 2, or a fold's base rows of fewer than two classes)"
+        return scored, "its base rows could not be scored out of fold (crossfit_folds below 2, or too few classes among the base rows a fold model would train on)"
     return scored, None
 
 
