@@ -243,13 +243,13 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
         assert round(macro_f1_of(truth, answers), 4) == decision[model]["golden"]
 
 
-def two_retrains_without_review_rate(sqlite_url: str, tmp_path: Path, weights: str = "[0.0, 1.0]") -> dict:
+def two_retrains_without_review_rate(sqlite_url: str, tmp_path: Path) -> dict:
     """A first model, then a challenger, with review_rate unset as a user has it: the second decision."""
     synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
     engine = make_engine(sqlite_url)
     sambodhan.create_schema(engine)
     engine.dispose()
-    cfg = write_config(tmp_path, sqlite_url, review_rate="", weights=weights)
+    cfg = write_config(tmp_path, sqlite_url, review_rate="")
     for seed, start in ((5, 10_000), (6, 20_000)):
         add_complaints(sqlite_url, synthetic.generate(300, seed=seed, start_id=start), correct=set(range(0, 300, 2)))
         assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
@@ -322,6 +322,7 @@ def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_no
     seen = fresh_rows(store, {"dataset_version": "v1"}, train, held, tmp_path / "scratch2", lines.append, "department")
     assert seen.fresh == [2, 3] and seen.trained_held == [3]  # what it trained on is still known
     assert seen.served(held.ids, fresh_ids) == [False, False, False, False, False, True]
+    assert seen.served(held.ids, []) is None  # nothing it served can be told apart
     assert len(lines) == 1 and "the champion's held-out rows in v1 cannot be read" in lines[0]
 
 
@@ -329,7 +330,8 @@ def test_the_fold_models_that_score_the_base_rows_learn_from_base_rows_alone():
     """Corrections gather where no served model learned (around the golden rows, not the base rows every model
     trained on), so fold models that learned from them would find the left-out base rows harder than the golden
     ones, and the error rate would come out too high. Here every base row has a correction of the same text with
-    the other label: a fold model that learned from the corrections gets every left-out base row wrong."""
+    the other label, and so has a model-labelled row: a fold model that learned from either gets every left-out base
+    row wrong."""
     from orchestrator.jobs.candidates import base_out_of_fold
     from orchestrator.jobs.dataset import Split
     from orchestrator.jobs.model import Features
@@ -337,7 +339,7 @@ def test_the_fold_models_that_score_the_base_rows_learn_from_base_rows_alone():
     base = [(f"b{i}", f"{word} {word}{i % 7} report {i}", label) for i in range(60)
             for word, label in [(("alpha", "A"), ("beta", "B"))[i % 2]]]
     corrections = [(f"c{i}", text, "B" if label == "A" else "A") for i, (_, text, label) in enumerate(base)]
-    sampled = [(f"s{i}", text, label) for i, (_, text, label) in enumerate(base)]
+    sampled = [(f"s{i}", text, "B" if label == "A" else "A") for i, (_, text, label) in enumerate(base)]
     rows = base + corrections + sampled
     sources = ["base"] * len(base) + ["feedback"] * len(corrections) + ["sampled"] * len(sampled)
     train = Split([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], sources,

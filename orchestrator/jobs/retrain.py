@@ -131,14 +131,16 @@ class Seen:
     trained_ids: frozenset[str]  # the ids of its training rows
     held_ids: frozenset[str] | None  # the ids of its held-out rows; None when they could not be read
 
-    def served(self, held_ids: Iterable[str], fresh_ids: Iterable[str]) -> list[bool]:
+    def served(self, held_ids: Iterable[str], fresh_ids: Iterable[str]) -> list[bool] | None:
         """Which evaluation rows (held-out, then fresh) the champion served: the complaints that arrived after its
         dataset was cut, that is, in none of its splits. (A complaint left out of its dataset by a sample cap or the
         ``seed`` recipe, and sampled later, counts as served by it too.) Held-out rows count as not served when its
-        held-out splits could not be read."""
+        held-out splits could not be read; with no fresh rows either, which rows it served is not known (None)."""
         known = self.trained_ids | (self.held_ids or frozenset())
-        held = [self.held_ids is not None and row_id not in known for row_id in held_ids]
-        return held + [row_id not in known for row_id in fresh_ids]
+        fresh = [row_id not in known for row_id in fresh_ids]
+        if self.held_ids is None and not fresh:
+            return None
+        return [self.held_ids is not None and row_id not in known for row_id in held_ids] + fresh
 
 
 def fresh_rows(
