@@ -116,9 +116,9 @@ def base_out_of_fold(
     the correction is for) and by +0.09 when trained on the corrections too."""
     if folds < 2:
         return BaseOutOfFold()
-    trained = set(seen)
     base = [i for i in seen if train_split.sources[i] == "base"]
-    chosen = [1.0 if i in trained and source == "base" else 0.0 for i, source in enumerate(train_split.sources)]
+    trained = set(base)
+    chosen = [1.0 if i in trained else 0.0 for i in range(len(train_split))]
     result, on_golden = Scored(), [0.0] * len(golden_texts)
     trained_folds = 0
     for k in range(folds):

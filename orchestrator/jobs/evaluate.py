@@ -146,13 +146,15 @@ def hidden_mistakes(
         if len(mine) != len(rows):
             raise ValueError(f"served_by_champion has {len(mine)} entries for {len(rows)} rows")
         own = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s == "feedback" and m)
-        if not all(mine):
+        if served_by_champion is None:
+            where = "all the evaluation traffic (which rows it served is not known)"
+        elif not own:
             where = "all the evaluation traffic (none on the traffic it served)"
         else:
-            where = "all the evaluation traffic" + (" (which rows it served is not known)" if served_by_champion is None else "")
+            where = "all the evaluation traffic" if all(mine) else "the traffic it served"
         if own:  # the reviewed share, learned on the rows the champion served
             traffic = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s != "base" and m)
-            corrections, where = own, ("the traffic it served" if not all(mine) else where)
+            corrections = own
         hidden = max(e.rate * traffic - corrections, 0.0)
         return Hidden(
             hidden / corrections,
