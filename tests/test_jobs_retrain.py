@@ -326,6 +326,55 @@ def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_no
     assert len(lines) == 1 and "the champion's held-out rows in v1 cannot be read" in lines[0]
 
 
+def _rows_with_words_no_other_row_has() -> tuple[list[str], list[str], list[int]]:
+    """90 short rows, mostly class A, and one row per class whose class word is drowned in 300 words that only it
+    has: a model whose features never saw those words reads the class word; one whose features hold them too
+    (with no weight learned for them) finds the class word shrunk by them and falls back on the commonest class."""
+    import random
+
+    rng = random.Random(0)
+    words = {"A": "alpha", "B": "beta", "C": "gamma"}
+    labels = ["A" if i < 70 else "BC"[i % 2] for i in range(90)]
+    texts = [f"{words[label]} report number{i % 5} today" for i, label in enumerate(labels)]
+    for label, word in words.items():
+        junk = " ".join("".join(rng.choice("qxzjvkw") for _ in range(9)) for _ in range(300))
+        texts.append(f"{word} {junk}")
+        labels.append(label)
+    return texts, labels, [90, 91, 92]
+
+
+def test_a_left_out_row_is_scored_as_by_features_that_never_saw_it():
+    """Features are fitted once on every training text, and fold models are trained on them; a row a fold model
+    left out must still be scored as a deployed model scores a text it never saw, not pulled towards the common
+    class by n-grams only it has (which, left in, take most of its norm)."""
+    from orchestrator.jobs.model import Features, train
+
+    texts, labels, left_out = _rows_with_words_no_other_row_has()
+    kept = [i for i in range(len(texts)) if i not in left_out]
+    features = Features.fit(texts)
+    model = features.classifier(labels, rows=kept)
+    own = train([texts[i] for i in kept], [labels[i] for i in kept])  # features fitted without the left-out rows
+    assert own.predict([texts[i] for i in left_out]) == ["A", "B", "C"]
+    assert features.predict_left_out(model, left_out) == ["A", "B", "C"]
+    assert model.predict([texts[i] for i in left_out]) != ["A", "B", "C"]  # the shared vocabulary's pull, undone above
+    assert features.predict_left_out(model, []) == []
+
+
+def test_fresh_rows_scored_out_of_fold_are_scored_as_unseen_texts():
+    """The challenger's out-of-fold predictions on the rows the champion never saw go through the same correction:
+    otherwise every fresh row with words of its own would lean to the common class, and the gate would understate
+    the challenger on the rows the champion served."""
+    from orchestrator.jobs.candidates import train_candidates
+    from orchestrator.jobs.dataset import Split
+    from orchestrator.jobs.model import Features
+
+    texts, labels, left_out = _rows_with_words_no_other_row_has()
+    sources = ["base"] * 90 + ["feedback"] * 3
+    train = Split([f"r{i}" for i in range(len(texts))], texts, labels, sources, [None] * 90 + ["A"] * 3, [False] * len(texts))
+    (candidate,) = train_candidates(train, [], left_out, weights=[1.0], folds=2, seed=0, features=Features.fit(texts))
+    assert candidate.predicted == ["B" if i == 91 else "C" if i == 92 else "A" for i in left_out]
+
+
 def test_the_fold_models_that_score_the_base_rows_learn_from_base_rows_alone():
     """Corrections gather where no served model learned (around the golden rows, not the base rows every model
     trained on), so fold models that learned from them would find the left-out base rows harder than the golden

@@ -129,7 +129,8 @@ def base_out_of_fold(
             model = _fit(features, train_split.labels, chosen, set(members), seed)
         except ValueError:  # too few classes left
             return BaseOutOfFold()
-        result += scored(model, [train_split.texts[i] for i in members], [train_split.labels[i] for i in members])
+        predicted = features.predict_left_out(model, members)
+        result += Scored(tuple(p == train_split.labels[i] for p, i in zip(predicted, members)))
         if golden_texts:
             trained_folds += 1
             on_golden = [e + (not right) for e, right in zip(on_golden, scored(model, golden_texts, golden_labels).correct)]
@@ -164,7 +165,7 @@ def train_candidates(
                 members = [i for i in fresh_set if fold[i] == k]
                 if members:
                     fold_model = _fit(features, labels, per_row, set(members), seed)
-                    out_of_fold.update(zip(members, fold_model.predict([train_split.texts[i] for i in members])))
+                    out_of_fold.update(zip(members, features.predict_left_out(fold_model, members)))
             predicted += [out_of_fold[i] for i in fresh_set]
         candidates.append(Candidate(weight, model, predicted))
     return candidates

@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 import skops.io as sio
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from .text import clean_text
@@ -169,6 +171,30 @@ class Features:
         clf = build_classifier(seed=seed)
         clf.fit(self.matrix[rows], chosen, sample_weight=None if weights is None else np.asarray(weights, dtype=float))
         return Model(Pipeline([("features", self.union), ("clf", clf)]))
+
+    def predict_left_out(self, model: Model, rows: Sequence[int]) -> list[str]:
+        """``model`` (trained here, without ``rows``) on ``rows`` of the fitted texts, as it would predict them had
+        the features been fitted without them too, as a deployed model's were for the texts it is asked about.
+
+        Fitted on every text, the vocabulary holds the n-grams that only ``rows`` have. ``model`` learned no weight
+        for them, yet they take a share of each row's norm and shrink the n-grams it knows, which pulls the row
+        towards the classes' intercepts: on the tweets, a fifth of the rows left out lost 0.007 of macro-F1 on
+        average (0 to 0.02). So those n-grams are dropped and each block of features normalised again, as a
+        vectoriser that never saw them would have done. (Their document frequencies, which move the other
+        n-grams' IDF a little, are left as they are: that changed nothing measurable.)"""
+        rows = list(rows)
+        if not rows:
+            return []
+        matrix = self.matrix.tocsr()
+        present = (matrix != 0).astype(np.int32)
+        elsewhere = np.asarray(present.sum(axis=0)).ravel() - np.asarray(present[rows].sum(axis=0)).ravel() > 0
+        kept = matrix[rows].multiply(elsewhere[np.newaxis, :]).tocsr()
+        blocks, start = [], 0
+        for _, vectorizer in self.union.transformer_list:
+            end = start + len(vectorizer.vocabulary_)
+            blocks.append(normalize(kept[:, start:end]))
+            start = end
+        return [str(label) for label in model.pipeline.named_steps["clf"].predict(sparse.hstack(blocks).tocsr())]
 
 
 def train(
