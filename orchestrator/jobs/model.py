@@ -24,6 +24,7 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,13 @@ class Features:
         clf.fit(self.matrix[rows], chosen, sample_weight=None if weights is None else np.asarray(weights, dtype=float))
         return Model(Pipeline([("features", self.union), ("clf", clf)]))
 
+    @cached_property
+    def _by_row(self) -> tuple[Any, np.ndarray]:
+        """The matrix by rows, and in how many rows each n-gram occurs."""
+        matrix = sparse.csr_matrix(self.matrix)
+        matrix.eliminate_zeros()
+        return matrix, np.bincount(matrix.indices, minlength=matrix.shape[1])
+
     def predict_left_out(self, model: Model, rows: Sequence[int]) -> list[str]:
         """``model`` (trained here, without ``rows``) on ``rows`` of the fitted texts, as it would predict them had
         the features been fitted without them too, as a deployed model's were for the texts it is asked about.
@@ -185,9 +193,8 @@ class Features:
         rows = list(rows)
         if not rows:
             return []
-        matrix = self.matrix.tocsr()
-        present = (matrix != 0).astype(np.int32)
-        elsewhere = np.asarray(present.sum(axis=0)).ravel() - np.asarray(present[rows].sum(axis=0)).ravel() > 0
+        matrix, counts = self._by_row
+        elsewhere = counts - np.bincount(matrix[rows].indices, minlength=matrix.shape[1]) > 0
         kept = matrix[rows].multiply(elsewhere[np.newaxis, :]).tocsr()
         blocks, start = [], 0
         for _, vectorizer in self.union.transformer_list:
