@@ -1,0 +1,75 @@
+"""Does the gate's golden slice flatter the champion it chose? Read from kept runs of ``bench/loop_quality.py``.
+
+    python bench/loop_quality.py ../shared/data/grievance_tweets.csv --protocol-seed 1 --workdir runs/1 --json runs/1.json
+    python bench/champion_error.py ../shared/data/grievance_tweets.csv runs/1 [runs/2 ...]
+
+For every retrain of each run (its ``evaluation.parquet``, and the run's ``--json`` file beside its folder, named
+``<folder>.json``), the champion's error rate:
+- on the golden slice (base rows no model trained on), with their labels;
+- on the held-out traffic rows (never trained on), with their true labels from the CSV;
+- as the gate estimated it (the golden slice corrected by the base rows scored out of fold);
+- on the batch it had just served (the benchmark's truth): what the estimate is for.
+
+Each row is split by whether the champion is still the first model or a challenger the gate deployed. The gate
+chose a deployed challenger on its golden and held-out rows (and the first model, with ``min_f1 = 0``, on nothing),
+so if those rows flatter the models it chose, it shows as a lower error there than on the next batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("csv", type=Path, help="the CSV the runs were made from (columns id, text, label)")
+    parser.add_argument("runs", type=Path, nargs="+", help="folders kept with --workdir, each with <folder>.json beside it")
+    args = parser.parse_args()
+    frame = pd.read_csv(args.csv, dtype={"id": str})
+    by_id, by_text = dict(zip(frame.id, frame.label)), dict(zip(frame.text, frame.label))
+    rows = [row for run in args.runs for row in one_run(run, by_id, by_text)]
+    table = pd.DataFrame(rows)
+    print("the champion's error rate minus its error on the batch it had just served (mean ± standard error):")
+    for after, group in table.groupby("after_deploy"):
+        who = "a deployed challenger" if after else "the first model"
+        parts = [f"{name} {values.mean():+.4f} ± {values.std(ddof=1) / len(values) ** 0.5:.4f}"
+                 for name, values in (("golden slice", group.golden - group.batch), ("held-out traffic", group.held_out - group.batch),
+                                      ("the gate's estimate", group.estimated - group.batch))]
+        print(f"  {who} ({len(group)} retrains): " + "; ".join(parts))
+
+
+def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[dict]:
+    figures = json.loads(run.with_suffix(".json").read_text(encoding="utf-8"))["rounds"]
+    with sqlite3.connect(run / "app.db") as db:
+        messages = dict(db.execute("select id, message from complaints").fetchall())
+    decisions = sorted((run / "hub" / "models").glob("*/decisions/*.json"))
+    rows, deployed = [], False
+    for path, round_ in zip(decisions[1:], figures[1:]):  # the first decision is the first model's
+        decision = json.loads(path.read_text(encoding="utf-8"))
+        version = decision.get("model_version") or decision["dataset_version"]
+        table = pq.read_table(next(run.glob(f"hub/models/*/versions/{version}/evaluation.parquet"))).to_pandas()
+        if table.champion.isna().any() or round_.get("error_rate_true") is None:
+            continue
+        table["truth"] = [by_id.get(i[1:]) if i.startswith("b") else by_text.get(messages.get(int(i[1:]))) for i in table.id]
+        held = table[~table.out_of_fold & table.truth.notna()]
+        wrong = held.champion != held.truth
+        rows.append({
+            "after_deploy": deployed,
+            "golden": float(wrong[held.source == "base"].mean()),
+            "held_out": float(wrong[held.source != "base"].mean()),
+            "estimated": round_["error_rate_estimated"],
+            "batch": round_["error_rate_true"],
+        })
+        deployed = deployed or bool(decision["accepted"])
+    return [row for row in rows if not np.isnan(row["held_out"])]
+
+
+if __name__ == "__main__":
+    main()
