@@ -357,6 +357,7 @@ def test_a_left_out_row_is_scored_as_by_features_that_never_saw_it():
     assert own.predict([texts[i] for i in left_out]) == ["A", "B", "C"]
     assert features.predict_left_out(model, left_out) == ["A", "B", "C"]
     assert model.predict([texts[i] for i in left_out]) != ["A", "B", "C"]  # the shared vocabulary's pull, undone above
+    assert features.predict_left_out(model, [92, 90, 91, 90]) == ["C", "A", "B", "A"]  # in the order asked, repeats too
     assert features.predict_left_out(model, []) == []
 
 

@@ -175,9 +175,9 @@ class Features:
 
     @cached_property
     def _by_row(self) -> tuple[Any, np.ndarray]:
-        """The matrix by rows, and in how many rows each n-gram occurs."""
+        """The matrix by rows, and in how many rows each n-gram occurs (TF-IDF stores no zeros: an entry is an n-gram
+        the row has)."""
         matrix = sparse.csr_matrix(self.matrix)
-        matrix.eliminate_zeros()
         return matrix, np.bincount(matrix.indices, minlength=matrix.shape[1])
 
     def predict_left_out(self, model: Model, rows: Sequence[int]) -> list[str]:
@@ -194,7 +194,7 @@ class Features:
         if not rows:
             return []
         matrix, counts = self._by_row
-        elsewhere = counts - np.bincount(matrix[rows].indices, minlength=matrix.shape[1]) > 0
+        elsewhere = counts - np.bincount(matrix[sorted(set(rows))].indices, minlength=matrix.shape[1]) > 0
         kept = matrix[rows].multiply(elsewhere[np.newaxis, :]).tocsr()
         blocks, start = [], 0
         for _, vectorizer in self.union.transformer_list:
