@@ -3,8 +3,8 @@
     python bench/loop_quality.py ../shared/data/grievance_tweets.csv --protocol-seed 1 --workdir runs/1 --json runs/1.json
     python bench/champion_error.py ../shared/data/grievance_tweets.csv runs/1 [runs/2 ...]
 
-For every retrain of each run (its ``evaluation.parquet``, and the run's ``--json`` file beside its folder, named
-``<folder>.json``), the champion's error rate:
+For every retrain of each run (its ``evaluation.parquet``, and the round's figures in the run's ``--json`` file beside
+its folder, named ``<folder>.json``, matched by the decision's reason), the champion's error rate:
 - on the golden slice (base rows no model trained on), with their labels;
 - on the held-out traffic rows (never trained on), with their true labels from the CSV;
 - as the gate estimated it (the golden slice corrected by the base rows scored out of fold);
@@ -46,28 +46,34 @@ def main() -> None:
 
 
 def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[dict]:
-    figures = json.loads(run.with_suffix(".json").read_text(encoding="utf-8"))["rounds"]
+    figures = json.loads(run.with_suffix(".json").read_text(encoding="utf-8"))
     with sqlite3.connect(run / "app.db") as db:
         messages = dict(db.execute("select id, message from complaints").fetchall())
-    decisions = sorted((run / "hub" / "models").glob("*/decisions/*.json"))
-    rows, deployed = [], False
-    for path, round_ in zip(decisions[1:], figures[1:]):  # the first decision is the first model's
+    store = run / "hub" / "models" / figures["label"]
+    decisions = {}  # by reason, which the benchmark's rounds repeat word for word
+    for path in (store / "decisions").glob("*.json"):
         decision = json.loads(path.read_text(encoding="utf-8"))
-        version = decision.get("model_version") or decision["dataset_version"]
-        table = pq.read_table(next(run.glob(f"hub/models/*/versions/{version}/evaluation.parquet"))).to_pandas()
-        if table.champion.isna().any() or round_.get("error_rate_true") is None:
+        decisions[decision["reason"]] = decision
+    rows = []
+    for index, round_ in enumerate(figures["rounds"]):
+        decision = decisions.get(round_.get("reason"))
+        version = decision and (decision.get("model_version") or decision["dataset_version"])
+        path = store / "versions" / str(version) / "evaluation.parquet"
+        if not decision or not path.exists() or round_.get("error_rate_true") is None:
+            continue
+        table = pq.read_table(path).to_pandas()
+        if table.champion.isna().any():
             continue
         table["truth"] = [by_id.get(i[1:]) if i.startswith("b") else by_text.get(messages.get(int(i[1:]))) for i in table.id]
         held = table[~table.out_of_fold & table.truth.notna()]
         wrong = held.champion != held.truth
         rows.append({
-            "after_deploy": deployed,
+            "after_deploy": any(earlier["deployed"] for earlier in figures["rounds"][1:index]),  # round 0: the first model
             "golden": float(wrong[held.source == "base"].mean()),
             "held_out": float(wrong[held.source != "base"].mean()),
             "estimated": round_["error_rate_estimated"],
             "batch": round_["error_rate_true"],
         })
-        deployed = deployed or bool(decision["accepted"])
     return [row for row in rows if not np.isnan(row["held_out"])]
 
 

@@ -71,13 +71,13 @@ def main() -> None:
         for part, name in (("out_of_fold", "out of fold"), ("previous", "previous release")):
             values = np.array(gains[(weight, part)])
             diff = values - test
-            line.append(f"{name} {values.mean():+.4f} (minus test {diff.mean():+.4f} ± {diff.std(ddof=1) / len(diff) ** 0.5:.4f})")
+            line.append(f"{name} {values.mean():+.4f} (minus test {diff.mean():+.4f} ± {standard_error(diff):.4f})")
         print("  " + "; ".join(line))
     errors = np.array([row["errors"] for row in rates])
     print("the champion's error rate minus its error on the test rows (± standard error):")
     for column, name in enumerate(("golden slice alone", "corrected, this release", "corrected, previous release")):
         diff = errors[:, column + 1] - errors[:, 0]
-        print(f"  {name}: {diff.mean():+.4f} ± {diff.std(ddof=1) / len(diff) ** 0.5:.4f} (spread {diff.std(ddof=1):.4f})")
+        print(f"  {name}: {diff.mean():+.4f} ± {standard_error(diff):.4f} (spread {diff.std(ddof=1) if len(diff) > 1 else 0:.4f})")
 
 
 def one_protocol(frame, seed: int, rounds: int, weights) -> list[dict]:
@@ -133,6 +133,10 @@ def evidence(split: Split, features: Features, fresh: list[int], first: int, tes
     scored = base_out_of_fold(features, split, range(first), folds=FOLDS, seed=0, golden_texts=list(golden.texts),
                               golden_labels=list(golden.labels))
     return candidates, base_error(golden, on_golden, scored).rate
+
+
+def standard_error(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / len(values) ** 0.5) if len(values) > 1 else float("nan")
 
 
 def error_rate(labels: list[str], predicted: list[str]) -> float:

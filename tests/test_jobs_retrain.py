@@ -359,6 +359,8 @@ def test_a_left_out_row_is_scored_as_by_features_that_never_saw_it():
     assert model.predict([texts[i] for i in left_out]) != ["A", "B", "C"]  # the shared vocabulary's pull, undone above
     assert features.predict_left_out(model, [92, 90, 91, 90]) == ["C", "A", "B", "A"]  # in the order asked, repeats too
     assert features.predict_left_out(model, []) == []
+    with pytest.raises(ValueError, match="a model trained on these features"):
+        Features.fit(texts).predict_left_out(model, left_out)  # another fit's columns mean other n-grams
 
 
 def test_fresh_rows_scored_out_of_fold_are_scored_as_unseen_texts():
@@ -374,6 +376,20 @@ def test_fresh_rows_scored_out_of_fold_are_scored_as_unseen_texts():
     train = Split([f"r{i}" for i in range(len(texts))], texts, labels, sources, [None] * 90 + ["A"] * 3, [False] * len(texts))
     (candidate,) = train_candidates(train, [], left_out, weights=[1.0], folds=2, seed=0, features=Features.fit(texts))
     assert candidate.predicted == ["B" if i == 91 else "C" if i == 92 else "A" for i in left_out]
+
+
+def test_base_rows_scored_out_of_fold_are_scored_as_unseen_texts():
+    """The base rows behind the error rate go through the same correction, so that to a fold model a left-out base
+    row is as unseen as a golden row; else rows with words of their own would count as the fold models' mistakes."""
+    from orchestrator.jobs.candidates import base_out_of_fold
+    from orchestrator.jobs.dataset import Split
+    from orchestrator.jobs.model import Features
+
+    texts, labels, _ = _rows_with_words_no_other_row_has()
+    train = Split([f"r{i}" for i in range(len(texts))], texts, labels, ["base"] * len(texts), [None] * len(texts),
+                  [False] * len(texts))
+    scored = base_out_of_fold(Features.fit(texts), train, range(len(texts)), folds=5, seed=0)
+    assert len(scored.scored.correct) == len(texts) and scored.scored.errors == 0
 
 
 def test_the_fold_models_that_score_the_base_rows_learn_from_base_rows_alone():
