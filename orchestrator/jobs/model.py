@@ -191,8 +191,8 @@ class Features:
         and each block of features normalised again, as a vectoriser that never saw them would have done. Two things
         a refit would change are left as they are: the left-out rows' share of the other n-grams' document
         frequencies (IDF), which changed nothing measurable, and ``max_features``, which a refit could fill with
-        other n-grams once the vocabulary is larger than it (the tweets fill about a fifth of it). Rows are scored in the
-        order given."""
+        other n-grams once the vocabulary is larger than it (the tweets fill about a fifth of it). Rows are scored
+        in the order given."""
         if model.pipeline.named_steps.get("features") is not self.union:
             raise ValueError("predict_left_out needs a model trained on these features (Features.classifier)")
         rows = list(rows)
