@@ -86,9 +86,9 @@ class Scored:
         return len(self.correct) - sum(self.correct)
 
 
-def scored(model: Model, texts: Sequence[str], labels: Sequence[str]) -> Scored:
-    """``model`` on ``texts``: right or wrong against ``labels``."""
-    return Scored(tuple(p == y for p, y in zip(model.predict(list(texts)), labels)))
+def scored(predicted: Sequence[str], labels: Sequence[str]) -> Scored:
+    """Each answer in ``predicted``: right or wrong against ``labels``."""
+    return Scored(tuple(p == y for p, y in zip(predicted, labels)))
 
 
 @dataclass(frozen=True)
@@ -132,11 +132,10 @@ def base_out_of_fold(
             model = _fit(features, train_split.labels, chosen, set(members), seed)
         except ValueError:  # too few classes left
             return BaseOutOfFold()
-        predicted = features.predict_left_out(model, members)
-        result += Scored(tuple(p == train_split.labels[i] for p, i in zip(predicted, members)))
+        result += scored(features.predict_left_out(model, members), [train_split.labels[i] for i in members])
         if golden_texts:
             trained_folds += 1
-            on_golden = [e + (not right) for e, right in zip(on_golden, scored(model, golden_texts, golden_labels).correct)]
+            on_golden = [e + (not right) for e, right in zip(on_golden, scored(model.predict(list(golden_texts)), golden_labels).correct)]
     return BaseOutOfFold(result, tuple(e / trained_folds for e in on_golden) if trained_folds else ())
 
 
