@@ -21,11 +21,13 @@ It prints one line per round (corrections so far, deployed or not, the deployed 
 the "shadow" score the rejected challenger would have had, the gate's estimated gain (*est.*) beside the true gain
 on the very rows the gate decided on (*rows*: its ``evaluation.parquet`` with every row's true label) and on the
 benchmark's test rows (*true*), the negative flips, the champion's error rate as the gate estimated it (*e est*, which
-stands in for the unknown review share) and as it was on the batch it had just served (*e true*), and the gate's
+stands in for the unknown review share, blank when the share is carried from an earlier model) and as it was on the
+batch it had just served (*e true*), the share of mistakes reviewed that the gate worked with (*r est*: one over one
+plus the hidden mistakes per correction) and as it was on all the traffic served so far (*r true*), and the gate's
 reason), then start, worst, final, the oracle
 (the default model trained on all non-test rows), the share of the start→oracle gap closed with the pass
 criteria, and the gate's bias (estimated minus true gain: mean and largest), split into the reconstruction's
-part (est. − rows) and the two samples' (rows − true), and the error rate's mean bias. ``--json FILE`` writes every
+part (est. − rows) and the two samples' (rows − true), and the mean biases of the error rate and of the share reviewed. ``--json FILE`` writes every
 figure.
 
 It runs with the settings a new user has: nothing in ``[jobs]`` but what a benchmark must set (a fixed
@@ -268,11 +270,12 @@ def main() -> None:
     score = macro_f1(truth, predict(work, label, list(test.text)))
     rows = [{"round": 0, "corrections": 0, "deployed": True, "macro_f1": score, "shadow": None, "reason": "first model"}]
     print(f"{'round':>5} {'corr.':>6} {'deployed':>8} {'macro-F1':>8} {'shadow':>7} {'est.':>7} {'rows':>7} {'true':>7} "
-          f"{'flips':>9} {'e est':>6} {'e true':>6}  reason")
-    print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>7} {'':>9} {'':>6} {'':>6}  first model")
+          f"{'flips':>9} {'e est':>6} {'e true':>6} {'r est':>6} {'r true':>6}  reason")
+    print(f"{0:>5} {0:>6} {'yes':>8} {score:>8.4f} {'':>7} {'':>7} {'':>7} {'':>7} {'':>9} {'':>6} {'':>6} {'':>6} {'':>6}  first model")
     rng = np.random.default_rng(args.protocol_seed)
     gold_of: dict[str, str] = {}  # the orchestrator's row id of each complaint -> its true label
     corrections = 0
+    mistakes = 0  # every wrong served label so far, reviewed or not
     next_id = 1
     for number, batch in enumerate(batches, start=1):
         served = predict(work, label, list(batch.text))
@@ -286,6 +289,7 @@ def main() -> None:
                         complaint_id=next_id, reviewed=True,
                         **{f"model_predicted_{label}": model_label, f"correct_{label}": gold}))
                     corrections += model_label != gold
+                mistakes += model_label != gold
                 next_id += 1
         before = decisions(work, label)
         done = cli(work, "run", "--config", "loop.toml")
@@ -310,18 +314,25 @@ def main() -> None:
         on_rows = parts["all"] if parts else None
         flips = f"{chosen['negative_flips']}/{chosen['flip_rows']}" if "negative_flips" in chosen else ""
         # the champion's error rate as the gate estimated it, and as it was on the batch it just served
-        found = re.search(r"error rate ([0-9.]+) ±", str((decision or {}).get("evidence", {}).get("hidden_mistakes", "")))
+        evidence = (decision or {}).get("evidence", {})
+        found = re.search(r"error rate ([0-9.]+) ± [0-9.]+ of the champion", str(evidence.get("hidden_mistakes", "")))
         error_estimated = float(found.group(1)) if found else None
         error_true = float(np.mean([m != g for m, g in zip(served, batch.label)]))
+        per_correction = evidence.get("hidden_per_correction")
+        share_estimated = None if per_correction is None or not corrections else 1 / (1 + per_correction)
+        share_true = corrections / mistakes if mistakes else None
         rows.append({"round": number, "corrections": corrections, "deployed": deployed, "macro_f1": score,
                      "shadow": shadow, "reason": reason, "recipe": decision.get("recipe") if decision else None,
                      "estimated_gain": estimated, "true_gain": true_gain, "true_gain_on_its_rows": on_rows, "true_gain_parts": parts,
-                     "flips": flips, "error_rate_estimated": error_estimated, "error_rate_true": error_true})
+                     "flips": flips, "error_rate_estimated": error_estimated, "error_rate_true": error_true,
+                     "share_estimated": share_estimated, "share_true": share_true})
         print(f"{number:>5} {corrections:>6} {'yes' if deployed else 'no':>8} {score:>8.4f} "
               f"{'' if shadow is None else f'{shadow:.4f}':>7} {'' if estimated is None else f'{estimated:+.4f}':>7} "
               f"{'' if on_rows is None else f'{on_rows:+.4f}':>7} "
               f"{'' if true_gain is None else f'{true_gain:+.4f}':>7} {flips:>9} "
-              f"{'' if error_estimated is None else f'{error_estimated:.3f}':>6} {error_true:>6.3f}  {reason[:150]}", flush=True)
+              f"{'' if error_estimated is None else f'{error_estimated:.3f}':>6} {error_true:>6.3f} "
+              f"{'' if share_estimated is None else f'{share_estimated:.3f}':>6} {'' if share_true is None else f'{share_true:.3f}':>6}"
+              f"  {reason[:150]}", flush=True)
 
     rest = pd.concat([base, *batches])
     oracle = oracle_score(rest, test)
@@ -346,6 +357,9 @@ def main() -> None:
             "samples_mean": float(np.mean(luck)) if luck else None}
     errors = [(r["error_rate_estimated"], r["error_rate_true"]) for r in rows[1:] if r.get("error_rate_estimated") is not None]
     bias["error_rate_mean"] = float(np.mean([a - b for a, b in errors])) if errors else None
+    shares = [(r["share_estimated"], r["share_true"]) for r in rows[1:]
+              if r.get("share_estimated") is not None and r.get("share_true") is not None]
+    bias["share_mean"] = float(np.mean([a - b for a, b in shares])) if shares else None
     print(f"\nstart {start:.4f}  worst {worst:.4f}  final {final:.4f}  oracle {oracle:.4f}  "
           f"gap closed {closed:.0%}  deploys {len(drops)}/{ROUNDS}  largest drop {min(drops, default=0.0):+.4f}  ({elapsed:.0f} s)")
     if biases:
@@ -357,6 +371,9 @@ def main() -> None:
     if errors:
         print(f"  the champion's error rate as estimated minus as it was on the batch it served: mean "
               f"{bias['error_rate_mean']:+.4f} over {len(errors)} rounds")
+    if shares:
+        print(f"  the share of mistakes reviewed as the gate worked with it minus as it was: mean "
+              f"{bias['share_mean']:+.4f} over {len(shares)} rounds")
     for name, ok in criteria.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     if args.json:

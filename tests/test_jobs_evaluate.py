@@ -14,6 +14,7 @@ from orchestrator.jobs.evaluate import (
     compare,
     encode,
     ErrorRate,
+    carried_share,
     hidden_mistakes,
     per_source,
     weighted_macro_f1,
@@ -145,3 +146,32 @@ def test_the_reviewed_share_is_learned_on_the_traffic_the_champion_served():
     assert "(none on the traffic it served)" in none_of_its_own.how
     with pytest.raises(ValueError, match="19 entries for 20 rows"):
         hidden_mistakes(rows, review_rate=None, champion_errors=rate, served_by_champion=[True] * 19)
+    assert mine.share("m1") is not None and none_of_its_own.share("m1") is None and everyone.share("m1") is None
+
+
+def test_a_share_reviewed_learned_once_is_carried_and_wins_over_a_later_champions_error_rate():
+    """What a champion no comparison chose learned of the share reviewed comes back from a model's metadata (JSON)
+    with the same hidden mistakes per correction and the same draws; it wins over a later champion's own error
+    rate, review_rate wins over it, and a document that does not read as one is ignored."""
+    import json
+
+    sources = ("feedback",) * 2 + ("sampled",) * 18
+    rows = Rows(("",) * 20, ("a",) * 20, ("b",) * 20, sources, (1.0,) * 20)
+    learned = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(8, 80, "80 golden"), served_by_champion=[True] * 20)
+    assert learned.per_correction == pytest.approx(0.0)  # 0.1 × 20 = 2 mistakes, both corrected: a share of 1
+    first = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(16, 80, "80 golden"), served_by_champion=[True] * 20)
+    assert first.per_correction == pytest.approx(1.0)  # 4 mistakes, 2 corrected: a share of 0.5
+    document = json.loads(json.dumps(first.share("m1")))
+    carried = carried_share(document)
+    assert carried is not None and carried.per_correction == pytest.approx(1.0)
+    assert "a share 0.50 of mistakes reviewed, learned on the traffic of model version m1" in carried.how
+    draws = (first.draws(200, np.random.default_rng(3)), carried.draws(200, np.random.default_rng(3)))
+    assert np.allclose(*draws) and draws[0].std() > 0  # its uncertainty travels with it
+    later = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(8, 80, "80 golden"), served_by_champion=[True] * 20,
+                            carried=carried)
+    assert later is carried and later.per_correction == pytest.approx(1.0)  # not the flattered 0.1's none hidden
+    assert hidden_mistakes(rows, review_rate=0.25, champion_errors=None, carried=carried).per_correction == pytest.approx(3.0)
+    assert later.share("m2") is None  # carried, not learned again: the model that carries it passes it on as it is
+    for broken in (None, "0.5", {}, {**document, "rows": 0}, {**document, "corrections": 0}, {**document, "errors": "x"},
+                   {**document, "errors": float("nan")}, {**document, "traffic": 1.0}, {**document, "errors": True}):
+        assert carried_share(broken) is None, broken

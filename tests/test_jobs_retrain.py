@@ -282,6 +282,41 @@ def test_without_review_rate_the_hidden_mistakes_come_from_every_base_row_the_ch
     assert 0 <= chosen["negative_flips"] <= chosen["flip_rows"]
 
 
+def test_the_share_reviewed_is_learned_while_the_first_model_serves_and_carried_by_every_model_after_it(sqlite_url, tmp_path):
+    """A champion the gate chose is flattered by the golden rows it was chosen on, so its own error rate would
+    understate the hidden mistakes. The share reviewed (the staff's, not the model's) is learned while the first model
+    serves, kept in the metadata of each model compared with it, and used, as it is, by the decisions made while a
+    later model serves."""
+    decision = two_retrains_without_review_rate(sqlite_url, tmp_path)
+    store = tmp_path / "models/department"
+
+    def last_kept() -> tuple[str, dict]:
+        version = json.loads(sorted((store / "decisions").glob("*.json"))[-1].read_text())["model_version"]
+        return version, json.loads((store / "versions" / version / "metadata.json").read_text())
+
+    version, kept = last_kept()
+    share = kept["details"]["review_share"]
+    learned_on = share["learned_on"]
+    assert learned_on and learned_on == kept["parent"] and "of the champion" in decision["evidence"]["hidden_mistakes"]
+    assert share["corrections"] > 0 and share["traffic"] > share["corrections"] and share["rows"] >= decision["evidence"]["golden_rows"]
+    cfg = str(tmp_path / "orchestrator.toml")
+    if not decision["accepted"]:  # deployed by hand, as a person may
+        done = run_cli({}, "promote", "--config", cfg, "--label", "department", "--version", version,
+                       "--reason", "test", cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+    add_complaints(sqlite_url, synthetic.generate(300, seed=7, start_id=30_000), correct=set(range(0, 300, 2)))
+    assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
+    done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    third = json.loads(done.stdout)
+    hidden = third["evidence"]["hidden_mistakes"]
+    assert f"learned on the traffic of model version {learned_on} " in hidden and "of the champion" not in hidden, hidden
+    implied = max(share["errors"] / share["rows"] * share["traffic"] - share["corrections"], 0) / share["corrections"]
+    assert third["evidence"]["hidden_per_correction"] == pytest.approx(implied, abs=1e-3)
+    again = last_kept()[1]
+    assert again["version"] != version and again["details"]["review_share"] == share  # passed on as it is
+
+
 def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_not(tmp_path):
     """The share of its mistakes reviewed is learned on the rows that arrived after the champion's dataset was cut,
     held out or scored out of fold; its held-out rows are told apart when they can be read, and when they cannot,

@@ -22,7 +22,10 @@ base-only models when that makes it more precise: :func:`orchestrator.jobs.error
 as ``e × traffic`` mistakes of which the
 corrections are the ones seen. That rate is uncertain, and the estimated gain moves with it (too few
 hidden mistakes reward agreement with the champion), so each bootstrap resample draws its own rate from
-the rate's posterior (Jeffreys' prior): the uncertainty is in the gate's risk, not hidden from it.
+the rate's posterior (Jeffreys' prior): the uncertainty is in the gate's risk, not hidden from it. A champion
+the gate chose is flattered by the golden rows it was chosen on, so the share of mistakes reviewed (the staff's,
+not the model's) is learned while a champion no comparison chose serves, carried in the metadata of the models
+kept after it (:meth:`Hidden.share`), and used as it is while they serve (:func:`carried_share`).
 
 **The comparison.** A paired bootstrap resamples the rows (the same resample for both models, golden
 and traffic rows resampled separately) and gives the share of resamples the challenger wins, and the
@@ -38,7 +41,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from math import comb
+from math import comb, isfinite
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +107,16 @@ class Hidden:
     error_rate: ErrorRate | None = None  # when it rests on an estimated error rate: drawn anew per resample
     traffic: float = 0.0  # the traffic rows' total weight, and the corrections' (for the draws)
     corrections: float = 0.0
+    learned: bool = False  # the share reviewed was learned on the champion's own traffic: it can be carried
+
+    def share(self, learned_on: str | None) -> dict[str, Any] | None:
+        """What this learned of the share of mistakes staff review, to carry in a model's metadata
+        (:func:`carried_share` reads it back); None when it learned nothing that can be carried."""
+        if not self.learned or self.error_rate is None:
+            return None
+        e = self.error_rate
+        return {"errors": round(e.errors, 4), "rows": e.rows, "where": e.where, "traffic": round(self.traffic, 4),
+                "corrections": round(self.corrections, 4), "learned_on": learned_on}
 
     def draws(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``per_correction`` in each of ``count`` resamples: the error rate drawn from its posterior (a Beta,
@@ -116,19 +130,50 @@ class Hidden:
         return np.maximum(rates * self.traffic - self.corrections, 0.0) / self.corrections
 
 
+def carried_share(document: Any) -> Hidden | None:
+    """The share of mistakes reviewed that a model's metadata carries (:meth:`Hidden.share`), as the hidden mistakes
+    per correction it implies, with the uncertainty of the error rate it was learned from; None when there is none or
+    it does not read as one."""
+    if not isinstance(document, Mapping):
+        return None
+    numbers = [document.get(key) for key in ("errors", "rows", "traffic", "corrections")]
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) and isfinite(n) for n in numbers):
+        return None
+    errors, rows, traffic, corrections = (float(n) for n in numbers)
+    if not (rows >= 1 and 0 <= errors <= rows and corrections > 0 and traffic >= corrections):
+        return None
+    e = ErrorRate(errors, int(rows), str(document.get("where") or "unknown rows"))
+    learned_on = document.get("learned_on")
+    share = corrections / max(e.rate * traffic, corrections)
+    return Hidden(
+        max(e.rate * traffic - corrections, 0.0) / corrections,
+        f"a share {share:.2f} of mistakes reviewed, learned on the traffic of model version {learned_on or '?'} "
+        f"(error rate {e.rate:.3f} ± {(e.rate * (1 - e.rate) / e.rows) ** 0.5:.3f} on base rows it never trained on, "
+        f"{e.where}; {corrections:.0f} corrections on {traffic:.0f} traffic rows; set jobs.review_rate if known)",
+        error_rate=e,
+        traffic=traffic,
+        corrections=corrections,
+    )
+
+
 def hidden_mistakes(
-    rows: Rows, *, review_rate: float | None, champion_errors: ErrorRate | None, served_by_champion: Sequence[bool] | None = None
+    rows: Rows, *, review_rate: float | None, champion_errors: ErrorRate | None, served_by_champion: Sequence[bool] | None = None,
+    carried: Hidden | None = None,
 ) -> Hidden:
     """The hidden-twin weight of a correction, from the best source available.
 
     1. ``review_rate`` given (the share of the model's mistakes that staff correct): ``1/rate − 1``.
-    2. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows the
+    2. Otherwise the share reviewed that the champion's metadata carries (``carried``, :func:`carried_share`):
+       learned on the traffic of a model that no comparison chose. A champion the gate chose is flattered by
+       the golden rows it was chosen on, so its own error rate there is too low, and with it the hidden
+       mistakes; the share reviewed belongs to the staff, not to the model, and is kept instead.
+    3. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows the
        champion served (``served_by_champion``: those that arrived since its dataset; all of them when none
        is marked) hold ``e × rows`` mistakes, of which their corrections are the ones seen. Older rows were
        served by earlier models, with other error rates, which is why the share reviewed is learned where
        the champion served, and applied to every correction. ``e`` is uncertain: :meth:`Hidden.draws`
        carries that into the bootstrap.
-    3. Otherwise, when staff also confirm right predictions, the error rate among the reviewed rows.
+    4. Otherwise, when staff also confirm right predictions, the error rate among the reviewed rows.
        (Reviews that a mistake in *another* label prompted are not a random sample, which is why the
        base rows come first.)
     """
@@ -139,6 +184,8 @@ def hidden_mistakes(
         return Hidden(0.0, "no corrections among the evaluation rows")
     if review_rate is not None:
         return Hidden(1 / review_rate - 1, f"review rate {review_rate:g} (jobs.review_rate)")
+    if carried is not None:
+        return carried
     if champion_errors is not None and champion_errors.rows:
         e = champion_errors
         spread = (e.rate * (1 - e.rate) / e.rows) ** 0.5
@@ -163,6 +210,7 @@ def hidden_mistakes(
             error_rate=e,
             traffic=traffic,
             corrections=corrections,
+            learned=bool(own) and served_by_champion is not None,
         )
     if confirmed:
         error = corrections / (corrections + confirmed)

@@ -40,7 +40,9 @@ from .candidates import BaseOutOfFold, Candidate, train_candidates
 from .dataset import HELD_OUT, Split, read_ids, read_split, split_path
 from .error_rate import base_error, champion_out_of_fold
 from .evaluate import (
+    Hidden,
     Rows,
+    carried_share,
     class_indices,
     compare,
     encode,
@@ -227,9 +229,10 @@ def retrain(
             champion_out_of_fold(features, train, unseen, jobs, held) if champion else (BaseOutOfFold(), None)
         )
         served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
+        carried = carried_share((champion_meta.get("details") or {}).get("review_share")) if champion else None
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
-            why_not=why_not,
+            why_not=why_not, carried=carried,
         )
         outcome = Outcome(
             label=label.name,
@@ -252,6 +255,7 @@ def retrain(
                 "held_out_left_out": len(left_out),  # held-out rows the champion trained on (more held out now)
                 "sources": {s: rows.count(s) for s in ("base", "feedback", "confirmed", "sampled")},
                 "hidden_mistakes": evidence["hidden"],
+                "hidden_per_correction": round(evidence["hidden_found"].per_correction, 4),
             },
         )
         lineage = {"dataset_version": version, **dict((metadata.model_extra or {}).get("lineage") or {})}
@@ -260,7 +264,8 @@ def retrain(
                     seconds=time.monotonic() - started, lineage=lineage, scratch=scratch / "record",
                     parent=champion_meta.get("version") if champion else None,
                     training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
-                    evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted))
+                    evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted),
+                    review_share=_review_share(champion_meta, carried, evidence["hidden_found"]) if champion else None)
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
@@ -289,9 +294,22 @@ def _train(
         return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed, features=features)
 
 
+def _review_share(champion_meta: dict[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
+    """The share of mistakes reviewed that the new model carries in its metadata, for the decisions made while it
+    serves: the champion's, when it carries one; else what this decision learned on the champion's own traffic, when
+    no comparison chose the champion (a first model, or one deployed by other means: its error rate on the golden
+    slice is not flattered by having been chosen on it); else none."""
+    if carried is not None:
+        return dict((champion_meta.get("details") or {}).get("review_share") or {})
+    if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
+        return None
+    return hidden.share(champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else None)
+
+
 def _judge(
     rows: Rows, candidates: list[Candidate], champion: Model | None, jobs: JobsConfig, *, log, name: str,
     out_of_fold: BaseOutOfFold | None = None, served: list[bool] | None = None, why_not: str | None = None,
+    carried: Hidden | None = None,
 ):
     """Pick the best candidate and run the gate on it. Returns (chosen, decision, comparisons, evidence,
     champion's scores)."""
@@ -299,10 +317,12 @@ def _judge(
     champion_predicted = champion.predict(list(rows.texts)) if champion else None
     golden = [s == "base" for s in rows.sources]
     errors = base_error(rows, champion_predicted, out_of_fold or BaseOutOfFold(), why_not) if champion_predicted is not None else None
-    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served)
+    hidden = hidden_mistakes(rows, review_rate=jobs.review_rate, champion_errors=errors, served_by_champion=served,
+                             carried=carried)
     classes = sorted(set(classes) | {s for s in rows.served if s is not None})
     encoded = encode(rows, hidden, classes)
-    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "champion_predicted": champion_predicted}
+    evidence = {"encoded": encoded, "classes": classes, "hidden": hidden.how, "hidden_found": hidden,
+                "champion_predicted": champion_predicted}
     comparisons: dict[float, dict[str, float | None]] = {}
     if champion_predicted is None:
         mask = np.asarray(golden) if any(golden) else None

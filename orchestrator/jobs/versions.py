@@ -57,6 +57,7 @@ def keep(
     parent: str | None = None,
     training_rows: dict[str, int] | None = None,
     evaluation: Mapping[str, Sequence[Any]] | None = None,
+    review_share: dict[str, Any] | None = None,
 ) -> Version:
     """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
     deploy it when the gate accepted it and approval is automatic. ``evaluation`` (columns) is kept beside it as
@@ -85,6 +86,7 @@ def keep(
             "code_version": code_version(),
             "seconds": round(seconds, 1),
             "lineage": lineage,
+            **({"review_share": review_share} if review_share else {}),
         },
     )
     registry = registry.add(entry)
