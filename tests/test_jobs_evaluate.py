@@ -165,8 +165,10 @@ def test_a_share_reviewed_learned_once_is_carried_and_wins_over_a_later_champion
     carried = carried_share(document)
     assert carried is not None and carried.per_correction == pytest.approx(1.0)
     assert "a share 0.50 of mistakes reviewed, learned on the traffic of model version m1" in carried.how
-    draws = (first.draws(200, np.random.default_rng(3)), carried.draws(200, np.random.default_rng(3)))
-    assert np.allclose(*draws) and draws[0].std() > 0  # its uncertainty travels with it
+    # its uncertainty travels with it, and grows: its corrections were one draw of other traffic's mistakes
+    here, there = first.draws(4000, np.random.default_rng(3)), carried.draws(4000, np.random.default_rng(3))
+    assert 0 < here.std() < there.std()
+    assert np.median(here) == pytest.approx(1.0, abs=0.1) and np.median(there) == pytest.approx(1.0, abs=0.1)
     later = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(8, 80, "80 golden"), served_by_champion=[True] * 20,
                             carried=carried)
     assert later is carried and later.per_correction == pytest.approx(1.0)  # not the flattered 0.1's none hidden

@@ -108,6 +108,7 @@ class Hidden:
     traffic: float = 0.0  # the traffic rows' total weight, and the corrections' (for the draws)
     corrections: float = 0.0
     learned: bool = False  # the share reviewed was learned on the champion's own traffic: it can be carried
+    carried: bool = False  # the share reviewed was learned on other traffic than these rows' (a model's metadata)
 
     def share(self, learned_on: str | None) -> dict[str, Any] | None:
         """What this learned of the share of mistakes staff review, to carry in a model's metadata
@@ -121,13 +122,25 @@ class Hidden:
     def draws(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``per_correction`` in each of ``count`` resamples: the error rate drawn from its posterior (a Beta,
         Jeffreys' prior, shifted to centre on the observed rate that the point estimate uses) when it was
-        estimated, else the same value every time."""
+        estimated, else the same value every time. A carried share is drawn too: its corrections were one draw of
+        the mistakes of other traffic than these rows', a noise that a share learned on these rows does not have (its
+        corrections are the ones seen here, whatever the share)."""
         if self.error_rate is None or not self.corrections:
             return np.full(count, self.per_correction)
         e = self.error_rate
-        rates = rng.beta(e.errors + 0.5, e.rows - e.errors + 0.5, size=count)
-        rates = np.clip(rates + e.rate - (e.errors + 0.5) / (e.rows + 1), 0.0, 1.0)  # centred on the point estimate
-        return np.maximum(rates * self.traffic - self.corrections, 0.0) / self.corrections
+        rates = _centred_beta(rng, e.errors, e.rows, count)
+        mistakes = np.maximum(rates * self.traffic, self.corrections)
+        if not self.carried:
+            return (mistakes - self.corrections) / self.corrections
+        shares = np.maximum(_centred_beta(rng, self.corrections, mistakes, count), 1e-6)
+        return 1 / shares - 1
+
+
+def _centred_beta(rng: np.random.Generator, hits: float, trials: np.ndarray | float, count: int) -> np.ndarray:
+    """Rates drawn from the posterior of ``hits`` in ``trials`` (a Beta with Jeffreys' prior), shifted to centre on
+    the observed rate, which the point estimate uses."""
+    drawn = rng.beta(hits + 0.5, trials - hits + 0.5, size=count)
+    return np.clip(drawn + hits / trials - (hits + 0.5) / (trials + 1), 0.0, 1.0)
 
 
 def carried_share(document: Any) -> Hidden | None:
@@ -153,6 +166,7 @@ def carried_share(document: Any) -> Hidden | None:
         error_rate=e,
         traffic=traffic,
         corrections=corrections,
+        carried=True,
     )
 
 
