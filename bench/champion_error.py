@@ -7,8 +7,10 @@ For every retrain of each run (its ``evaluation.parquet``, and the round's figur
 its folder, named ``<folder>.json``, matched by the decision's reason), the champion's error rate:
 - on the golden slice (base rows no model trained on), with their labels;
 - on the held-out traffic rows (never trained on), with their true labels from the CSV;
-- as the gate estimated it (the golden slice corrected by the base rows scored out of fold);
+- as the gate estimated it (the golden slice corrected by the base rows scored out of fold), where the gate used it:
+  not where it used a share of mistakes reviewed carried from an earlier model;
 - on the batch it had just served (the benchmark's truth): what the estimate is for.
+And the share of mistakes reviewed the gate worked with, minus the share on all the traffic served so far.
 
 Each row is split by whether the champion is still the first model or a challenger the gate deployed. The gate
 chose a deployed challenger on its golden and held-out rows (and the first model, with ``min_f1 = 0``, on nothing),
@@ -36,12 +38,16 @@ def main() -> None:
     by_id, by_text = dict(zip(frame.id, frame.label)), dict(zip(frame.text, frame.label))
     rows = [row for run in args.runs for row in one_run(run, by_id, by_text)]
     table = pd.DataFrame(rows)
-    print("the champion's error rate minus its error on the batch it had just served (mean ± standard error):")
+    print("the champion's error rate minus its error on the batch it had just served, and the share of mistakes reviewed "
+          "the gate worked with minus the truth (mean ± standard error):")
     for after, group in table.groupby("after_deploy"):
         who = "a deployed challenger" if after else "the first model"
         parts = [f"{name} {values.mean():+.4f} ± {values.std(ddof=1) / len(values) ** 0.5:.4f}"
+                 + (f" (the {len(values)} retrains that used it)" if len(values) < len(group) else "")
                  for name, values in (("golden slice", group.golden - group.batch), ("held-out traffic", group.held_out - group.batch),
-                                      ("the gate's estimate", group.estimated - group.batch))]
+                                      ("the gate's estimate", (group.estimated - group.batch).dropna()),
+                                      ("the share reviewed", group.share.dropna()))
+                 if len(values) > 1]
         print(f"  {who} ({len(group)} retrains): " + "; ".join(parts))
 
 
@@ -71,8 +77,11 @@ def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[d
             "after_deploy": any(earlier["deployed"] for earlier in figures["rounds"][1:index]),  # round 0: the first model
             "golden": float(wrong[held.source == "base"].mean()),
             "held_out": float(wrong[held.source != "base"].mean()),
-            "estimated": round_["error_rate_estimated"],
+            # None when the gate used a share of mistakes reviewed carried from an earlier model, not this one's rate
+            "estimated": np.nan if round_["error_rate_estimated"] is None else round_["error_rate_estimated"],
             "batch": round_["error_rate_true"],
+            "share": np.nan if round_.get("share_estimated") is None or round_.get("share_true") is None
+            else round_["share_estimated"] - round_["share_true"],
         })
     return [row for row in rows if not np.isnan(row["held_out"])]
 

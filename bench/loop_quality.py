@@ -319,7 +319,8 @@ def main() -> None:
         error_estimated = float(found.group(1)) if found else None
         error_true = float(np.mean([m != g for m, g in zip(served, batch.label)]))
         per_correction = evidence.get("hidden_per_correction")
-        share_estimated = None if per_correction is None or not corrections else 1 / (1 + per_correction)
+        nothing_hidden = "no corrections among the evaluation rows" in str(evidence.get("hidden_mistakes", ""))
+        share_estimated = None if per_correction is None or nothing_hidden else 1 / (1 + per_correction)
         share_true = corrections / mistakes if mistakes else None
         rows.append({"round": number, "corrections": corrections, "deployed": deployed, "macro_f1": score,
                      "shadow": shadow, "reason": reason, "recipe": decision.get("recipe") if decision else None,

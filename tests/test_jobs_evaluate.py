@@ -175,5 +175,18 @@ def test_a_share_reviewed_learned_once_is_carried_and_wins_over_a_later_champion
     assert hidden_mistakes(rows, review_rate=0.25, champion_errors=None, carried=carried).per_correction == pytest.approx(3.0)
     assert later.share("m2") is None  # carried, not learned again: the model that carries it passes it on as it is
     for broken in (None, "0.5", {}, {**document, "rows": 0}, {**document, "corrections": 0}, {**document, "errors": "x"},
-                   {**document, "errors": float("nan")}, {**document, "traffic": 1.0}, {**document, "errors": True}):
+                   {**document, "errors": float("nan")}, {**document, "traffic": 1.0}, {**document, "errors": True},
+                   {**document, "rows": 10.9, "errors": 10.5}, {**document, "traffic": 10**400}, {**document, "traffic": 1e300}):
         assert carried_share(broken) is None, broken
+    odd = carried_share({**document, "where": ["not", "text"], "learned_on": 7})
+    assert odd is not None and "model version ? (" in odd.how and "unknown rows" in odd.how
+
+
+def test_a_share_carried_from_few_corrections_is_never_drawn_beyond_every_traffic_row_a_mistake():
+    """One correction on 100 traffic rows says little of the share reviewed: the draws spread widely, but never past
+    99 hidden mistakes per correction (every traffic row a mistake), and stay centred near the point estimate."""
+    carried = carried_share({"errors": 10, "rows": 80, "traffic": 100, "corrections": 1})
+    assert carried is not None and carried.per_correction == pytest.approx(11.5)
+    draws = carried.draws(20_000, np.random.default_rng(0))
+    assert draws.max() <= 99 + 1e-9 and draws.min() >= 0
+    assert 5 < np.median(draws) < 25 and np.mean(draws >= 99 - 1e-9) < 0.05

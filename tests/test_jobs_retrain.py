@@ -315,6 +315,23 @@ def test_the_share_reviewed_is_learned_while_the_first_model_serves_and_carried_
     assert third["evidence"]["hidden_per_correction"] == pytest.approx(implied, abs=1e-3)
     again = last_kept()[1]
     assert again["version"] != version and again["details"]["review_share"] == share  # passed on as it is
+    # a champion the gate chose that carries no share (kept by an earlier release): its own rate, and nothing learned
+    root = store / "metadata.json"
+    deployed = json.loads(root.read_text())
+    assert deployed["champion"] is not None and deployed["details"].pop("review_share") == share
+    root.write_text(json.dumps(deployed))
+    done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "of the champion on base rows" in json.loads(done.stdout)["evidence"]["hidden_mistakes"]
+    assert "review_share" not in last_kept()[1]["details"]
+    # back to the first model by hand: the rows its dataset lacks were partly served by the models after it
+    done = run_cli({}, "promote", "--config", cfg, "--label", "department", "--version", learned_on, "--reason", "test",
+                   cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "of the champion on base rows" in json.loads(done.stdout)["evidence"]["hidden_mistakes"]
+    assert "review_share" not in last_kept()[1]["details"]
 
 
 def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_not(tmp_path):

@@ -132,11 +132,12 @@ class Hidden:
         mistakes = np.maximum(rates * self.traffic, self.corrections)
         if not self.carried:
             return (mistakes - self.corrections) / self.corrections
-        shares = np.maximum(_centred_beta(rng, self.corrections, mistakes, count), 1e-6)
+        # the share's posterior given those mistakes (Jeffreys' prior), never below every traffic row being a mistake
+        shares = np.maximum(rng.beta(self.corrections + 0.5, mistakes - self.corrections + 0.5), self.corrections / self.traffic)
         return 1 / shares - 1
 
 
-def _centred_beta(rng: np.random.Generator, hits: float, trials: np.ndarray | float, count: int) -> np.ndarray:
+def _centred_beta(rng: np.random.Generator, hits: float, trials: float, count: int) -> np.ndarray:
     """Rates drawn from the posterior of ``hits`` in ``trials`` (a Beta with Jeffreys' prior), shifted to centre on
     the observed rate, which the point estimate uses."""
     drawn = rng.beta(hits + 0.5, trials - hits + 0.5, size=count)
@@ -150,13 +151,19 @@ def carried_share(document: Any) -> Hidden | None:
     if not isinstance(document, Mapping):
         return None
     numbers = [document.get(key) for key in ("errors", "rows", "traffic", "corrections")]
-    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) and isfinite(n) for n in numbers):
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers):
         return None
-    errors, rows, traffic, corrections = (float(n) for n in numbers)
-    if not (rows >= 1 and 0 <= errors <= rows and corrections > 0 and traffic >= corrections):
+    try:
+        errors, rows, traffic, corrections = (float(n) for n in numbers)
+    except OverflowError:  # an integer too large for a float
         return None
-    e = ErrorRate(errors, int(rows), str(document.get("where") or "unknown rows"))
-    learned_on = document.get("learned_on")
+    if not all(isfinite(n) for n in (errors, rows, traffic, corrections)):
+        return None
+    if not (rows.is_integer() and 1 <= rows <= 1e9 and 0 <= errors <= rows and 0 < corrections <= traffic <= 1e12):
+        return None
+    where, learned_on = document.get("where"), document.get("learned_on")
+    e = ErrorRate(errors, int(rows), where[:300] if isinstance(where, str) and where else "unknown rows")
+    learned_on = learned_on[:100] if isinstance(learned_on, str) else None
     share = corrections / max(e.rate * traffic, corrections)
     return Hidden(
         max(e.rate * traffic - corrections, 0.0) / corrections,

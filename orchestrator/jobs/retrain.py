@@ -34,6 +34,7 @@ from orchestrator.contracts.metadata import METADATA_FILENAME, parse_metadata
 from orchestrator.contracts.model_registry import version_path
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
+from orchestrator.remote.stores import read_registry
 
 from . import gate
 from .candidates import BaseOutOfFold, Candidate, train_candidates
@@ -229,7 +230,7 @@ def retrain(
             champion_out_of_fold(features, train, unseen, jobs, held) if champion else (BaseOutOfFold(), None)
         )
         served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
-        carried = carried_share((champion_meta.get("details") or {}).get("review_share")) if champion else None
+        carried = carried_share(_details(champion_meta).get("review_share")) if champion else None
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not, carried=carried,
@@ -265,7 +266,7 @@ def retrain(
                     parent=champion_meta.get("version") if champion else None,
                     training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
                     evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted),
-                    review_share=_review_share(champion_meta, carried, evidence["hidden_found"]) if champion else None)
+                    review_share=_review_share(models, champion_meta, carried, evidence["hidden_found"]) if champion else None)
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
@@ -294,16 +295,26 @@ def _train(
         return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed, features=features)
 
 
-def _review_share(champion_meta: dict[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
+def _details(metadata: dict[str, Any]) -> dict[str, Any]:
+    details = metadata.get("details")
+    return details if isinstance(details, dict) else {}
+
+
+def _review_share(models: Store, champion_meta: dict[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
     """The share of mistakes reviewed that the new model carries in its metadata, for the decisions made while it
     serves: the champion's, when it carries one; else what this decision learned on the champion's own traffic, when
-    no comparison chose the champion (a first model, or one deployed by other means: its error rate on the golden
-    slice is not flattered by having been chosen on it); else none."""
+    no comparison chose the champion (a first model, or one deployed outside the orchestrator: its error rate on the
+    golden slice is not flattered by having been chosen on it) and it has served since its dataset without a break
+    (after a rollback to it, the rows its dataset lacks were partly served by the model it replaced); else none."""
     if carried is not None:
-        return dict((champion_meta.get("details") or {}).get("review_share") or {})
+        return dict(_details(champion_meta)["review_share"])
     if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
         return None
-    return hidden.share(champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else None)
+    registry = read_registry(models)
+    name = champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else registry.deployed
+    if name is not None and any(p.previous == name for p in registry.promotions):
+        return None  # it was replaced once: not every row its dataset lacks was served by it
+    return hidden.share(name)
 
 
 def _judge(
