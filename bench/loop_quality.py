@@ -166,7 +166,9 @@ def gain_on_its_rows(work: Path, label: str, version: str | None, truth: dict[st
     fold, apart."""
     import pyarrow.parquet as pq
 
-    from orchestrator.jobs.evaluate import Hidden, Rows, class_indices, encode, weighted_macro_f1
+    from orchestrator.jobs.evaluate import class_indices, encode, weighted_macro_f1
+    from orchestrator.jobs.evaluation_rows import Rows
+    from orchestrator.jobs.hidden import Hidden
 
     path = work / "hub" / "models" / label / "versions" / str(version) / "evaluation.parquet"
     if not version or not path.exists():

@@ -35,7 +35,7 @@ from loop_quality import load, parse, protocol, source_arguments
 from orchestrator.jobs.candidates import base_out_of_fold, train_candidates
 from orchestrator.jobs.dataset import Split
 from orchestrator.jobs.error_rate import base_error
-from orchestrator.jobs.evaluate import Rows
+from orchestrator.jobs.evaluation_rows import Rows
 from orchestrator.jobs.model import Features, macro_f1_of
 from orchestrator.jobs.settings import JobsConfig
 from orchestrator.jobs.splits import unit_interval

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from orchestrator.jobs.evaluate import (
-    Rows,
-    class_indices,
-    compare,
-    encode,
-    ErrorRate,
-    carried_share,
-    hidden_mistakes,
-    per_source,
-    weighted_macro_f1,
-)
+from orchestrator.jobs.evaluate import class_indices, compare, encode, per_source, weighted_macro_f1
+from orchestrator.jobs.evaluation_rows import Rows
+from orchestrator.jobs.hidden import ErrorRate, carried_share, hidden_mistakes
 
 CLASSES = ["a", "b", "c"]
 

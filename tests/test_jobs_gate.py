@@ -127,7 +127,9 @@ def test_a_challenger_is_refused_for_negative_flips_while_its_macro_f1_rises():
     mistakes but breaks 150 of its 700 right answers. Macro-F1 rises by about 0.1; the gate still refuses it."""
     import numpy as np
 
-    from orchestrator.jobs.evaluate import Rows, compare, encode, hidden_mistakes
+    from orchestrator.jobs.evaluate import compare, encode
+    from orchestrator.jobs.evaluation_rows import Rows
+    from orchestrator.jobs.hidden import hidden_mistakes
 
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 3, size=1000)

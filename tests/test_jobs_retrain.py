@@ -473,7 +473,7 @@ def test_the_out_of_fold_error_rate_is_taken_down_by_the_fold_models_handicap_on
     on the golden slice, where both are scored, and taken off; the rate is as precise as the golden rows' paired
     differences allow, and never claims more rows than it has, nor less precision than the golden slice alone."""
     from orchestrator.jobs.candidates import BaseOutOfFold, Scored
-    from orchestrator.jobs.evaluate import Rows
+    from orchestrator.jobs.evaluation_rows import Rows
     from orchestrator.jobs.error_rate import base_error
 
     golden = Rows(texts=("t",) * 100, labels=("a",) * 100, served=(None,) * 100, sources=("base",) * 100, weights=(1.0,) * 100)
@@ -504,7 +504,7 @@ def test_the_error_rate_with_its_out_of_fold_correction_is_unbiased_and_surer_wh
     import numpy as np
 
     from orchestrator.jobs.candidates import BaseOutOfFold, Scored
-    from orchestrator.jobs.evaluate import Rows
+    from orchestrator.jobs.evaluation_rows import Rows
     from orchestrator.jobs.error_rate import base_error
 
     rng = np.random.default_rng(0)

@@ -1,5 +1,5 @@
 """The champion's error rate on the base distribution, which tells the evaluation how many mistakes nobody reviewed
-when ``review_rate`` is not set (:func:`orchestrator.jobs.evaluate.hidden_mistakes`).
+when ``review_rate`` is not set (:func:`orchestrator.jobs.hidden.hidden_mistakes`).
 
 It is counted where the champion can be scored without bias: the golden slice, which no model ever trained on.
 The golden slice is small, so the base rows the champion trained on add a correction for the slice's luck, scored
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from .candidates import BaseOutOfFold, base_out_of_fold
 from .dataset import Split
-from .evaluate import ErrorRate, Rows
+from .evaluation_rows import Rows
+from .hidden import ErrorRate
 from .model import Features
 from .settings import JobsConfig
 

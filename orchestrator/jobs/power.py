@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import gate
-from .evaluate import Comparison, ErrorRate, Rows, class_indices, compare, encode, hidden_mistakes
+from .evaluate import Comparison, class_indices, compare, encode
+from .evaluation_rows import Rows
+from .hidden import ErrorRate, hidden_mistakes
 
 
 @dataclass(frozen=True)

@@ -34,23 +34,14 @@ from orchestrator.contracts.metadata import METADATA_FILENAME, parse_metadata
 from orchestrator.contracts.model_registry import version_path
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
-from orchestrator.remote.stores import read_registry
 
 from . import gate
 from .candidates import BaseOutOfFold, Candidate, train_candidates
 from .dataset import HELD_OUT, Split, read_ids, read_split, split_path
 from .error_rate import base_error, champion_out_of_fold
-from .evaluate import (
-    Hidden,
-    Rows,
-    carried_share,
-    class_indices,
-    compare,
-    encode,
-    hidden_mistakes,
-    per_source,
-    weighted_macro_f1,
-)
+from .evaluate import class_indices, compare, encode, per_source, weighted_macro_f1
+from .evaluation_rows import Rows
+from .hidden import Hidden, carried_share, hidden_mistakes, metadata_details, share_to_carry
 from .model import Features, Model, load
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
@@ -230,7 +221,7 @@ def retrain(
             champion_out_of_fold(features, train, unseen, jobs, held) if champion else (BaseOutOfFold(), None)
         )
         served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
-        carried = carried_share(_details(champion_meta).get("review_share")) if champion else None
+        carried = carried_share(metadata_details(champion_meta).get("review_share")) if champion else None
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not, carried=carried,
@@ -266,7 +257,7 @@ def retrain(
                     parent=champion_meta.get("version") if champion else None,
                     training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
                     evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted),
-                    review_share=_review_share(models, champion_meta, carried, evidence["hidden_found"]) if champion else None)
+                    review_share=share_to_carry(models, champion_meta, carried, evidence["hidden_found"]) if champion else None)
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
@@ -293,28 +284,6 @@ def _train(
             raise ConfigError(f"label {name}: cannot train on this dataset: {exc}", hint="the dataset needs rows of at least two classes") from None
         log(f"[{name}] out-of-fold scoring skipped ({exc}); comparing on held-out rows only")
         return train_candidates(train, held.texts, [], weights=jobs.sampled_weights, folds=0, seed=jobs.seed, features=features)
-
-
-def _details(metadata: dict[str, Any]) -> dict[str, Any]:
-    details = metadata.get("details")
-    return details if isinstance(details, dict) else {}
-
-
-def _review_share(models: Store, champion_meta: dict[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
-    """The share of mistakes reviewed that the new model carries in its metadata, for the decisions made while it
-    serves: the champion's, when it carries one; else what this decision learned on the champion's own traffic, when
-    no comparison chose the champion (a first model, or one deployed outside the orchestrator: its error rate on the
-    golden slice is not flattered by having been chosen on it) and it has served since its dataset without a break
-    (after a rollback to it, the rows its dataset lacks were partly served by the model it replaced); else none."""
-    if carried is not None:
-        return dict(_details(champion_meta)["review_share"])
-    if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
-        return None
-    registry = read_registry(models)
-    name = champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else registry.deployed
-    if name is not None and any(p.previous == name for p in registry.promotions):
-        return None  # it was replaced once: not every row its dataset lacks was served by it
-    return hidden.share(name)
 
 
 def _judge(
