@@ -165,7 +165,9 @@ def test_a_share_reviewed_learned_once_is_carried_and_wins_over_a_later_champion
                             carried=carried)
     assert later is carried and later.per_correction == pytest.approx(1.0)  # not the flattered 0.1's none hidden
     assert hidden_mistakes(rows, review_rate=0.25, champion_errors=None, carried=carried).per_correction == pytest.approx(3.0)
-    assert later.share("m2") is None  # carried, not learned again: the model that carries it passes it on as it is
+    assert later.share("m2") == document  # carried, not learned again: passed on as it is, still learned on m1
+    extra = carried_share({**document, "where": "x" * 1000, "note": "not ours"})
+    assert extra is not None and extra.share(None) == {**document, "where": "x" * 300}  # passed on as it was checked
     for broken in (None, "0.5", {}, {**document, "rows": 0}, {**document, "corrections": 0}, {**document, "errors": "x"},
                    {**document, "errors": float("nan")}, {**document, "traffic": 1.0}, {**document, "errors": True},
                    {**document, "rows": 10.9, "errors": 10.5}, {**document, "traffic": 10**400}, {**document, "traffic": 1e300}):

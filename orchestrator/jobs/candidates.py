@@ -17,7 +17,7 @@ and on the tweets the challenger's gain on these rows came out 0.02 below its ga
 (``bench/out_of_fold.py``).
 
 The champion's error rate on the base distribution tells the evaluation how many mistakes nobody reviewed
-(:mod:`orchestrator.jobs.evaluate`). The golden slice alone is small (a hundred rows give ±0.04), so
+(:func:`orchestrator.jobs.hidden.hidden_mistakes`). The golden slice alone is small (a hundred rows give ±0.04), so
 :func:`base_out_of_fold` also scores the base rows the champion trained on, out of fold: ``folds`` models,
 each trained on the champion's base rows without one fold of them, and the same models on the golden slice, to
 measure how far from the champion they are (:func:`orchestrator.jobs.error_rate.base_error` combines the two).

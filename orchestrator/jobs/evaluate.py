@@ -24,6 +24,7 @@ import numpy as np
 from .evaluation_rows import GOLD_SOURCES, Rows
 from .hidden import Hidden
 
+
 @dataclass(frozen=True)
 class Encoded:
     """Rows as integer arrays, with the correction twins as extra entries."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.remote.stores import Store, read_registry
+from orchestrator.contracts.model_registry import Registry
 
 from .evaluation_rows import Rows
 
@@ -56,15 +56,16 @@ class Hidden:
     corrections: float = 0.0
     learned: bool = False  # the share reviewed was learned on the champion's own traffic: it can be carried
     carried: bool = False  # the share reviewed was learned on other traffic than these rows' (a model's metadata)
+    learned_on: str | None = None  # the model version whose traffic a carried share was learned on
 
     def share(self, learned_on: str | None) -> dict[str, Any] | None:
-        """What this learned of the share of mistakes staff review, to carry in a model's metadata
-        (:func:`carried_share` reads it back); None when it learned nothing that can be carried."""
-        if not self.learned or self.error_rate is None:
+        """The share of mistakes staff review that this learned or carries, as the numbers it rests on, to carry in a
+        model's metadata (:func:`carried_share` reads it back); None when it has nothing that can be carried."""
+        if not (self.learned or self.carried) or self.error_rate is None:
             return None
         e = self.error_rate
         return {"errors": round(e.errors, 4), "rows": e.rows, "where": e.where, "traffic": round(self.traffic, 4),
-                "corrections": round(self.corrections, 4), "learned_on": learned_on}
+                "corrections": round(self.corrections, 4), "learned_on": self.learned_on if self.carried else learned_on}
 
     def draws(self, count: int, rng: np.random.Generator) -> np.ndarray:
         """``per_correction`` in each of ``count`` resamples: the error rate drawn from its posterior (a Beta,
@@ -184,6 +185,7 @@ def carried_share(document: Any) -> Hidden | None:
         traffic=traffic,
         corrections=corrections,
         carried=True,
+        learned_on=learned_on,
     )
 
 
@@ -193,18 +195,17 @@ def metadata_details(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
     return details if isinstance(details, Mapping) else {}
 
 
-def share_to_carry(models: Store, champion_meta: Mapping[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
+def share_to_carry(registry: Registry, champion_meta: Mapping[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
     """The share of mistakes reviewed that a new model carries in its metadata, for the decisions made while it
     serves: the champion's, when it carries one (``carried``); else what this decision learned on the champion's own
     traffic (``hidden``), when no comparison chose the champion (a first model, or one deployed outside the
     orchestrator: its error rate on the golden slice is not flattered by having been chosen on it) and it has served
     since its dataset without a break (after a rollback to it, the rows its dataset lacks were partly served by the
-    model it replaced); else none."""
+    model it replaced); else none. ``registry`` is the label's model registry."""
     if carried is not None:
-        return dict(metadata_details(champion_meta)["review_share"])
+        return carried.share(None)  # as it was read: the numbers checked, the text cut to length
     if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
         return None
-    registry = read_registry(models)
     name = champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else registry.deployed
     if name is not None and any(p.previous == name for p in registry.promotions):
         return None  # it was replaced once: not every row its dataset lacks was served by it

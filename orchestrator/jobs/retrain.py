@@ -3,7 +3,8 @@ deployed champion on rows none of them trained on, and deploy the best only if i
 
 1. **Candidates** (:mod:`orchestrator.jobs.candidates`): one model per training weight of the
    model-labelled rows in ``jobs.sampled_weights``, trained on the ``train`` split.
-2. **Evidence** (:mod:`orchestrator.jobs.evaluate`): the held-out rows (``eval`` and ``test``, never
+2. **Evidence** (:mod:`orchestrator.jobs.evaluation_rows`, :mod:`orchestrator.jobs.hidden`, scored by
+   :mod:`orchestrator.jobs.evaluate`): the held-out rows (``eval`` and ``test``, never
    trained on by the champion: those it did are left out), plus the training rows the champion never saw,
    scored out of fold.
 3. **The gate** (:mod:`orchestrator.jobs.gate`): the candidate with the largest pooled gain is
@@ -34,6 +35,7 @@ from orchestrator.contracts.metadata import METADATA_FILENAME, parse_metadata
 from orchestrator.contracts.model_registry import version_path
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.remote.hub import Hub
+from orchestrator.remote.stores import read_registry
 
 from . import gate
 from .candidates import BaseOutOfFold, Candidate, train_candidates
@@ -257,7 +259,7 @@ def retrain(
                     parent=champion_meta.get("version") if champion else None,
                     training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
                     evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted),
-                    review_share=share_to_carry(models, champion_meta, carried, evidence["hidden_found"]) if champion else None)
+                    review_share=share_to_carry(read_registry(models), champion_meta, carried, evidence["hidden_found"]) if champion else None)
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
