@@ -61,7 +61,8 @@ def keep(
 ) -> Version:
     """Publish ``model`` as a new version with the gate's ``outcome`` (a :class:`~orchestrator.jobs.retrain.Outcome`);
     deploy it when the gate accepted it and approval is automatic. ``evaluation`` (columns) is kept beside it as
-    ``evaluation.parquet``: the rows the gate decided on. Returns the version kept."""
+    ``evaluation.parquet``: the rows the gate decided on. ``review_share``, when given, goes into its details: the
+    share of mistakes reviewed that the decisions use while it serves. Returns the version kept."""
     initial = registry = read_registry(models)
     if not registry.versions:
         registry = _adopt(models, registry, scratch)
