@@ -184,3 +184,26 @@ def test_a_share_carried_from_few_corrections_is_never_drawn_beyond_every_traffi
     draws = carried.draws(20_000, np.random.default_rng(0))
     assert draws.max() <= 99 + 1e-9 and draws.min() >= 0
     assert 5 < np.median(draws) < 25 and np.mean(draws >= 99 - 1e-9) < 0.05
+
+
+def test_a_share_is_learned_only_on_a_champion_no_comparison_chose_that_was_never_replaced():
+    """Which share a kept model carries: the champion's; else what the decision learned, when the champion was chosen
+    by no comparison and has served without a break since its dataset; else none. A rolled-back model finds the share
+    it gave before it was replaced in the registry."""
+    from orchestrator.contracts.model_registry import Promotion, Registry, Version
+    from orchestrator.jobs.hidden import share_learned_on, share_to_carry
+
+    rows = Rows(("",) * 20, ("a",) * 20, ("b",) * 20, ("feedback",) * 2 + ("sampled",) * 18, (1.0,) * 20)
+    learned = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(16, 80, "80 golden"), served_by_champion=[True] * 20)
+    first, second = Version("v1", "d1", "t1", "deployed", "first"), Version("v2", "d2", "t2", "deployed", "better", parent="v1",
+                                                                        details={"review_share": learned.share("v1")})
+    served_alone = Registry((first,), "v1", (Promotion("v1", None, "retrain", "t1", "first", "deploy"),))
+    assert share_to_carry(served_alone, {"version": "v1", "champion": None}, None, learned) == learned.share("v1")
+    assert share_to_carry(served_alone, {"version": "v1", "champion": {"pooled": 0.8}}, None, learned) is None  # chosen
+    back = Registry((first, second), "v1", (*served_alone.promotions, Promotion("v2", "v1", "retrain", "t2", "better", "deploy"),
+                                           Promotion("v1", "v2", "someone", "t3", "regression", "rollback")))
+    assert share_to_carry(back, {"version": "v1", "champion": None}, None, learned) is None  # replaced once
+    found = share_learned_on(back, "v1")
+    assert found == learned.share("v1") and share_learned_on(back, "v2") is None and share_learned_on(back, None) is None
+    carried = carried_share(found)
+    assert share_to_carry(back, {"version": "v1", "champion": None}, carried, learned) == learned.share("v1")

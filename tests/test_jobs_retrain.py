@@ -324,14 +324,15 @@ def test_the_share_reviewed_is_learned_while_the_first_model_serves_and_carried_
     assert done.returncode == 0, done.stderr
     assert "of the champion on base rows" in json.loads(done.stdout)["evidence"]["hidden_mistakes"]
     assert "review_share" not in last_kept()[1]["details"]
-    # back to the first model by hand: the rows its dataset lacks were partly served by the models after it
+    # back to the first model by hand: the rows its dataset lacks were partly served by the models after it, so it
+    # learns nothing from them, and the share it gave before it was replaced is used and carried again
     done = run_cli({}, "promote", "--config", cfg, "--label", "department", "--version", learned_on, "--reason", "test",
                    cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "of the champion on base rows" in json.loads(done.stdout)["evidence"]["hidden_mistakes"]
-    assert "review_share" not in last_kept()[1]["details"]
+    assert f"learned on the traffic of model version {learned_on} " in json.loads(done.stdout)["evidence"]["hidden_mistakes"]
+    assert last_kept()[1]["details"]["review_share"] == share
 
 
 def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_not(tmp_path):

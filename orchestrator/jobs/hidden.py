@@ -195,6 +195,16 @@ def metadata_details(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
     return details if isinstance(details, Mapping) else {}
 
 
+def share_learned_on(registry: Registry, name: str | None) -> Mapping[str, Any] | None:
+    """The share of mistakes reviewed that a kept version learned on the traffic of version ``name`` (the newest such),
+    as its details hold it: what a model rolled back to gave before it was replaced; None when none did."""
+    for entry in reversed(registry.versions):
+        share = entry.details.get("review_share") if isinstance(entry.details, Mapping) else None
+        if name is not None and isinstance(share, Mapping) and share.get("learned_on") == name:
+            return share
+    return None
+
+
 def share_to_carry(registry: Registry, champion_meta: Mapping[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
     """The share of mistakes reviewed that a new model carries in its metadata, for the decisions made while it
     serves: the champion's, when it carries one (``carried``); else what this decision learned on the champion's own
