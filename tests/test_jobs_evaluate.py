@@ -198,12 +198,12 @@ def test_a_share_is_learned_only_on_a_champion_no_comparison_chose_that_was_neve
     first, second = Version("v1", "d1", "t1", "deployed", "first"), Version("v2", "d2", "t2", "deployed", "better", parent="v1",
                                                                         details={"review_share": learned.share("v1")})
     served_alone = Registry((first,), "v1", (Promotion("v1", None, "retrain", "t1", "first", "deploy"),))
-    assert share_to_carry(served_alone, {"version": "v1", "champion": None}, None, learned) == learned.share("v1")
-    assert share_to_carry(served_alone, {"version": "v1", "champion": {"pooled": 0.8}}, None, learned) is None  # chosen
+    assert share_to_carry(served_alone, "v1", {"version": "v1", "champion": None}, None, learned) == learned.share("v1")
+    assert share_to_carry(served_alone, "v1", {"version": "v1", "champion": {"pooled": 0.8}}, None, learned) is None  # chosen
     back = Registry((first, second), "v1", (*served_alone.promotions, Promotion("v2", "v1", "retrain", "t2", "better", "deploy"),
                                            Promotion("v1", "v2", "someone", "t3", "regression", "rollback")))
-    assert share_to_carry(back, {"version": "v1", "champion": None}, None, learned) is None  # replaced once
+    assert share_to_carry(back, "v1", {"version": "v1", "champion": None}, None, learned) is None  # replaced once
     found = share_learned_on(back, "v1")
     assert found == learned.share("v1") and share_learned_on(back, "v2") is None and share_learned_on(back, None) is None
     carried = carried_share(found)
-    assert share_to_carry(back, {"version": "v1", "champion": None}, carried, learned) == learned.share("v1")
+    assert share_to_carry(back, "v1", {"version": "v1", "champion": None}, carried, learned) == learned.share("v1")

@@ -44,6 +44,16 @@ class ErrorRate:
     def rate(self) -> float:
         return self.errors / self.rows
 
+    @property
+    def spread(self) -> float:
+        """The rate's standard error, for the reason."""
+        return (self.rate * (1 - self.rate) / self.rows) ** 0.5
+
+    def hidden_per_correction(self, traffic: float, corrections: float) -> float:
+        """The mistakes nobody reviewed per correction, when ``traffic`` rows hold ``rate × traffic`` mistakes of
+        which ``corrections`` were corrected."""
+        return max(self.rate * traffic - corrections, 0.0) / corrections
+
 
 @dataclass(frozen=True)
 class Hidden:
@@ -124,7 +134,6 @@ def hidden_mistakes(
         return carried
     if champion_errors is not None and champion_errors.rows:
         e = champion_errors
-        spread = (e.rate * (1 - e.rate) / e.rows) ** 0.5
         mine = [bool(m) for m in served_by_champion] if served_by_champion is not None else [True] * len(rows)
         if len(mine) != len(rows):
             raise ValueError(f"served_by_champion has {len(mine)} entries for {len(rows)} rows")
@@ -138,10 +147,9 @@ def hidden_mistakes(
         if own:  # the reviewed share, learned on the rows the champion served
             traffic = sum(w for s, w, m in zip(rows.sources, rows.weights, mine) if s != "base" and m)
             corrections = own
-        hidden = max(e.rate * traffic - corrections, 0.0)
         return Hidden(
-            hidden / corrections,
-            f"error rate {e.rate:.3f} ± {spread:.3f} of the champion on base rows it never trained on "
+            e.hidden_per_correction(traffic, corrections),
+            f"error rate {e.rate:.3f} ± {e.spread:.3f} of the champion on base rows it never trained on "
             f"({e.where}; set jobs.review_rate if known), {corrections:.0f} corrections on {where}",
             error_rate=e,
             traffic=traffic,
@@ -175,11 +183,11 @@ def carried_share(document: Any) -> Hidden | None:
     where, learned_on = document.get("where"), document.get("learned_on")
     e = ErrorRate(errors, int(rows), where[:300] if isinstance(where, str) and where else "unknown rows")
     learned_on = learned_on[:100] if isinstance(learned_on, str) else None
-    share = corrections / max(e.rate * traffic, corrections)
+    per_correction = e.hidden_per_correction(traffic, corrections)
     return Hidden(
-        max(e.rate * traffic - corrections, 0.0) / corrections,
-        f"a share {share:.2f} of mistakes reviewed, learned on the traffic of model version {learned_on or '?'} "
-        f"(error rate {e.rate:.3f} ± {(e.rate * (1 - e.rate) / e.rows) ** 0.5:.3f} on base rows it never trained on, "
+        per_correction,
+        f"a share {1 / (1 + per_correction):.2f} of mistakes reviewed, learned on the traffic of model version {learned_on or '?'} "
+        f"(error rate {e.rate:.3f} ± {e.spread:.3f} on base rows it never trained on, "
         f"{e.where}; {corrections:.0f} corrections on {traffic:.0f} traffic rows; set jobs.review_rate if known)",
         error_rate=e,
         traffic=traffic,
@@ -187,6 +195,13 @@ def carried_share(document: Any) -> Hidden | None:
         carried=True,
         learned_on=learned_on,
     )
+
+
+def champion_version(champion_meta: Mapping[str, Any], registry: Registry) -> str | None:
+    """The champion's version: its metadata's, else the registry's deployed one (a model adopted from before
+    versions were kept)."""
+    version = champion_meta.get("version")
+    return version if isinstance(version, str) else registry.deployed
 
 
 def metadata_details(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -198,25 +213,28 @@ def metadata_details(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
 def share_learned_on(registry: Registry, name: str | None) -> Mapping[str, Any] | None:
     """The share of mistakes reviewed that a kept version learned on the traffic of version ``name`` (the newest such),
     as its details hold it: what a model rolled back to gave before it was replaced; None when none did."""
+    if name is None:
+        return None
     for entry in reversed(registry.versions):
         share = entry.details.get("review_share") if isinstance(entry.details, Mapping) else None
-        if name is not None and isinstance(share, Mapping) and share.get("learned_on") == name:
+        if isinstance(share, Mapping) and share.get("learned_on") == name:
             return share
     return None
 
 
-def share_to_carry(registry: Registry, champion_meta: Mapping[str, Any], carried: Hidden | None, hidden: Hidden) -> dict[str, Any] | None:
+def share_to_carry(
+    registry: Registry, champion: str | None, champion_meta: Mapping[str, Any], carried: Hidden | None, hidden: Hidden,
+) -> dict[str, Any] | None:
     """The share of mistakes reviewed that a new model carries in its metadata, for the decisions made while it
     serves: the champion's, when it carries one (``carried``); else what this decision learned on the champion's own
     traffic (``hidden``), when no comparison chose the champion (a first model, or one deployed outside the
     orchestrator: its error rate on the golden slice is not flattered by having been chosen on it) and it has served
     since its dataset without a break (after a rollback to it, the rows its dataset lacks were partly served by the
-    model it replaced); else none. ``registry`` is the label's model registry."""
+    model it replaced); else none. ``registry`` is the label's model registry, ``champion`` the champion's version."""
     if carried is not None:
         return carried.share(None)  # as it was read: the numbers checked, the text cut to length
     if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
         return None
-    name = champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else registry.deployed
-    if name is not None and any(p.previous == name for p in registry.promotions):
+    if champion is not None and any(p.previous == champion for p in registry.promotions):
         return None  # it was replaced once: not every row its dataset lacks was served by it
-    return hidden.share(name)
+    return hidden.share(champion)

@@ -43,7 +43,15 @@ from .dataset import HELD_OUT, Split, read_ids, read_split, split_path
 from .error_rate import base_error, champion_out_of_fold
 from .evaluate import class_indices, compare, encode, per_source, weighted_macro_f1
 from .evaluation_rows import Rows
-from .hidden import Hidden, carried_share, hidden_mistakes, metadata_details, share_learned_on, share_to_carry
+from .hidden import (
+    Hidden,
+    carried_share,
+    champion_version,
+    hidden_mistakes,
+    metadata_details,
+    share_learned_on,
+    share_to_carry,
+)
 from .model import Features, Model, load
 from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
@@ -223,12 +231,12 @@ def retrain(
             champion_out_of_fold(features, train, unseen, jobs, held) if champion else (BaseOutOfFold(), None)
         )
         served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
-        registry = read_registry(models)
-        carried = None
+        carried = registry = champion_name = None
         if champion:  # the share the champion carries, else one learned on its traffic before it was replaced
-            name = champion_meta.get("version") if isinstance(champion_meta.get("version"), str) else registry.deployed
+            registry = read_registry(models)
+            champion_name = champion_version(champion_meta, registry)
             carried = (carried_share(metadata_details(champion_meta).get("review_share"))
-                       or carried_share(share_learned_on(registry, name)))
+                       or carried_share(share_learned_on(registry, champion_name)))
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not, carried=carried,
@@ -264,7 +272,8 @@ def retrain(
                     parent=champion_meta.get("version") if champion else None,
                     training_rows={source: train.sources.count(source) for source in sorted(set(train.sources))},
                     evaluation=_evaluation(held, train, fresh, rows, evidence.get("champion_predicted"), chosen.predicted),
-                    review_share=share_to_carry(registry, champion_meta, carried, evidence["hidden_found"]) if champion else None)
+                    review_share=share_to_carry(registry, champion_name, champion_meta, carried, evidence["hidden_found"])
+                    if registry is not None else None)
         said = {"deployed": "DEPLOYED", "awaiting_approval": "AWAITING APPROVAL", "rejected": "NOT deployed"}[kept.verdict]
         log(f"[{label.name}] {said} as model version {kept.version} ({version}, {chosen.name}): {decision.reason}")
         if kept.verdict == "awaiting_approval":
