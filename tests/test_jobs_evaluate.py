@@ -207,3 +207,26 @@ def test_a_share_is_learned_only_on_a_champion_no_comparison_chose_that_was_neve
     assert found == learned.share("v1") and share_learned_on(back, "v2") is None and share_learned_on(back, None) is None
     carried = carried_share(found)
     assert share_to_carry(back, "v1", {"version": "v1", "champion": None}, carried, learned) == learned.share("v1")
+
+
+def test_a_share_given_before_is_used_as_it_is_only_after_a_rollback_else_learned_anew():
+    """While a first model serves, each decision learns the share reviewed anew on its traffic, which grows every
+    round: a challenger refused last round, which carries what that round learned, must not freeze it. Only after a
+    rollback to it is the share it gave before it was replaced used as it is."""
+    from orchestrator.contracts.model_registry import Promotion, Registry, Version
+    from orchestrator.jobs.hidden import champion_share
+
+    rows = Rows(("",) * 20, ("a",) * 20, ("b",) * 20, ("feedback",) * 2 + ("sampled",) * 18, (1.0,) * 20)
+    learned = hidden_mistakes(rows, review_rate=None, champion_errors=ErrorRate(16, 80, "80 golden"), served_by_champion=[True] * 20)
+    first = Version("v1", "d1", "t1", "deployed", "first")
+    refused = Version("v2", "d2", "t2", "rejected", "not better", parent="v1", details={"review_share": learned.share("v1")})
+    deployed_once = Promotion("v1", None, "retrain", "t1", "first", "deploy")
+    serving = Registry((first, refused), "v1", (deployed_once,))
+    assert champion_share(serving, "v1", {"version": "v1", "champion": None}) is None  # learned anew
+    back = Registry((first, refused), "v1", (deployed_once, Promotion("v2", "v1", "someone", "t3", "try", "promote"),
+                                             Promotion("v1", "v2", "someone", "t4", "regression", "rollback")))
+    found = champion_share(back, "v1", {"version": "v1", "champion": None})
+    assert found is not None and found.carried and found.share(None) == learned.share("v1")
+    own = {"review_share": {**learned.share("v1"), "corrections": 1}}  # what the champion's own metadata carries wins
+    mine = champion_share(back, "v1", {"version": "v1", "champion": None, "details": own})
+    assert mine is not None and mine.corrections == 1

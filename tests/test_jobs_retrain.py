@@ -243,13 +243,13 @@ def test_a_decision_records_its_numbers_per_source_and_per_candidate(sqlite_url,
         assert round(macro_f1_of(truth, answers), 4) == decision[model]["golden"]
 
 
-def two_retrains_without_review_rate(sqlite_url: str, tmp_path: Path) -> dict:
+def two_retrains_without_review_rate(sqlite_url: str, tmp_path: Path, *, extra: str = "") -> dict:
     """A first model, then a challenger, with review_rate unset as a user has it: the second decision."""
     synthetic.write_parquet(tmp_path / "base.parquet", synthetic.generate(300, seed=4))
     engine = make_engine(sqlite_url)
     sambodhan.create_schema(engine)
     engine.dispose()
-    cfg = write_config(tmp_path, sqlite_url, review_rate="")
+    cfg = write_config(tmp_path, sqlite_url, review_rate="", extra=extra)
     for seed, start in ((5, 10_000), (6, 20_000)):
         add_complaints(sqlite_url, synthetic.generate(300, seed=seed, start_id=start), correct=set(range(0, 300, 2)))
         assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
@@ -333,6 +333,30 @@ def test_the_share_reviewed_is_learned_while_the_first_model_serves_and_carried_
     assert done.returncode == 0, done.stderr
     assert f"learned on the traffic of model version {learned_on} " in json.loads(done.stdout)["evidence"]["hidden_mistakes"]
     assert last_kept()[1]["details"]["review_share"] == share
+
+
+def test_while_the_first_model_serves_the_share_reviewed_is_learned_anew_on_its_growing_traffic(sqlite_url, tmp_path):
+    """A refused challenger carries the share its round learned; the next round, with the first model still serving,
+    learns it again on more of that model's traffic instead of freezing the first, thinner estimate."""
+    decision = two_retrains_without_review_rate(sqlite_url, tmp_path, extra="min_delta = 1.0")  # nothing replaces it
+    assert not decision["accepted"] and "of the champion" in decision["evidence"]["hidden_mistakes"]
+    store = tmp_path / "models/department"
+
+    def kept_share() -> dict:
+        version = json.loads(sorted((store / "decisions").glob("*.json"))[-1].read_text())["model_version"]
+        return json.loads((store / "versions" / version / "metadata.json").read_text())["details"]["review_share"]
+
+    before = kept_share()
+    add_complaints(sqlite_url, synthetic.generate(300, seed=7, start_id=30_000), correct=set(range(0, 300, 2)))
+    cfg = str(tmp_path / "orchestrator.toml")
+    assert run_cli({}, "prepare", "--config", cfg, cwd=tmp_path, timeout=300).returncode == 0
+    done = run_cli({}, "retrain", "--config", cfg, "--label", "department", "--json", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    hidden = json.loads(done.stdout)["evidence"]["hidden_mistakes"]
+    assert "of the champion" in hidden and "learned on the traffic of model version" not in hidden, hidden
+    after = kept_share()
+    assert after["learned_on"] == before["learned_on"]
+    assert after["corrections"] > before["corrections"] and after["traffic"] > before["traffic"]
 
 
 def test_the_rows_the_champion_served_are_those_its_dataset_lacks_held_out_or_not(tmp_path):

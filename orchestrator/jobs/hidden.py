@@ -210,6 +210,22 @@ def metadata_details(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
     return details if isinstance(details, Mapping) else {}
 
 
+def was_replaced(registry: Registry, name: str | None) -> bool:
+    """Whether version ``name`` was ever replaced by another deployed version (a rollback to it may have followed)."""
+    return name is not None and any(p.previous == name for p in registry.promotions)
+
+
+def champion_share(registry: Registry, champion: str | None, champion_meta: Mapping[str, Any]) -> Hidden | None:
+    """The share of mistakes reviewed that the decisions made while ``champion`` serves use as it is: the one its
+    metadata carries; else, when it was replaced once and has been rolled back to, the one it gave before it was
+    replaced (:func:`share_learned_on`); else None, and the decision learns it anew on the champion's traffic, which
+    grows each round while a first model serves."""
+    carried = carried_share(metadata_details(champion_meta).get("review_share"))
+    if carried is None and was_replaced(registry, champion):
+        carried = carried_share(share_learned_on(registry, champion))
+    return carried
+
+
 def share_learned_on(registry: Registry, name: str | None) -> Mapping[str, Any] | None:
     """The share of mistakes reviewed that a kept version learned on the traffic of version ``name`` (the newest such),
     as its details hold it: what a model rolled back to gave before it was replaced; None when none did."""
@@ -235,6 +251,6 @@ def share_to_carry(
         return carried.share(None)  # as it was read: the numbers checked, the text cut to length
     if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
         return None
-    if champion is not None and any(p.previous == champion for p in registry.promotions):
+    if was_replaced(registry, champion):
         return None  # it was replaced once: not every row its dataset lacks was served by it
     return hidden.share(champion)

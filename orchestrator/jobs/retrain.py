@@ -45,11 +45,9 @@ from .evaluate import class_indices, compare, encode, per_source, weighted_macro
 from .evaluation_rows import Rows
 from .hidden import (
     Hidden,
-    carried_share,
+    champion_share,
     champion_version,
     hidden_mistakes,
-    metadata_details,
-    share_learned_on,
     share_to_carry,
 )
 from .model import Features, Model, load
@@ -232,11 +230,10 @@ def retrain(
         )
         served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
         carried = registry = champion_name = None
-        if champion:  # the share the champion carries, else one learned on its traffic before it was replaced
+        if champion:  # the share the champion carries, else one it gave before it was replaced and rolled back to
             registry = read_registry(models)
             champion_name = champion_version(champion_meta, registry)
-            carried = (carried_share(metadata_details(champion_meta).get("review_share"))
-                       or carried_share(share_learned_on(registry, champion_name)))
+            carried = champion_share(registry, champion_name, champion_meta)
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not, carried=carried,
