@@ -227,6 +227,30 @@ def test_a_share_given_before_is_used_as_it_is_only_after_a_rollback_else_learne
                                              Promotion("v1", "v2", "someone", "t4", "regression", "rollback")))
     found = champion_share(back, "v1", {"version": "v1", "champion": None})
     assert found is not None and found.carried and found.share(None) == learned.share("v1")
-    own = {"review_share": {**learned.share("v1"), "corrections": 1}}  # what the champion's own metadata carries wins
+    own = {"review_share": {**learned.share("v1"), "learned_on": "v0", "corrections": 1}}  # its own metadata's comes first
     mine = champion_share(back, "v1", {"version": "v1", "champion": None, "details": own})
     assert mine is not None and mine.corrections == 1
+
+
+def test_the_fullest_share_learned_on_a_model_is_the_one_used():
+    """v2 was refused early (its share rests on 100 rows of v1's traffic) and v3 later (300 rows). Promoted by hand,
+    v2 uses the fuller share; versions kept while it serves copy it; after a rollback to v1, the share v1 gave
+    before it was replaced is the fullest, not the newest copy."""
+    from orchestrator.contracts.model_registry import Promotion, Registry, Version
+    from orchestrator.jobs.hidden import champion_share, share_learned_on
+
+    thin = {"errors": 16, "rows": 80, "where": "80 golden", "traffic": 100, "corrections": 8, "learned_on": "v1"}
+    full = {**thin, "traffic": 300, "corrections": 30}
+    versions = [Version("v1", "d1", "t1", "deployed", "first"),
+                Version("v2", "d2", "t2", "rejected", "no", parent="v1", details={"review_share": thin}),
+                Version("v3", "d3", "t3", "rejected", "no", parent="v1", details={"review_share": full})]
+    promotions = [Promotion("v1", None, "retrain", "t1", "first", "deploy"), Promotion("v2", "v1", "someone", "t4", "try", "promote")]
+    registry = Registry(tuple(versions), "v2", tuple(promotions))
+    used = champion_share(registry, "v2", {"version": "v2", "champion": {"pooled": 0.7}, "details": {"review_share": thin}})
+    assert used is not None and used.traffic == 300 and used.corrections == 30 and used.learned_on == "v1"
+    versions.append(Version("v4", "d4", "t5", "rejected", "no", parent="v2", details={"review_share": thin}))  # a copy
+    promotions.append(Promotion("v1", "v2", "someone", "t6", "back", "rollback"))
+    back = Registry(tuple(versions), "v1", tuple(promotions))
+    assert share_learned_on(back, "v1") == full
+    rolled = champion_share(back, "v1", {"version": "v1", "champion": None})
+    assert rolled is not None and rolled.traffic == 300

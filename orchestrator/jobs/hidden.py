@@ -109,8 +109,8 @@ def hidden_mistakes(
     """The hidden-twin weight of a correction, from the best source available.
 
     1. ``review_rate`` given (the share of the model's mistakes that staff correct): ``1/rate − 1``.
-    2. Otherwise the share reviewed that the champion's metadata carries (``carried``, :func:`carried_share`):
-       learned on the traffic of a model that no comparison chose. A champion the gate chose is flattered by
+    2. Otherwise the share reviewed that the champion carries (``carried``, :func:`champion_share`: in its
+       metadata, or in the registry after a rollback), learned on the traffic of a model that no comparison chose. A champion the gate chose is flattered by
        the golden rows it was chosen on, so its own error rate there is too low, and with it the hidden
        mistakes; the share reviewed belongs to the staff, not to the model, and is kept instead.
     3. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows the
@@ -217,25 +217,32 @@ def was_replaced(registry: Registry, name: str | None) -> bool:
 
 def champion_share(registry: Registry, champion: str | None, champion_meta: Mapping[str, Any]) -> Hidden | None:
     """The share of mistakes reviewed that the decisions made while ``champion`` serves use as it is: the one its
-    metadata carries; else, when it was replaced once and has been rolled back to, the one it gave before it was
-    replaced (:func:`share_learned_on`); else None, and the decision learns it anew on the champion's traffic, which
-    grows each round while a first model serves."""
-    carried = carried_share(metadata_details(champion_meta).get("review_share"))
-    if carried is None and was_replaced(registry, champion):
-        carried = carried_share(share_learned_on(registry, champion))
-    return carried
+    metadata carries, or a fuller one learned on the same model's traffic (a challenger refused early and promoted by
+    hand carries a thinner one); else, when it was replaced once and has been rolled back to, the one it gave before
+    it was replaced (:func:`share_learned_on`); else None, and the decision learns it anew on the champion's traffic,
+    which grows each round while a first model serves."""
+    own = carried_share(metadata_details(champion_meta).get("review_share"))
+    if own is not None:
+        fuller = carried_share(share_learned_on(registry, own.learned_on))
+        return fuller if fuller is not None and fuller.traffic > own.traffic else own
+    if was_replaced(registry, champion):
+        return carried_share(share_learned_on(registry, champion))
+    return None
 
 
 def share_learned_on(registry: Registry, name: str | None) -> Mapping[str, Any] | None:
-    """The share of mistakes reviewed that a kept version learned on the traffic of version ``name`` (the newest such),
-    as its details hold it: what a model rolled back to gave before it was replaced; None when none did."""
+    """The fullest share of mistakes reviewed that kept versions learned on the traffic of version ``name``, as their
+    details hold it: the one on the most traffic, which is the last it learned before it was replaced (later ones are
+    copies, and earlier ones rest on part of that traffic); None when none did."""
     if name is None:
         return None
-    for entry in reversed(registry.versions):
+    fullest, most = None, -1.0
+    for entry in registry.versions:
         share = entry.details.get("review_share") if isinstance(entry.details, Mapping) else None
-        if isinstance(share, Mapping) and share.get("learned_on") == name:
-            return share
-    return None
+        read = carried_share(share) if isinstance(share, Mapping) and share.get("learned_on") == name else None
+        if read is not None and read.traffic >= most:
+            fullest, most = share, read.traffic
+    return fullest
 
 
 def share_to_carry(
