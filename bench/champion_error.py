@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,30 +52,42 @@ def main() -> None:
         print(f"  {who} ({len(group)} retrains): " + "; ".join(parts))
 
 
-def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[dict]:
+def kept_retrains(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> Iterator[dict]:
+    """Each retrain of a kept run: its round number, the round's figures from ``<folder>.json``, its decision (matched by
+    the reason, which the benchmark's rounds repeat word for word) and its evaluation rows with a ``truth`` column (the
+    true label of every row, from the CSV). Rounds whose rows cannot be read, or were not compared with a champion, are
+    left out."""
     figures = json.loads(run.with_suffix(".json").read_text(encoding="utf-8"))
     with sqlite3.connect(run / "app.db") as db:
         messages = dict(db.execute("select id, message from complaints").fetchall())
     store = run / "hub" / "models" / figures["label"]
-    decisions = {}  # by reason, which the benchmark's rounds repeat word for word
+    decisions = {}
     for path in (store / "decisions").glob("*.json"):
         decision = json.loads(path.read_text(encoding="utf-8"))
         decisions[decision["reason"]] = decision
-    rows = []
     for index, round_ in enumerate(figures["rounds"]):
         decision = decisions.get(round_.get("reason"))
         version = decision and (decision.get("model_version") or decision["dataset_version"])
         path = store / "versions" / str(version) / "evaluation.parquet"
-        if not decision or not path.exists() or round_.get("error_rate_true") is None:
+        if not decision or not path.exists():
             continue
         table = pq.read_table(path).to_pandas()
         if table.champion.isna().any():
             continue
         table["truth"] = [by_id.get(i[1:]) if i.startswith("b") else by_text.get(messages.get(int(i[1:]))) for i in table.id]
+        yield {"index": index, "round": round_, "rounds": figures["rounds"], "decision": decision, "table": table}
+
+
+def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[dict]:
+    rows = []
+    for kept in kept_retrains(run, by_id, by_text):
+        round_, table = kept["round"], kept["table"]
+        if round_.get("error_rate_true") is None:
+            continue
         held = table[~table.out_of_fold & table.truth.notna()]
         wrong = held.champion != held.truth
         rows.append({
-            "after_deploy": any(earlier["deployed"] for earlier in figures["rounds"][1:index]),  # round 0: the first model
+            "after_deploy": any(earlier["deployed"] for earlier in kept["rounds"][1:kept["index"]]),  # round 0: the first model
             "golden": float(wrong[held.source == "base"].mean()),
             "held_out": float(wrong[held.source != "base"].mean()),
             # None when the gate used a share of mistakes reviewed carried from an earlier model, not this one's rate
