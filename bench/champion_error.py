@@ -1,7 +1,7 @@
 """Does the gate's golden slice flatter the champion it chose? Read from kept runs of ``bench/loop_quality.py``.
 
     python bench/loop_quality.py ../shared/data/grievance_tweets.csv --protocol-seed 1 --workdir runs/1 --json runs/1.json
-    python bench/champion_error.py ../shared/data/grievance_tweets.csv runs/1 [runs/2 ...]
+    python bench/champion_error.py --csv ../shared/data/grievance_tweets.csv runs/1 [runs/2 ...]
 
 For every retrain of each run (its ``evaluation.parquet``, and the round's figures in the run's ``--json`` file beside
 its folder, named ``<folder>.json``, matched by the decision's reason), the champion's error rate:
@@ -28,15 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from loop_quality import load
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("csv", type=Path, help="the CSV the runs were made from (columns id, text, label)")
-    parser.add_argument("runs", type=Path, nargs="+", help="folders kept with --workdir, each with <folder>.json beside it")
+    run_arguments(parser)
     args = parser.parse_args()
-    frame = pd.read_csv(args.csv, dtype={"id": str})
-    by_id, by_text = dict(zip(frame.id, frame.label)), dict(zip(frame.text, frame.label))
+    by_id, by_text = true_labels(parser, args)
     rows = [row for run in args.runs for row in one_run(run, by_id, by_text)]
     table = pd.DataFrame(rows)
     print("the champion's error rate minus its error on the batch it had just served, and the share of mistakes reviewed "
@@ -50,6 +49,24 @@ def main() -> None:
                                       ("the share reviewed", group.share.dropna()))
                  if len(values) > 1]
         print(f"  {who} ({len(group)} retrains): " + "; ".join(parts))
+
+
+def run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The kept runs to read, and the rows they were made from, whose true labels they need."""
+    parser.add_argument("--csv", type=Path, help="the CSV the runs were made from (columns id, text, label)")
+    parser.add_argument("--synthetic", choices=("department", "urgency"), help="the runs were made on the synthetic stream")
+    parser.add_argument("--rows", type=int, default=6000, help="synthetic rows (default 6000, as the runs had them)")
+    parser.add_argument("runs", type=Path, nargs="+", help="folders kept with --workdir, each with <folder>.json beside it")
+
+
+def true_labels(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict[str, str], dict[str, str]]:
+    """The true label of every row the runs were made from: by id (base rows) and by text (traffic rows, which the
+    app's database holds by text)."""
+    if bool(args.csv) == bool(args.synthetic):
+        parser.error("give the rows the runs were made from: --csv FILE or --synthetic department|urgency")
+    source = argparse.Namespace(csv=args.csv, synthetic=args.synthetic, rows=args.rows, text_column="text", label_name="label")
+    frame = load(source)
+    return dict(zip(frame.id, frame.label)), dict(zip(frame.text, frame.label))
 
 
 def kept_retrains(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> Iterator[dict]:

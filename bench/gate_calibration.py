@@ -1,7 +1,7 @@
 """Is the gate's risk what it says? Read from kept runs of ``bench/loop_quality.py``.
 
     python bench/loop_quality.py ../shared/data/grievance_tweets.csv --protocol-seed 1 --workdir runs/1 --json runs/1.json
-    python bench/gate_calibration.py ../shared/data/grievance_tweets.csv runs/1 [runs/2 ...]
+    python bench/gate_calibration.py --csv ../shared/data/grievance_tweets.csv runs/1 [runs/2 ...]
 
 For every retrain the gate compared with a champion, the chosen challenger's *risk* (the share of bootstrap resamples in
 which it loses more than the margin, 0.005) and *wins* (the share in which it gains), against what happened: its true
@@ -25,18 +25,16 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from champion_error import kept_retrains
+from champion_error import kept_retrains, run_arguments, true_labels
 
 MARGIN = 0.005  # jobs.margin's default: a loss beyond it is what the gate's risk counts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("csv", type=Path, help="the CSV the runs were made from (columns id, text, label)")
-    parser.add_argument("runs", type=Path, nargs="+", help="folders kept with --workdir, each with <folder>.json beside it")
+    run_arguments(parser)
     args = parser.parse_args()
-    frame = pd.read_csv(args.csv, dtype={"id": str})
-    by_id, by_text = dict(zip(frame.id, frame.label)), dict(zip(frame.text, frame.label))
+    by_id, by_text = true_labels(parser, args)
     table = pd.DataFrame([row for run in args.runs for row in one_run(run, by_id, by_text)])
     if table.empty:
         raise SystemExit("no retrain compared with a champion in these runs")
