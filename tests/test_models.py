@@ -238,10 +238,16 @@ def test_a_model_deployed_before_versions_were_kept_becomes_the_first_version(sq
     store = tmp_path / "models/department"
     (store / "models.json").unlink()  # the layout an earlier version left: the deployed model at the root only
     shutil.rmtree(store / "versions")
+    root = json.loads((store / "metadata.json").read_text())
+    del root["version"]  # which its metadata did not name
+    (store / "metadata.json").write_text(json.dumps(root))
     before = predict(tmp_path, cfg)
     second = round_(tmp_path, cfg, sqlite_url, 600, seed=3)["dataset_version"]
     assert [(r["version"], r["status"]) for r in models(tmp_path, cfg)] == [(second, "deployed"), (first, "retired")]
     assert models(tmp_path, cfg, "--version", second)["parent"] == first
+    # the share of mistakes reviewed learned on its traffic names it by the version it was adopted as
+    kept = json.loads((store / "versions" / second / "metadata.json").read_text())
+    assert kept["details"]["review_share"]["learned_on"] == first
     assert cli(tmp_path, "rollback", "--config", cfg, "--label", "department").returncode == 0
     assert predict(tmp_path, cfg) == before
 

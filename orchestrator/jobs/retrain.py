@@ -55,7 +55,7 @@ from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
 from .storage import Store, label_store
 from .tracking import Tracker
-from .versions import MODEL_FILE, MODEL_METADATA, keep
+from .versions import MODEL_FILE, MODEL_METADATA, adopted_version, keep
 
 MIN_FRESH_ROWS = 20  # fewer rows the champion never saw are not worth the out-of-fold models
 
@@ -232,7 +232,7 @@ def retrain(
         carried = registry = champion_name = None
         if champion:  # the share the champion carries, else one it gave before it was replaced and rolled back to
             registry = read_registry(models)
-            champion_name = champion_version(champion_meta, registry)
+            champion_name = champion_version(champion_meta, registry) or adopted_version(champion_meta)  # as keep() adopts it
             carried = champion_share(registry, champion_name, champion_meta)
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,

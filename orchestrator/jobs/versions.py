@@ -140,7 +140,7 @@ def _adopt(models: Store, registry: Registry, scratch: Path) -> Registry:
     except ValueError:
         old = {}
     old = old if isinstance(old, dict) else {}
-    name = _safe_name(str(old.get("dataset_version") or "legacy"))
+    name = adopted_version(old)
     target = scratch / version_path(name, MODEL_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="adopt-") as aside:  # not inside the folder being committed
@@ -178,6 +178,12 @@ def result_document(outcome: Any, verdict: str, version: str) -> dict[str, Any]:
 def _write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def adopted_version(metadata: Mapping[str, Any]) -> str:
+    """The version a model deployed before versions were kept is adopted as (:func:`_adopt`): named after its dataset
+    version."""
+    return _safe_name(str(metadata.get("dataset_version") or "legacy"))
 
 
 def _safe_name(name: str) -> str:
