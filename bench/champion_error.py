@@ -72,7 +72,7 @@ def true_labels(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
 def kept_retrains(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> Iterator[dict]:
     """Each retrain of a kept run: its round number, the round's figures from ``<folder>.json``, its decision (matched by
     the reason, which the benchmark's rounds repeat word for word) and its evaluation rows with a ``truth`` column (the
-    true label of every row, from the CSV). Rounds whose rows cannot be read, or were not compared with a champion, are
+    true label of every row, from the rows the run was made from). Rounds whose rows cannot be read, or were not compared with a champion, are
     left out."""
     figures = json.loads(run.with_suffix(".json").read_text(encoding="utf-8"))
     with sqlite3.connect(run / "app.db") as db:

@@ -6,9 +6,10 @@
 For every retrain the gate compared with a champion, the chosen challenger's *risk* (the share of bootstrap resamples in
 which it loses more than the margin, 0.005) and *wins* (the share in which it gains), against what happened: its true
 gain on the benchmark's test rows and on the very rows the gate decided on, with their true labels.
-- **Calibration.** Retrains grouped by risk: the share whose true gain was a loss beyond the margin should be about
-  the mean risk of the group. Over the deploys (risk at most 10% by the gate's rule), the sum of the risks is the number
-  of deploys that lose more than the margin one would expect if the risk were calibrated.
+- **Calibration.** The estimated gain's error against the truth, beside the bootstrap's own spread: if the spread
+  is right, the error in units of it has a standard deviation of about 1 (more on the test rows, whose own sample adds
+  noise). Over the deploys (risk at most 10% by the gate's rule), the sum of the risks is the number of deploys that
+  lose more than the margin one would expect if each risk were that deploy's chance.
 - **What the reconstruction assumes.** The traffic's mistakes nobody reviewed are counted as the corrections'
   hidden twins: the challenger is assumed to fix them as often as it fixes the corrections. On the held-out rows
   (neither model trained on them), the share of the corrections it fixes against the share of the mistakes nobody
@@ -73,7 +74,8 @@ def bootstrap_spread(wins: float, risk: float) -> float:
     bootstrap's spread, which the decision does not store; NaN where either share is too close to 0 or 1 to tell."""
     if not (0.01 < wins < 0.99 and 0.01 < risk < 0.99):
         return float("nan")
-    return MARGIN / (NormalDist().inv_cdf(1 - wins) - NormalDist().inv_cdf(risk))
+    apart = NormalDist().inv_cdf(1 - wins) - NormalDist().inv_cdf(risk)
+    return MARGIN / apart if apart > 0 else float("nan")  # no resample between -MARGIN and 0: no spread to read
 
 
 def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[dict]:
@@ -87,7 +89,7 @@ def one_run(run: Path, by_id: dict[str, str], by_text: dict[str, str]) -> list[d
         corrections = held[held.source == "feedback"]
         hidden = held[(held.source == "sampled") & (held.label != held.truth)]
         rows.append({
-            "run": run.name, "round": kept["index"], "deployed": bool(decision["accepted"]),
+            "run": str(run), "round": kept["index"], "deployed": bool(decision["accepted"]),
             "risk": chosen["risk"], "wins": chosen["wins"], "estimated": chosen["delta"],
             "spread": bootstrap_spread(chosen["wins"], chosen["risk"]),
             "true_gain": round_["true_gain"], "gain_on_its_rows": round_["true_gain_on_its_rows"],

@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score
 
 from orchestrator.jobs.evaluate import class_indices, compare, encode, per_source, weighted_macro_f1
 from orchestrator.jobs.evaluation_rows import Rows
-from orchestrator.jobs.hidden import ErrorRate, carried_share, hidden_mistakes
+from orchestrator.jobs.hidden import ErrorRate, Hidden, carried_share, hidden_mistakes
 
 CLASSES = ["a", "b", "c"]
 
@@ -223,6 +223,9 @@ def test_a_share_given_before_is_used_as_it_is_only_after_a_rollback_else_learne
     deployed_once = Promotion("v1", None, "retrain", "t1", "first", "deploy")
     serving = Registry((first, refused), "v1", (deployed_once,))
     assert champion_share(serving, "v1", {"version": "v1", "champion": None}) is None  # learned anew
+    # a decision that cannot tell which rows the champion served learns none: it uses the fullest one learned before
+    unknown = champion_share(serving, "v1", {"version": "v1", "champion": None}, learns=False)
+    assert unknown is not None and unknown.share(None) == learned.share("v1")
     back = Registry((first, refused), "v1", (deployed_once, Promotion("v2", "v1", "someone", "t3", "try", "promote"),
                                              Promotion("v1", "v2", "someone", "t4", "regression", "rollback")))
     found = champion_share(back, "v1", {"version": "v1", "champion": None})
@@ -230,6 +233,27 @@ def test_a_share_given_before_is_used_as_it_is_only_after_a_rollback_else_learne
     own = {"review_share": {**learned.share("v1"), "learned_on": "v0", "corrections": 1}}  # its own metadata's comes first
     mine = champion_share(back, "v1", {"version": "v1", "champion": None, "details": own})
     assert mine is not None and mine.corrections == 1
+
+
+def test_a_round_that_learns_less_than_an_earlier_one_passes_the_earlier_one_on():
+    """While the first model serves, a kept model carries the fullest share learned on its traffic: this round's, or an
+    earlier round's when this one learned none (the champion's own corrections could not be told) or a thinner one."""
+    from orchestrator.contracts.model_registry import Promotion, Registry, Version
+    from orchestrator.jobs.hidden import share_to_carry
+
+    full = {"errors": 16, "rows": 80, "where": "80 golden", "traffic": 300, "corrections": 30, "learned_on": "v1"}
+    registry = Registry((Version("v1", "d1", "t1", "deployed", "first"),
+                         Version("v2", "d2", "t2", "rejected", "no", parent="v1", details={"review_share": full})),
+                        "v1", (Promotion("v1", None, "retrain", "t1", "first", "deploy"),))
+    meta = {"version": "v1", "champion": None}
+    nothing = Hidden(0.5, "error rate of the champion on all the evaluation traffic", error_rate=ErrorRate(16, 80, "80 golden"),
+                     traffic=400, corrections=40)  # not learned: which rows it served was not known
+    assert share_to_carry(registry, "v1", meta, None, nothing) == full
+    thinner = Hidden(0.5, "learned", error_rate=ErrorRate(16, 80, "80 golden"), traffic=200, corrections=20, learned=True)
+    assert share_to_carry(registry, "v1", meta, None, thinner) == full
+    fuller = Hidden(0.5, "learned", error_rate=ErrorRate(16, 80, "80 golden"), traffic=500, corrections=50, learned=True)
+    assert share_to_carry(registry, "v1", meta, None, fuller) == fuller.share("v1")
+    assert share_to_carry(registry, "v1", {"version": "v1", "champion": {"pooled": 0.7}}, None, fuller) is None  # chosen
 
 
 def test_the_fullest_share_learned_on_a_model_is_the_one_used():
@@ -248,7 +272,8 @@ def test_the_fullest_share_learned_on_a_model_is_the_one_used():
     registry = Registry(tuple(versions), "v2", tuple(promotions))
     used = champion_share(registry, "v2", {"version": "v2", "champion": {"pooled": 0.7}, "details": {"review_share": thin}})
     assert used is not None and used.traffic == 300 and used.corrections == 30 and used.learned_on == "v1"
-    versions.append(Version("v4", "d4", "t5", "rejected", "no", parent="v2", details={"review_share": thin}))  # a copy
+    # a copy of v2's own, as a release before the fuller share was looked up kept it while v2 served
+    versions.append(Version("v4", "d4", "t5", "rejected", "no", parent="v2", details={"review_share": thin}))
     promotions.append(Promotion("v1", "v2", "someone", "t6", "back", "rollback"))
     back = Registry(tuple(versions), "v1", tuple(promotions))
     assert share_learned_on(back, "v1") == full

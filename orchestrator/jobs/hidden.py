@@ -215,17 +215,20 @@ def was_replaced(registry: Registry, name: str | None) -> bool:
     return name is not None and any(p.previous == name for p in registry.promotions)
 
 
-def champion_share(registry: Registry, champion: str | None, champion_meta: Mapping[str, Any]) -> Hidden | None:
+def champion_share(
+    registry: Registry, champion: str | None, champion_meta: Mapping[str, Any], *, learns: bool = True,
+) -> Hidden | None:
     """The share of mistakes reviewed that the decisions made while ``champion`` serves use as it is: the one its
     metadata carries, or a fuller one learned on the same model's traffic (a challenger refused early and promoted by
-    hand carries a thinner one); else, when it was replaced once and has been rolled back to, the one it gave before
-    it was replaced (:func:`share_learned_on`); else None, and the decision learns it anew on the champion's traffic,
-    which grows each round while a first model serves."""
+    hand carries a thinner one); else the fullest one learned on its own traffic (:func:`share_learned_on`) when it was
+    replaced once and has been rolled back to, or when this decision cannot learn one (``learns``: which rows it
+    served is unknown); else None, and the decision learns it anew on the champion's traffic, which grows each round
+    while a first model serves."""
     own = carried_share(metadata_details(champion_meta).get("review_share"))
     if own is not None:
         fuller = carried_share(share_learned_on(registry, own.learned_on))
         return fuller if fuller is not None and fuller.traffic > own.traffic else own
-    if was_replaced(registry, champion):
+    if was_replaced(registry, champion) or not learns:
         return carried_share(share_learned_on(registry, champion))
     return None
 
@@ -253,11 +256,17 @@ def share_to_carry(
     traffic (``hidden``), when no comparison chose the champion (a first model, or one deployed outside the
     orchestrator: its error rate on the golden slice is not flattered by having been chosen on it) and it has served
     since its dataset without a break (after a rollback to it, the rows its dataset lacks were partly served by the
-    model it replaced); else none. ``registry`` is the label's model registry, ``champion`` the champion's version."""
+    model it replaced), or the fullest one learned on its traffic before, when that rests on more of it (a round that
+    could not tell which rows it served learns none); else none. ``registry`` is the label's model registry,
+    ``champion`` the champion's version."""
     if carried is not None:
         return carried.share(None)  # as it was read: the numbers checked, the text cut to length
     if champion_meta.get("champion") is not None:  # a comparison chose it, on the golden rows among others
         return None
     if was_replaced(registry, champion):
         return None  # it was replaced once: not every row its dataset lacks was served by it
-    return hidden.share(champion)
+    learned, before = hidden.share(champion), share_learned_on(registry, champion)
+    earlier = carried_share(before)
+    if earlier is not None and (learned is None or earlier.traffic > learned["traffic"]):
+        return earlier.share(None)
+    return learned

@@ -232,8 +232,10 @@ def retrain(
         carried = registry = champion_name = None
         if champion:  # the share the champion carries, else one it gave before it was replaced and rolled back to
             registry = read_registry(models)
-            champion_name = champion_version(champion_meta, registry) or adopted_version(champion_meta)  # as keep() adopts it
-            carried = champion_share(registry, champion_name, champion_meta)
+            champion_name = champion_version(champion_meta, registry)
+            if champion_name is None and not registry.versions:  # a model from before versions were kept, as keep() adopts it
+                champion_name = adopted_version(champion_meta)
+            carried = champion_share(registry, champion_name, champion_meta, learns=served is not None)
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,
             why_not=why_not, carried=carried,
