@@ -110,9 +110,9 @@ def hidden_mistakes(
 
     1. ``review_rate`` given (the share of the model's mistakes that staff correct): ``1/rate − 1``.
     2. Otherwise the share reviewed that the champion carries (``carried``, :func:`champion_share`: in its
-       metadata, or in the registry after a rollback), learned on the traffic of a model that no comparison chose. A champion the gate chose is flattered by
-       the golden rows it was chosen on, so its own error rate there is too low, and with it the hidden
-       mistakes; the share reviewed belongs to the staff, not to the model, and is kept instead.
+       metadata, or in the registry), learned on the traffic of a model that no comparison chose. A champion the
+       gate chose is flattered by the golden rows it was chosen on, so its own error rate there is too low, and with
+       it the hidden mistakes; the share reviewed belongs to the staff, not to the model, and is kept instead.
     3. Otherwise the champion's error rate ``e`` on base rows it never trained on: the traffic rows the
        champion served (``served_by_champion``: those that arrived since its dataset; all of them when none
        is marked) hold ``e × rows`` mistakes, of which their corrections are the ones seen. Older rows were

@@ -230,7 +230,7 @@ def retrain(
         )
         served = looked.served(held.ids, (train.ids[i] for i in fresh)) if looked is not None else None
         carried = registry = champion_name = None
-        if champion:  # the share the champion carries, else one it gave before it was replaced and rolled back to
+        if champion:  # the share the champion carries, else the fullest one learned on its traffic, where it is reused
             registry = read_registry(models)
             champion_name = champion_version(champion_meta, registry)
             if champion_name is None and not registry.versions:  # a model from before versions were kept, as keep() adopts it
