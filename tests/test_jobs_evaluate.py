@@ -203,9 +203,9 @@ def test_a_share_is_learned_only_on_a_champion_no_comparison_chose_that_was_neve
     back = Registry((first, second), "v1", (*served_alone.promotions, Promotion("v2", "v1", "retrain", "t2", "better", "deploy"),
                                            Promotion("v1", "v2", "someone", "t3", "regression", "rollback")))
     assert share_to_carry(back, "v1", {"version": "v1", "champion": None}, None, learned) is None  # replaced once
-    found = share_learned_on(back, "v1")
-    assert found == learned.share("v1") and share_learned_on(back, "v2") is None and share_learned_on(back, None) is None
-    carried = carried_share(found)
+    carried = share_learned_on(back, "v1")
+    assert carried is not None and carried.share(None) == learned.share("v1")
+    assert share_learned_on(back, "v2") is None and share_learned_on(back, None) is None
     assert share_to_carry(back, "v1", {"version": "v1", "champion": None}, carried, learned) == learned.share("v1")
 
 
@@ -276,6 +276,7 @@ def test_the_fullest_share_learned_on_a_model_is_the_one_used():
     versions.append(Version("v4", "d4", "t5", "rejected", "no", parent="v2", details={"review_share": thin}))
     promotions.append(Promotion("v1", "v2", "someone", "t6", "back", "rollback"))
     back = Registry(tuple(versions), "v1", tuple(promotions))
-    assert share_learned_on(back, "v1") == full
+    fullest = share_learned_on(back, "v1")
+    assert fullest is not None and fullest.share(None) == full
     rolled = champion_share(back, "v1", {"version": "v1", "champion": None})
     assert rolled is not None and rolled.traffic == 300

@@ -197,13 +197,6 @@ def carried_share(document: Any) -> Hidden | None:
     )
 
 
-def champion_version(champion_meta: Mapping[str, Any], registry: Registry) -> str | None:
-    """The champion's version: its metadata's, else the registry's deployed one (a model adopted from before
-    versions were kept)."""
-    version = champion_meta.get("version")
-    return version if isinstance(version, str) else registry.deployed
-
-
 def metadata_details(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
     """A model metadata document's ``details`` (empty when it has none, or they are not a mapping)."""
     details = metadata.get("details")
@@ -226,26 +219,29 @@ def champion_share(
     while a first model serves."""
     own = carried_share(metadata_details(champion_meta).get("review_share"))
     if own is not None:
-        fuller = carried_share(share_learned_on(registry, own.learned_on))
-        return fuller if fuller is not None and fuller.traffic > own.traffic else own
+        return _fullest(own, share_learned_on(registry, own.learned_on))
     if was_replaced(registry, champion) or not learns:
-        return carried_share(share_learned_on(registry, champion))
+        return share_learned_on(registry, champion)
     return None
 
 
-def share_learned_on(registry: Registry, name: str | None) -> Mapping[str, Any] | None:
-    """The fullest share of mistakes reviewed that kept versions learned on the traffic of version ``name``, as their
-    details hold it: the one on the most traffic, which is the last it learned before it was replaced (later ones are
-    copies, and earlier ones rest on part of that traffic); None when none did."""
+def share_learned_on(registry: Registry, name: str | None) -> Hidden | None:
+    """The fullest share of mistakes reviewed that kept versions learned on the traffic of version ``name`` (read as
+    :func:`carried_share` reads it): the one on the most traffic, which is the last it learned before it was replaced
+    (later ones are copies, and earlier ones rest on part of that traffic); None when none did."""
     if name is None:
         return None
-    fullest, most = None, -1.0
+    found = []
     for entry in registry.versions:
         share = entry.details.get("review_share") if isinstance(entry.details, Mapping) else None
-        read = carried_share(share) if isinstance(share, Mapping) and share.get("learned_on") == name else None
-        if read is not None and read.traffic >= most:
-            fullest, most = share, read.traffic
-    return fullest
+        if isinstance(share, Mapping) and share.get("learned_on") == name:
+            found.append(carried_share(share))
+    return _fullest(*reversed(found))  # the newest of equally full ones
+
+
+def _fullest(*shares: Hidden | None) -> Hidden | None:
+    """Of the shares given, the one that rests on the most traffic (the first of equally full ones); None if none."""
+    return max((s for s in shares if s is not None), key=lambda s: s.traffic, default=None)
 
 
 def share_to_carry(
@@ -265,8 +261,6 @@ def share_to_carry(
         return None
     if was_replaced(registry, champion):
         return None  # it was replaced once: not every row its dataset lacks was served by it
-    learned, before = hidden.share(champion), share_learned_on(registry, champion)
-    earlier = carried_share(before)
-    if earlier is not None and (learned is None or earlier.traffic > learned["traffic"]):
-        return earlier.share(None)
-    return learned
+    learned = hidden if hidden.share(champion) is not None else None
+    fullest = _fullest(learned, share_learned_on(registry, champion))  # this round's, unless an earlier one is fuller
+    return fullest.share(champion) if fullest is not None else None

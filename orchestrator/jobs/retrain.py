@@ -46,7 +46,6 @@ from .evaluation_rows import Rows
 from .hidden import (
     Hidden,
     champion_share,
-    champion_version,
     hidden_mistakes,
     share_to_carry,
 )
@@ -55,7 +54,7 @@ from .prepare import DATASET_FILES, dataset_store
 from .settings import JobLabel, JobsConfig, JobSettings
 from .storage import Store, label_store
 from .tracking import Tracker
-from .versions import MODEL_FILE, MODEL_METADATA, adopted_version, keep
+from .versions import MODEL_FILE, MODEL_METADATA, champion_version, keep
 
 MIN_FRESH_ROWS = 20  # fewer rows the champion never saw are not worth the out-of-fold models
 
@@ -233,8 +232,6 @@ def retrain(
         if champion:  # the share the champion carries, else the fullest one learned on its traffic, where it is reused
             registry = read_registry(models)
             champion_name = champion_version(champion_meta, registry)
-            if champion_name is None and not registry.versions:  # a model from before versions were kept, as keep() adopts it
-                champion_name = adopted_version(champion_meta)
             carried = champion_share(registry, champion_name, champion_meta, learns=served is not None)
         chosen, decision, comparisons, evidence, champion_scores = _judge(
             rows, candidates, champion, jobs, log=log, name=label.name, out_of_fold=out_of_fold, served=served,

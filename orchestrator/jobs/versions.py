@@ -186,6 +186,17 @@ def adopted_version(metadata: Mapping[str, Any]) -> str:
     return _safe_name(str(metadata.get("dataset_version") or "legacy"))
 
 
+def champion_version(champion_meta: Mapping[str, Any], registry: Registry) -> str | None:
+    """The deployed model's version: its metadata's; else the registry's deployed one (a model deployed before its
+    metadata named its version); else, with no version kept yet, the one :func:`keep` will adopt it as."""
+    version = champion_meta.get("version")
+    if isinstance(version, str):
+        return version
+    if registry.deployed is None and not registry.versions:
+        return adopted_version(champion_meta)
+    return registry.deployed
+
+
 def _safe_name(name: str) -> str:
     try:
         return valid_version(name)
